@@ -1,0 +1,2 @@
+export * from './tensors';
+export * from './session';

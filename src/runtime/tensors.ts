@@ -1,0 +1,48 @@
+/**
+ * The one tensor type at the toolkit's boundary: a typed array plus dims. Conversions to and from
+ * onnxruntime Tensors live here so no other module needs to know onnxruntime's Tensor class.
+ */
+import * as ort from 'onnxruntime-node';
+import { RlpkdError } from '../errors';
+import type { TensorData } from '../onnx/types';
+
+/** A dense tensor: data + dims. */
+export interface HostTensor {
+  data: TensorData;
+  dims: readonly number[];
+}
+
+/** Wraps a host tensor as an onnxruntime Tensor (no copy for CPU inputs). */
+export function toOrtTensor(t: HostTensor): ort.Tensor {
+  const d = t.data;
+  const dims = [...t.dims];
+  if (d instanceof Float32Array) return new ort.Tensor('float32', d, dims);
+  if (d instanceof Float64Array) return new ort.Tensor('float64', d, dims);
+  if (d instanceof BigInt64Array) return new ort.Tensor('int64', d, dims);
+  if (d instanceof Int32Array) return new ort.Tensor('int32', d, dims);
+  if (d instanceof Uint8Array) return new ort.Tensor('uint8', d, dims);
+  if (d instanceof Int8Array) return new ort.Tensor('int8', d, dims);
+  if (d instanceof Uint16Array) return new ort.Tensor('uint16', d, dims);
+  if (d instanceof Int16Array) return new ort.Tensor('int16', d, dims);
+  if (d instanceof Uint32Array) return new ort.Tensor('uint32', d, dims);
+  if (d instanceof BigUint64Array) return new ort.Tensor('uint64', d, dims);
+  throw new RlpkdError('toOrtTensor: unsupported typed array');
+}
+
+/** Wraps a bool tensor (Uint8Array of 0/1) as an onnxruntime bool Tensor. */
+export function toOrtBoolTensor(t: HostTensor): ort.Tensor {
+  return new ort.Tensor('bool', t.data as Uint8Array, [...t.dims]);
+}
+
+/** Converts an onnxruntime output Tensor into a host tensor. */
+export function fromOrtTensor(t: ort.Tensor): HostTensor {
+  return { data: t.data as TensorData, dims: [...t.dims] };
+}
+
+/** A float32 host tensor. */
+export function hostFloat(dims: readonly number[], data?: ArrayLike<number>): HostTensor {
+  const n = dims.reduce((a, b) => a * b, 1);
+  const arr = data ? Float32Array.from(data) : new Float32Array(n);
+  if (arr.length !== n) throw new RlpkdError(`hostFloat: dims [${dims.join(', ')}] need ${n} values, got ${arr.length}`);
+  return { data: arr, dims: [...dims] };
+}
