@@ -13,7 +13,10 @@ export function reportError(err: unknown): number {
   const e = err as Error;
   process.stderr.write(`error: ${e?.message ?? String(err)}\n`);
   if (process.env.RLPKD_DEBUG && e?.stack) process.stderr.write(`${e.stack}\n`);
-  else process.stderr.write('  hint: this looks like a bug in rlpkd; rerun with RLPKD_DEBUG=1 for the stack trace\n');
+  else
+    process.stderr.write(
+      '  hint: this looks like a bug in rlpkd; rerun with RLPKD_DEBUG=1 for the stack trace\n',
+    );
   return 1;
 }
 

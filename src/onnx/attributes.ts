@@ -21,7 +21,8 @@ function isAttributeValue(v: unknown): v is AttributeValue {
 /** Converts a builder attribute value to its typed form. */
 export function toAttributeValue(v: AttributeInput): AttributeValue {
   if (isAttributeValue(v)) return v;
-  if (typeof v === 'number') return Number.isInteger(v) ? { type: 'int', value: v } : { type: 'float', value: v };
+  if (typeof v === 'number')
+    return Number.isInteger(v) ? { type: 'int', value: v } : { type: 'float', value: v };
   if (typeof v === 'string') return { type: 'string', value: v };
   if (Array.isArray(v)) {
     if (v.every((x) => typeof x === 'string')) return { type: 'strings', value: v as string[] };
@@ -41,7 +42,8 @@ export function getInt(node: OnnxNode, name: string): number | undefined;
 export function getInt(node: OnnxNode, name: string, fallback?: number): number | undefined {
   const a = node.attributes[name];
   if (!a) return fallback;
-  if (a.type !== 'int') throw new GraphError(`${describe(node)}: attribute '${name}' must be an int, got ${a.type}`);
+  if (a.type !== 'int')
+    throw new GraphError(`${describe(node)}: attribute '${name}' must be an int, got ${a.type}`);
   return a.value;
 }
 
@@ -61,7 +63,8 @@ export function getInts(node: OnnxNode, name: string): number[] | undefined;
 export function getInts(node: OnnxNode, name: string, fallback?: number[]): number[] | undefined {
   const a = node.attributes[name];
   if (!a) return fallback;
-  if (a.type !== 'ints') throw new GraphError(`${describe(node)}: attribute '${name}' must be ints, got ${a.type}`);
+  if (a.type !== 'ints')
+    throw new GraphError(`${describe(node)}: attribute '${name}' must be ints, got ${a.type}`);
   return a.value;
 }
 
@@ -79,7 +82,8 @@ export function getFloats(node: OnnxNode, name: string, fallback: number[]): num
 export function getString(node: OnnxNode, name: string, fallback: string): string {
   const a = node.attributes[name];
   if (!a) return fallback;
-  if (a.type !== 'string') throw new GraphError(`${describe(node)}: attribute '${name}' must be a string, got ${a.type}`);
+  if (a.type !== 'string')
+    throw new GraphError(`${describe(node)}: attribute '${name}' must be a string, got ${a.type}`);
   return a.value;
 }
 
@@ -87,6 +91,7 @@ export function getString(node: OnnxNode, name: string, fallback: string): strin
 export function getTensor(node: OnnxNode, name: string): OnnxTensor | undefined {
   const a = node.attributes[name];
   if (!a) return undefined;
-  if (a.type !== 'tensor') throw new GraphError(`${describe(node)}: attribute '${name}' must be a tensor, got ${a.type}`);
+  if (a.type !== 'tensor')
+    throw new GraphError(`${describe(node)}: attribute '${name}' must be a tensor, got ${a.type}`);
   return a.value;
 }

@@ -57,7 +57,11 @@ function toBigInt(v: unknown): bigint {
 // ---------------------------------------------------------------- decode
 
 /** Decodes serialized ModelProto bytes. `what` names the source in error messages (usually the path). */
-export function decodeModel(bytes: Uint8Array, what: string, resolveExternal?: ExternalDataResolver): OnnxModel {
+export function decodeModel(
+  bytes: Uint8Array,
+  what: string,
+  resolveExternal?: ExternalDataResolver,
+): OnnxModel {
   let msg: Msg;
   try {
     msg = ModelProtoType.decode(bytes);
@@ -67,7 +71,7 @@ export function decodeModel(bytes: Uint8Array, what: string, resolveExternal?: E
       cause: err,
     });
   }
-  if (!msg.graph || (msg.graph.node?.length ?? 0) === 0 && (msg.graph.output?.length ?? 0) === 0) {
+  if (!msg.graph || ((msg.graph.node?.length ?? 0) === 0 && (msg.graph.output?.length ?? 0) === 0)) {
     throw new InputFileError(`${what} is not an ONNX model: it holds no graph`, {
       hint: 'pass an .onnx file exported by torch.onnx.export, tools/export_fpn.py or `rlpkd models build`',
     });
@@ -76,7 +80,10 @@ export function decodeModel(bytes: Uint8Array, what: string, resolveExternal?: E
   for (const e of msg.metadataProps ?? []) metadata[e.key] = e.value;
   return {
     irVersion: toNumber(msg.irVersion),
-    opsetImports: (msg.opsetImport ?? []).map((o: Msg) => ({ domain: o.domain ?? '', version: toNumber(o.version) })),
+    opsetImports: (msg.opsetImport ?? []).map((o: Msg) => ({
+      domain: o.domain ?? '',
+      version: toNumber(o.version),
+    })),
     producerName: msg.producerName ?? '',
     producerVersion: msg.producerVersion ?? '',
     domain: msg.domain ?? '',
@@ -106,7 +113,8 @@ function decodeValueInfo(v: Msg): ValueInfo {
     info.dataType = tt.elemType ?? DataType.UNDEFINED;
     if (tt.shape) {
       info.shape = (tt.shape.dim ?? []).map((d: Msg): Dim => {
-        if (d.dimValue !== undefined && d.dimValue !== null && d.value === 'dimValue') return toNumber(d.dimValue);
+        if (d.dimValue !== undefined && d.dimValue !== null && d.value === 'dimValue')
+          return toNumber(d.dimValue);
         if (d.dimParam) return d.dimParam as string;
         return null;
       });
@@ -149,9 +157,15 @@ function decodeAttribute(a: Msg, what: string, resolveExternal?: ExternalDataRes
     case ATTRIBUTE_TYPE.STRINGS:
       return { type: 'strings', value: (a.strings ?? []).map(bytesToString) };
     case ATTRIBUTE_TYPE.TENSORS:
-      return { type: 'tensors', value: (a.tensors ?? []).map((t: Msg) => decodeTensor(t, what, resolveExternal)) };
+      return {
+        type: 'tensors',
+        value: (a.tensors ?? []).map((t: Msg) => decodeTensor(t, what, resolveExternal)),
+      };
     case ATTRIBUTE_TYPE.GRAPHS:
-      return { type: 'graphs', value: (a.graphs ?? []).map((g: Msg) => decodeGraph(g, what, resolveExternal)) };
+      return {
+        type: 'graphs',
+        value: (a.graphs ?? []).map((g: Msg) => decodeGraph(g, what, resolveExternal)),
+      };
     default:
       throw new GraphError(`${what}: attribute '${a.name}' has unsupported type ${a.type}`);
   }
@@ -171,9 +185,12 @@ function decodeTensor(t: Msg, what: string, resolveExternal?: ExternalDataResolv
   if (t.dataLocation === 1) {
     const ref = externalRef(t.externalData ?? [], label);
     if (!resolveExternal) {
-      throw new InputFileError(`${label} is stored as external data in '${ref.location}', which cannot be read here`, {
-        hint: 'load the model from its file path so the external data file next to it can be found',
-      });
+      throw new InputFileError(
+        `${label} is stored as external data in '${ref.location}', which cannot be read here`,
+        {
+          hint: 'load the model from its file path so the external data file next to it can be found',
+        },
+      );
     }
     tensor.data = tensorDataFromBytes(dataType, resolveExternal(ref, name), label);
   } else if (t.rawData && t.rawData.length > 0) {
@@ -263,7 +280,9 @@ function encodeValueInfo(v: ValueInfo): Msg {
     const tensorType: Msg = { elemType: v.dataType };
     if (v.shape) {
       tensorType.shape = {
-        dim: v.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : typeof d === 'string' ? { dimParam: d } : {})),
+        dim: v.shape.map((d) =>
+          typeof d === 'number' ? { dimValue: d } : typeof d === 'string' ? { dimParam: d } : {},
+        ),
       };
     }
     out.type = { tensorType };

@@ -114,7 +114,8 @@ export class GraphBuilder {
 
   /** Declares an existing tensor as a graph output. */
   output(name: string, dataType: DataType = DataType.FLOAT, shape?: Dim[]): string {
-    if (this.outputs.some((o) => o.name === name)) throw new GraphError(`'${name}' is already a graph output`);
+    if (this.outputs.some((o) => o.name === name))
+      throw new GraphError(`'${name}' is already a graph output`);
     this.outputs.push({ name, dataType, ...(shape ? { shape: [...shape] } : {}) });
     return name;
   }
@@ -143,7 +144,12 @@ export class GraphBuilder {
   }
 
   /** Emits a node and returns its output names. */
-  node(opType: string, inputs: string[], attributes: Record<string, AttributeInput> = {}, options: NodeOptions = {}): string[] {
+  node(
+    opType: string,
+    inputs: string[],
+    attributes: Record<string, AttributeInput> = {},
+    options: NodeOptions = {},
+  ): string[] {
     const name = this.uniqueName(options.name ?? opType);
     const outs =
       typeof options.outputs === 'object'
@@ -157,12 +163,24 @@ export class GraphBuilder {
           );
     const attrs: Record<string, AttributeValue> = {};
     for (const [k, v] of Object.entries(attributes)) if (v !== undefined) attrs[k] = toAttributeValue(v);
-    this.nodes.push({ name, opType, domain: options.domain ?? '', inputs: [...inputs], outputs: outs, attributes: attrs });
+    this.nodes.push({
+      name,
+      opType,
+      domain: options.domain ?? '',
+      inputs: [...inputs],
+      outputs: outs,
+      attributes: attrs,
+    });
     return outs;
   }
 
   /** Emits a single-output node and returns the output name. */
-  op(opType: string, inputs: string[], attributes: Record<string, AttributeInput> = {}, options: NodeOptions = {}): string {
+  op(
+    opType: string,
+    inputs: string[],
+    attributes: Record<string, AttributeInput> = {},
+    options: NodeOptions = {},
+  ): string {
     return this.node(opType, inputs, attributes, options)[0];
   }
 

@@ -45,7 +45,10 @@ function outerReads(g: OnnxGraph): string[] {
  * original order where it is already valid. Throws on a cycle or a read of a tensor nothing produces.
  */
 export function topologicalSort(graph: OnnxGraph): OnnxNode[] {
-  const available = new Set<string>([...graph.inputs.map((v) => v.name), ...graph.initializers.map((t) => t.name)]);
+  const available = new Set<string>([
+    ...graph.inputs.map((v) => v.name),
+    ...graph.initializers.map((t) => t.name),
+  ]);
   const producer = producerMap(graph);
   const pending = new Map<OnnxNode, number>();
   const waiting = new Map<string, OnnxNode[]>();
@@ -56,7 +59,9 @@ export function topologicalSort(graph: OnnxGraph): OnnxNode[] {
     const missing = new Set(nodeReads(n).filter((r) => !available.has(r)));
     for (const r of missing) {
       if (!producer.has(r)) {
-        throw new GraphError(`${n.opType} '${n.name}' reads '${r}', which no node, input or initializer provides`);
+        throw new GraphError(
+          `${n.opType} '${n.name}' reads '${r}', which no node, input or initializer provides`,
+        );
       }
       const w = waiting.get(r);
       if (w) w.push(n);
@@ -86,14 +91,17 @@ export function topologicalSort(graph: OnnxGraph): OnnxNode[] {
   }
   if (order.length !== graph.nodes.length) {
     const stuck = graph.nodes.filter((n) => pending.get(n)! > 0).slice(0, 3);
-    throw new GraphError(`graph '${graph.name}' has a cycle through ${stuck.map((n) => `${n.opType} '${n.name}'`).join(', ')}`);
+    throw new GraphError(
+      `graph '${graph.name}' has a cycle through ${stuck.map((n) => `${n.opType} '${n.name}'`).join(', ')}`,
+    );
   }
   return order;
 }
 
 /** One structural problem found by validateModel. */
 export interface GraphProblem {
-  kind: 'dangling-input' | 'duplicate-output' | 'missing-opset' | 'missing-output' | 'cycle' | 'duplicate-name';
+  kind:
+    'dangling-input' | 'duplicate-output' | 'missing-opset' | 'missing-output' | 'cycle' | 'duplicate-name';
   message: string;
 }
 
@@ -109,13 +117,17 @@ export function findGraphProblems(model: OnnxModel): GraphProblem[] {
   const define = (name: string, what: string): void => {
     const prev = defined.get(name);
     if (prev !== undefined) {
-      problems.push({ kind: 'duplicate-output', message: `'${name}' is defined twice: by ${prev} and by ${what}` });
+      problems.push({
+        kind: 'duplicate-output',
+        message: `'${name}' is defined twice: by ${prev} and by ${what}`,
+      });
     } else defined.set(name, what);
   };
   for (const v of g.inputs) if (!defined.has(v.name)) defined.set(v.name, `graph input '${v.name}'`);
   for (const t of g.initializers) {
     // An initializer may also be listed as a graph input (IR < 4 style default values): that is allowed.
-    if (defined.has(t.name) && !g.inputs.some((v) => v.name === t.name)) define(t.name, `initializer '${t.name}'`);
+    if (defined.has(t.name) && !g.inputs.some((v) => v.name === t.name))
+      define(t.name, `initializer '${t.name}'`);
     else defined.set(t.name, `initializer '${t.name}'`);
   }
   for (const n of g.nodes) for (const o of n.outputs) if (o) define(o, `${n.opType} '${n.name}'`);
@@ -131,12 +143,16 @@ export function findGraphProblems(model: OnnxModel): GraphProblem[] {
     }
     for (const r of nodeReads(n)) {
       if (!defined.has(r)) {
-        problems.push({ kind: 'dangling-input', message: `${n.opType} '${n.name}' reads '${r}', which nothing defines` });
+        problems.push({
+          kind: 'dangling-input',
+          message: `${n.opType} '${n.name}' reads '${r}', which nothing defines`,
+        });
       }
     }
   }
   for (const o of g.outputs) {
-    if (!defined.has(o.name)) problems.push({ kind: 'missing-output', message: `graph output '${o.name}' is never produced` });
+    if (!defined.has(o.name))
+      problems.push({ kind: 'missing-output', message: `graph output '${o.name}' is never produced` });
   }
   if (!problems.some((p) => p.kind === 'dangling-input')) {
     try {

@@ -18,9 +18,12 @@ export function loadModel(file: string): OnnxModel {
   const cache = new Map<string, Buffer>();
   return decodeModel(bytes, `'${file}'`, (ref, tensorName) => {
     if (path.isAbsolute(ref.location) || ref.location.split(/[\\/]/).includes('..')) {
-      throw new InputFileError(`'${file}': tensor '${tensorName}' points outside the model folder ('${ref.location}')`, {
-        hint: 'ONNX external data locations must be relative paths inside the model folder',
-      });
+      throw new InputFileError(
+        `'${file}': tensor '${tensorName}' points outside the model folder ('${ref.location}')`,
+        {
+          hint: 'ONNX external data locations must be relative paths inside the model folder',
+        },
+      );
     }
     const dataPath = path.join(dir, ref.location);
     let data = cache.get(dataPath);
@@ -120,10 +123,14 @@ export function readInputFile(file: string, what: string): Buffer {
   try {
     stat = fs.statSync(file);
   } catch {
-    throw new InputFileError(`${what} '${file}' does not exist`, { hint: 'check the path (relative paths start at the current folder)' });
+    throw new InputFileError(`${what} '${file}' does not exist`, {
+      hint: 'check the path (relative paths start at the current folder)',
+    });
   }
   if (stat.isDirectory()) {
-    throw new InputFileError(`${what} '${file}' is a folder, not a file`, { hint: 'pass the path of the file itself' });
+    throw new InputFileError(`${what} '${file}' is a folder, not a file`, {
+      hint: 'pass the path of the file itself',
+    });
   }
   try {
     return fs.readFileSync(file);

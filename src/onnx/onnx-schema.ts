@@ -29,7 +29,9 @@ const schema = {
           },
         },
         TypeProto: {
-          oneofs: { value: { oneof: ['tensorType', 'sequenceType', 'mapType', 'optionalType', 'sparseTensorType'] } },
+          oneofs: {
+            value: { oneof: ['tensorType', 'sequenceType', 'mapType', 'optionalType', 'sparseTensorType'] },
+          },
           fields: {
             tensorType: { type: 'Tensor', id: 1 },
             sequenceType: { type: 'Sequence', id: 4 },
@@ -39,7 +41,9 @@ const schema = {
             denotation: { type: 'string', id: 6 },
           },
           nested: {
-            Tensor: { fields: { elemType: { type: 'int32', id: 1 }, shape: { type: 'TensorShapeProto', id: 2 } } },
+            Tensor: {
+              fields: { elemType: { type: 'int32', id: 1 }, shape: { type: 'TensorShapeProto', id: 2 } },
+            },
             Sequence: { fields: { elemType: { type: 'TypeProto', id: 1 } } },
             Map: { fields: { keyType: { type: 'int32', id: 1 }, valueType: { type: 'TypeProto', id: 2 } } },
             Optional: { fields: { elemType: { type: 'TypeProto', id: 1 } } },

@@ -74,7 +74,9 @@ export function allocateTensorData(dataType: DataType, n: number): TensorData {
 export function tensorDataFromBytes(dataType: DataType, bytes: Uint8Array, what: string): TensorData {
   const k = elementKind(dataType, what);
   if (bytes.byteLength % k.bytes !== 0) {
-    throw new GraphError(`${what}: ${bytes.byteLength} raw bytes is not a whole number of ${k.name} elements`);
+    throw new GraphError(
+      `${what}: ${bytes.byteLength} raw bytes is not a whole number of ${k.name} elements`,
+    );
   }
   const copy = new ArrayBuffer(bytes.byteLength);
   new Uint8Array(copy).set(bytes);

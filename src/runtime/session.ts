@@ -28,7 +28,9 @@ export interface GraphSession {
 
 /** True when onnxruntime-node has its CUDA provider library installed. */
 export function cudaAvailable(): boolean {
-  return ort.listSupportedBackends().some((b) => b.name === 'cuda' && b.bundled !== false) || cudaLibraryPresent();
+  return (
+    ort.listSupportedBackends().some((b) => b.name === 'cuda' && b.bundled !== false) || cudaLibraryPresent()
+  );
 }
 
 function cudaLibraryPresent(): boolean {
@@ -38,7 +40,14 @@ function cudaLibraryPresent(): boolean {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const path = require('node:path') as typeof import('node:path');
     const dir = path.dirname(require.resolve('onnxruntime-node/package.json'));
-    const lib = path.join(dir, 'bin', 'napi-v6', process.platform, process.arch, 'libonnxruntime_providers_cuda.so');
+    const lib = path.join(
+      dir,
+      'bin',
+      'napi-v6',
+      process.platform,
+      process.arch,
+      'libonnxruntime_providers_cuda.so',
+    );
     return fs.existsSync(lib);
   } catch {
     return false;
@@ -55,13 +64,18 @@ export function resolveExecutionProvider(ep: ExecutionProviderName = 'cpu'): 'cp
   const has = cudaAvailable();
   if (ep === 'auto') return has ? 'cuda' : 'cpu';
   if (!has) {
-    throw new RlpkdError('the CUDA execution provider is not installed in onnxruntime-node', { hint: CUDA_INSTALL_HINT });
+    throw new RlpkdError('the CUDA execution provider is not installed in onnxruntime-node', {
+      hint: CUDA_INSTALL_HINT,
+    });
   }
   return 'cuda';
 }
 
 /** Creates a session from a model object, serialized bytes, or a file path (needed for external data). */
-export async function createSession(model: OnnxModel | Uint8Array | string, options: SessionOptions = {}): Promise<GraphSession> {
+export async function createSession(
+  model: OnnxModel | Uint8Array | string,
+  options: SessionOptions = {},
+): Promise<GraphSession> {
   const ep = resolveExecutionProvider(options.executionProvider);
   const sessionOptions: ort.InferenceSession.SessionOptions = {
     executionProviders: ep === 'cuda' ? [{ name: 'cuda', deviceId: 0 }] : ['cpu'],
@@ -78,7 +92,10 @@ export async function createSession(model: OnnxModel | Uint8Array | string, opti
   } catch (err) {
     const msg = (err as Error).message;
     if (ep === 'cuda' && /cuda/i.test(msg)) {
-      throw new RlpkdError(`onnxruntime could not start the CUDA provider: ${msg}`, { hint: CUDA_INSTALL_HINT, cause: err });
+      throw new RlpkdError(`onnxruntime could not start the CUDA provider: ${msg}`, {
+        hint: CUDA_INSTALL_HINT,
+        cause: err,
+      });
     }
     throw new RlpkdError(`onnxruntime could not load the graph: ${msg}`, {
       hint: 'run `rlpkd inspect` on the model to see which op or tensor is at fault',
@@ -102,7 +119,10 @@ class OrtGraphSession implements GraphSession {
     return this.session.outputNames;
   }
 
-  async run(feeds: Record<string, HostTensor>, fetches?: readonly string[]): Promise<Record<string, HostTensor>> {
+  async run(
+    feeds: Record<string, HostTensor>,
+    fetches?: readonly string[],
+  ): Promise<Record<string, HostTensor>> {
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrtTensor(v);
     const out = fetches ? await this.session.run(ortFeeds, [...fetches]) : await this.session.run(ortFeeds);

@@ -43,6 +43,7 @@ export function fromOrtTensor(t: ort.Tensor): HostTensor {
 export function hostFloat(dims: readonly number[], data?: ArrayLike<number>): HostTensor {
   const n = dims.reduce((a, b) => a * b, 1);
   const arr = data ? Float32Array.from(data) : new Float32Array(n);
-  if (arr.length !== n) throw new RlpkdError(`hostFloat: dims [${dims.join(', ')}] need ${n} values, got ${arr.length}`);
+  if (arr.length !== n)
+    throw new RlpkdError(`hostFloat: dims [${dims.join(', ')}] need ${n} values, got ${arr.length}`);
   return { data: arr, dims: [...dims] };
 }

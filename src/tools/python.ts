@@ -9,7 +9,9 @@ let cached: string | null | undefined;
 /** The first of $RLPKD_PYTHON, python3, /usr/bin/python3 that imports torch, torchvision and onnx; or null. */
 export function findTorchPython(): string | null {
   if (cached !== undefined) return cached;
-  const candidates = [process.env.RLPKD_PYTHON, 'python3', '/usr/bin/python3'].filter((c): c is string => !!c);
+  const candidates = [process.env.RLPKD_PYTHON, 'python3', '/usr/bin/python3'].filter(
+    (c): c is string => !!c,
+  );
   cached = null;
   for (const py of candidates) {
     const r = spawnSync(py, ['-c', 'import torch, torchvision, onnx'], { stdio: 'ignore', timeout: 60000 });

@@ -1,0 +1,4 @@
+import type { GradientRuleEntry } from '../types';
+
+/** Gradient rules for the normalization op family (filled in by its owner). */
+export const rules: GradientRuleEntry[] = [];
