@@ -6,7 +6,7 @@
  */
 import type { GraphBuilder } from '../onnx/graph-builder';
 import type { TensorInfo } from '../onnx/shape-inference';
-import type { OnnxNode } from '../onnx/types';
+import type { Dim, OnnxNode } from '../onnx/types';
 
 export interface GradContext {
   /** Builder of the gradient graph (forward nodes already emitted). */
@@ -23,10 +23,33 @@ export interface GradContext {
   info(name: string): TensorInfo;
   /** `Shape(name)` as an int64 tensor, emitted once per tensor and reused. */
   shapeOf(name: string): string;
-  /** Sums `grad` over the axes broadcasting expanded, and reshapes it to the shape of `like`. */
-  unbroadcast(grad: string, like: string): string;
-  /** ReduceSum in the form the opset requires (axes as input from opset 13). */
-  reduceSum(x: string, axes: readonly number[], keepdims: boolean): string;
+  /**
+   * Sums `grad` over the axes broadcasting expanded, and reshapes it to the shape of `like`. Pass
+   * `gradShape` (the static shape of `grad`, e.g. the node's output shape) whenever known: the axes are then
+   * decided at build time; without it (or when a symbolic dim makes it ambiguous) they are computed at run
+   * time from `Shape(grad)` and `Shape(like)`.
+   */
+  unbroadcast(grad: string, like: string, gradShape?: readonly Dim[]): string;
+  /**
+   * ReduceSum in the form the opset requires (axes as input from opset 13). Empty `axes` reduce every axis;
+   * a string is an int64 axes tensor (opset ≥ 13 only).
+   */
+  reduceSum(x: string, axes: readonly number[] | string, keepdims: boolean): string;
+  /** Unsqueeze in the form the opset requires (axes as input from opset 13); a string is an axes tensor. */
+  unsqueeze(x: string, axes: readonly number[] | string): string;
+  /** A float32 zero tensor of the (run-time) shape of `like`. */
+  zerosLike(like: string): string;
+  /** A float32 scalar constant, shared by every rule that asks for the same value. */
+  scalar(value: number): string;
+  /** An int64 1-D constant, shared by every rule that asks for the same values. */
+  ints(values: readonly number[]): string;
+  /**
+   * Declares that the emitted nodes need at least this default-domain opset (e.g. 16 for ScatterElements
+   * with reduction='add'). The driver raises the model's opset import when every forward op keeps its
+   * meaning, else it throws a GraphError naming `why`. Rules keep using `opset` (the model's) for choosing
+   * attribute-vs-input forms: those do not change between 13 and 17.
+   */
+  requireOpset(version: number, why: string): void;
   /**
    * Adds output `index` to the forward node (e.g. MaxPool's Indices) and returns its name; for rules that
    * need a by-product of the forward computation.
@@ -36,7 +59,11 @@ export interface GradContext {
   readonly label: string;
 }
 
-/** Emits the gradients of a node's inputs: one entry per input, undefined where no gradient exists. */
+/**
+ * Emits the gradients of a node's inputs: one entry per input, undefined where no gradient exists. Where
+ * `needs[i]` is true an entry is required (the driver throws otherwise), and it must have input i's shape
+ * (checked by shape inference on the finished graph).
+ */
 export type GradientRule = (ctx: GradContext) => (string | undefined)[];
 
 export interface GradientRuleEntry {

@@ -6,3 +6,5 @@ export type { ExternalDataResolver, ExternalDataWriter } from './codec';
 export * from './model-io';
 export * from './graph-builder';
 export * from './graph-structure';
+export * from './shape-inference';
+export * from './shared-initializers';

@@ -1,2 +1,3 @@
 export * from './tensors';
 export * from './session';
+export * from './web-session';

@@ -1,7 +1,15 @@
 /** Every CLI command, in the order `rlpkd --help` lists them. A test checks this matches the folder. */
 import type { Command } from 'commander';
+import { registerArtifacts } from './artifacts';
+import { registerGrad } from './grad';
+import { registerInspect } from './inspect';
+import { registerModels } from './models';
 import { registerTrain } from './train';
 
 export const COMMANDS: Record<string, (program: Command) => void> = {
+  inspect: registerInspect,
+  artifacts: registerArtifacts,
+  grad: registerGrad,
+  models: registerModels,
   train: registerTrain,
 };

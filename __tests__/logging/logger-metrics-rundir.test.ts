@@ -1,0 +1,146 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { InputFileError } from '../../src/errors';
+import {
+  Logger,
+  MetricsWriter,
+  RUN_FILES,
+  createRunDir,
+  formatDuration,
+  openRunDir,
+  readMetrics,
+  timestamp,
+} from '../../src/logging';
+
+let tmp: string;
+beforeEach(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rlpkd-log-'));
+});
+afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+function capture(isTTY: boolean): { stream: PassThrough & { isTTY?: boolean }; text: () => string } {
+  const stream = new PassThrough() as PassThrough & { isTTY?: boolean };
+  stream.isTTY = isTTY;
+  const chunks: Buffer[] = [];
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  return { stream, text: () => Buffer.concat(chunks).toString() };
+}
+
+describe('Logger', () => {
+  it('filters by level and prefixes warnings and errors', () => {
+    const out = capture(false);
+    const log = new Logger({ level: 'info', stream: out.stream });
+    log.debug('hidden');
+    log.info('shown');
+    log.warn('careful');
+    log.error('broken');
+    log.close();
+    expect(out.text()).toBe('shown\nwarn: careful\nerror: broken\n');
+  });
+
+  it('prints periodic plain lines with an ETA when not a TTY', () => {
+    const out = capture(false);
+    let ms = 0;
+    const log = new Logger({ stream: out.stream, now: () => ms, lineIntervalSeconds: 10 });
+    const p = log.progress('phase 1 epoch 1/3', 100);
+    ms = 5000;
+    p.update(10, { loss: 0.5 }); // before the interval: no line
+    ms = 10_000;
+    p.update(25, { loss: 0.25 }); // 25% after 10 s -> 30 s left
+    ms = 12_000;
+    p.increment(5);
+    ms = 40_000;
+    p.update(100, { loss: 0.125 });
+    p.stop();
+    p.stop();
+    expect(out.text().split('\n').filter(Boolean)).toEqual([
+      'phase 1 epoch 1/3 25/100 (25%) eta 30s loss=0.2500',
+      'phase 1 epoch 1/3 100/100 (100%) took 40s loss=0.1250',
+    ]);
+  });
+
+  it('draws cli-progress bars on a TTY and logs above them', () => {
+    const out = capture(true);
+    const log = new Logger({ stream: out.stream });
+    const p = log.progress('epochs', 4);
+    p.update(2, { reward: 1.5 });
+    log.info('message while the bar runs');
+    p.stop();
+    log.close();
+    const text = out.text();
+    expect(text).toContain('message while the bar runs');
+    expect(text).toMatch(/epochs \|.*\| 50% 2\/4 eta .* reward=1\.500/);
+  });
+
+  it('mirrors messages into a log file', () => {
+    const out = capture(false);
+    const file = path.join(tmp, 'train.log');
+    const log = new Logger({ stream: out.stream, file, now: () => Date.UTC(2026, 0, 2, 3, 4, 5) });
+    log.warn('skipping x');
+    log.close();
+    expect(fs.readFileSync(file, 'utf8')).toBe('2026-01-02T03:04:05.000Z warn: skipping x\n');
+  });
+
+  it('formats durations', () => {
+    expect(formatDuration(12.4)).toBe('12s');
+    expect(formatDuration(185)).toBe('3m05s');
+    expect(formatDuration(3720)).toBe('1h02m');
+    expect(formatDuration(NaN)).toBe('?');
+  });
+});
+
+describe('MetricsWriter', () => {
+  it('appends JSON lines, keeps records up to a resume step, tolerates a cut-off last line', () => {
+    const file = path.join(tmp, 'metrics.jsonl');
+    const w = new MetricsWriter(file, { now: () => 0 });
+    for (let step = 1; step <= 5; step++) w.write({ step, phase: 1, loss: 1 / step });
+    w.write({ step: 6, loss: NaN });
+    w.close();
+    expect(() => w.write({ step: 7 })).toThrow(/already closed/);
+    const recs = readMetrics(file);
+    expect(recs.map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(recs[1]).toEqual({ time: '1970-01-01T00:00:00.000Z', step: 2, phase: 1, loss: 0.5 });
+    expect(recs[5]!.loss).toBeNull();
+
+    fs.appendFileSync(file, '{"step": 7, "lo');
+    expect(readMetrics(file)).toHaveLength(6);
+    const resumed = new MetricsWriter(file, { keepUpToStep: 3, now: () => 0 });
+    resumed.write({ step: 4, loss: 0.3 });
+    resumed.close();
+    expect(readMetrics(file).map((r) => [r.step, r.loss])).toEqual([
+      [1, 1],
+      [2, 0.5],
+      [3, 1 / 3],
+      [4, 0.3],
+    ]);
+    fs.writeFileSync(file, '{"step":1}\nnot json\n{"step":2}\n');
+    expect(() => readMetrics(file)).toThrow(/line 2 is not a metrics record/);
+  });
+});
+
+describe('run directories', () => {
+  it('creates <name>-<timestamp>, never reuses a folder, and writes files atomically', () => {
+    const date = new Date(2026, 6, 4, 9, 8, 7);
+    expect(timestamp(date)).toBe('20260704-090807');
+    const a = createRunDir(path.join(tmp, 'runs'), 'demo', date);
+    const b = createRunDir(path.join(tmp, 'runs'), 'demo', date);
+    expect(path.basename(a.root)).toBe('demo-20260704-090807');
+    expect(path.basename(b.root)).toBe('demo-20260704-090807-2');
+    const f = a.writeJson('checkpoints/step-1/state.json', { step: 1 });
+    expect(JSON.parse(fs.readFileSync(f, 'utf8'))).toEqual({ step: 1 });
+    expect(fs.readdirSync(path.dirname(f))).toEqual(['state.json']);
+    expect(a.configFile).toBe(path.join(a.root, RUN_FILES.config));
+    expect(() => createRunDir(tmp, 'bad name')).toThrow(/may only use letters/);
+  });
+
+  it('opens only folders that hold a resolved config', () => {
+    const run = createRunDir(tmp, 'r', new Date(2026, 0, 1));
+    expect(() => openRunDir(run.root)).toThrow(InputFileError);
+    expect(() => openRunDir(run.root)).toThrow(/is not a run directory \(no config\.resolved\.yaml\)/);
+    run.writeFile(RUN_FILES.config, 'run: {}\n');
+    expect(openRunDir(run.root).root).toBe(run.root);
+    expect(() => openRunDir(path.join(tmp, 'nope'))).toThrow(/does not exist/);
+  });
+});

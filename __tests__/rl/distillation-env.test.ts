@@ -1,0 +1,245 @@
+import { computeCostModel } from '../../src/analysis/cost-model';
+import { buildDemoGraph } from '../../src/models/demo-graphs';
+import { createSession, type HostTensor } from '../../src/runtime';
+import {
+  arrayImageSource,
+  ParallelDistillationEnv,
+  type DistillationStepInfo,
+} from '../../src/rl/distillation-env';
+import { PolicyNetwork } from '../../src/rl/policy';
+import { PPOTrainer } from '../../src/rl/ppo';
+import { Rng } from '../../src/util/rng';
+
+const teacher = buildDemoGraph('teacher').model;
+const student = buildDemoGraph('student').model;
+const SIZE = 96;
+
+function images(n: number, seed: number): HostTensor {
+  const rng = new Rng(seed);
+  return {
+    data: Float32Array.from({ length: n * 3 * SIZE * SIZE }, () => rng.uniform(-1, 1)),
+    dims: [n, 3, SIZE, SIZE],
+  };
+}
+
+async function params(env: ParallelDistillationEnv): Promise<Record<string, Float32Array>> {
+  const p = await env.session.getParameters();
+  return Object.fromEntries(Object.entries(p).map(([k, v]) => [k, v.data as Float32Array]));
+}
+
+/** Runs one lockstep batch of episodes with the policy; returns the final step's rewards and infos. */
+async function runEpisodes(
+  env: ParallelDistillationEnv,
+  policy: PolicyNetwork,
+  start: { states: Float32Array; budgets: Float64Array },
+) {
+  let states = start.states;
+  const memory = policy.newMemory(start.budgets);
+  const steps = env.actionMode === 'sequential' ? env.numLevels : 1;
+  for (let t = 0; t < steps; t++) {
+    const r = await policy.selectAction(states, { memory });
+    const out = await env.step(r.actions);
+    if (t < steps - 1) {
+      expect(Array.from(out.dones)).toEqual(new Array(env.numEnvs).fill(0));
+      expect(Array.from(out.rewards)).toEqual(new Array(env.numEnvs).fill(0));
+      states = out.states;
+    } else {
+      expect(Array.from(out.dones)).toEqual(new Array(env.numEnvs).fill(1));
+      return out;
+    }
+  }
+  throw new Error('unreachable');
+}
+
+/** The reward formula, recomputed from what `info` reports. */
+function checkRewards(
+  env: ParallelDistillationEnv,
+  rewards: Float64Array,
+  infos: DistillationStepInfo[],
+): void {
+  infos.forEach((info, e) => {
+    const ep = info.episode!;
+    const used = ep.selectedLevels.reduce((s, name) => s + env.costs[env.levelNames.indexOf(name)], 0);
+    expect(ep.usedCost).toBeCloseTo(used, 12);
+    expect(ep.savedCost).toBeCloseTo(1 - used, 12);
+    const expected = (ep.lossBefore - ep.lossAfter) / ep.lossBefore + 0.5 * (1 - used);
+    expect(rewards[e]).toBeCloseTo(expected, 12);
+    expect(ep.reward).toBe(rewards[e]);
+  });
+}
+
+describe('ParallelDistillationEnv over the demo teacher/student graphs', () => {
+  jest.setTimeout(120000);
+
+  it('derives state dims and costs from the student', async () => {
+    const env = await ParallelDistillationEnv.create({
+      teacher,
+      student,
+      images: arrayImageSource(images(4, 1)),
+      numEnvs: 2,
+    });
+    // 4 levels × 64 channels: 2·64 (coarsest avg ‖ max) + 4·64 (avg per level) + loss + 4 mask + budget.
+    expect(env.levelNames).toEqual(['P2', 'P3', 'P4', 'P5']);
+    expect(env.stateDim).toBe(2 * 64 + 4 * 64 + 1 + 4 + 1);
+    const model = computeCostModel(student, { height: SIZE, width: SIZE });
+    expect(env.costs).toEqual(model.levels.map((l) => l.distillCost));
+    expect(env.costs.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+
+    await env.close();
+  });
+
+  it('measures the all-level loss Σ_l mean((S_l − T_l)²) per image, as plain inference runs do', async () => {
+    const batches: HostTensor[] = [];
+    const source = arrayImageSource(images(6, 4), 4);
+    const recording = { next: async (n: number) => batches[batches.push(await source.next(n)) - 1] };
+    const env = await ParallelDistillationEnv.create({
+      teacher,
+      student,
+      images: recording,
+      numEnvs: 3,
+      phase: 2,
+    });
+    const policy = await PolicyNetwork.create(
+      { mode: 'sequential', stateDim: env.stateDim, numLevels: 4, hiddenSize: 8, costs: env.costs },
+      { seed: 4 },
+    );
+    const r = await env.reset();
+    const out = await runEpisodes(env, policy, r);
+    const t = await createSession(teacher);
+    const s = await createSession(student);
+    const tf = await t.run({ images: batches[0] });
+    const sf = await s.run({ images: batches[0] });
+    const ref = [0, 0, 0];
+    for (const level of ['p2', 'p3', 'p4', 'p5']) {
+      const a = sf[level].data as Float32Array;
+      const b = tf[level].data as Float32Array;
+      const per = a.length / 3;
+      for (let n = 0; n < 3; n++) {
+        let sum = 0;
+        for (let i = n * per; i < (n + 1) * per; i++) sum += (a[i] - b[i]) ** 2;
+        ref[n] += sum / per;
+      }
+    }
+    const mean = ref.reduce((x, y) => x + y, 0) / 3;
+    for (let n = 0; n < 3; n++) {
+      // float32 sums in the graph vs float64 here: relative agreement to 1e-5.
+      expect(Math.abs(out.infos[n].episode!.lossBefore / ref[n] - 1)).toBeLessThan(1e-5);
+      // The state's loss feature is L_before / L_ref, L_ref = mean loss of the first batch.
+      expect(Math.abs(r.states[n * env.stateDim + 2 * 64 + 4 * 64] / (ref[n] / mean) - 1)).toBeLessThan(1e-5);
+    }
+    await Promise.all([t.release(), s.release(), policy.release()]);
+    await env.close();
+  });
+
+  it('phase 2: whole episodes, rewards match the formula, the student is restored bit for bit', async () => {
+    const env = await ParallelDistillationEnv.create({
+      teacher,
+      student,
+      images: arrayImageSource(images(8, 2), 2),
+      numEnvs: 4,
+      phase: 2,
+      budget: [0.3, 1],
+      optimizer: { type: 'adamw', lr: 1e-2, weightDecay: 0 },
+      seed: 2,
+    });
+    const policy = await PolicyNetwork.create(
+      {
+        mode: 'sequential',
+        stateDim: env.stateDim,
+        numLevels: env.numLevels,
+        hiddenSize: 16,
+        costs: env.costs,
+      },
+      { seed: 2 },
+    );
+    const before = await params(env);
+    let cursor = await env.reset();
+    for (let episode = 0; episode < 2; episode++) {
+      const out = await runEpisodes(env, policy, cursor);
+      checkRewards(env, out.rewards, out.infos);
+      // The update really changed the loss (so the roll-back below is not vacuous).
+      expect(out.infos.some((i) => Math.abs(i.episode!.lossAfter - i.episode!.lossBefore) > 1e-6)).toBe(true);
+      for (const i of out.infos) expect(i.episode!.selectedLevels.length).toBeGreaterThanOrEqual(1);
+      cursor = { states: out.states, budgets: out.budgets };
+    }
+    const after = await params(env);
+    for (const [name, data] of Object.entries(before))
+      expect(Buffer.from(after[name].buffer).equals(Buffer.from(data.buffer))).toBe(true);
+    expect(env.session.step).toBe(0);
+    await policy.release();
+    await env.close();
+  });
+
+  it('phase 3 keeps the update; the independent mode decides every level in one step', async () => {
+    const env = await ParallelDistillationEnv.create({
+      teacher,
+      student,
+      images: arrayImageSource(images(4, 3), 3),
+      numEnvs: 4,
+      phase: 3,
+      actionMode: 'independent',
+      optimizer: { type: 'adamw', lr: 1e-2, weightDecay: 0 },
+      seed: 3,
+    });
+    const policy = await PolicyNetwork.create(
+      {
+        mode: 'independent',
+        stateDim: env.stateDim,
+        numLevels: env.numLevels,
+        hiddenSize: 16,
+        costs: env.costs,
+      },
+      { seed: 3 },
+    );
+    const before = await params(env);
+    const out = await runEpisodes(env, policy, await env.reset());
+    checkRewards(env, out.rewards, out.infos);
+    const after = await params(env);
+    const changed = Object.keys(before).filter(
+      (k) => !Buffer.from(after[k].buffer).equals(Buffer.from(before[k].buffer)),
+    );
+    expect(changed.length).toBeGreaterThan(0);
+    expect(env.session.step).toBe(1);
+    await policy.release();
+    await env.close();
+  });
+
+  it('trains a policy with PPO end to end (phase 2: the student stays as it was)', async () => {
+    const env = await ParallelDistillationEnv.create({
+      teacher,
+      student,
+      images: arrayImageSource(images(8, 5), 5),
+      numEnvs: 4,
+      phase: 2,
+      budget: [0.3, 1],
+      optimizer: { type: 'adamw', lr: 1e-2, weightDecay: 0 },
+      seed: 5,
+    });
+    const policy = await PolicyNetwork.create(
+      {
+        mode: 'sequential',
+        stateDim: env.stateDim,
+        numLevels: env.numLevels,
+        hiddenSize: 16,
+        costs: env.costs,
+      },
+      { seed: 5 },
+    );
+    const ppo = new PPOTrainer(policy, { nSteps: 8, batchSize: 8, nEpochs: 2, seed: 5 });
+    const before = await params(env);
+    const res = await ppo.learn(env, { totalSteps: 2 * 8 * 4 });
+    expect(res.history.length).toBe(2);
+    for (const h of res.history) {
+      expect(h.episodes).toBe(8);
+      expect(Number.isFinite(h.meanEpisodeReward)).toBe(true);
+      expect(Number.isFinite(h.stats.policy_loss)).toBe(true);
+    }
+    const after = await params(env);
+    for (const [name, data] of Object.entries(before)) {
+      expect(Buffer.from(after[name].buffer).equals(Buffer.from(data.buffer))).toBe(true);
+    }
+    await ppo.release();
+    await policy.release();
+    await env.close();
+  });
+});

@@ -1,0 +1,5 @@
+/** Graph analysis: pyramid levels, per-level cost, trainable parameters, and the `inspect` report. */
+export * from './pyramid';
+export * from './cost-model';
+export * from './parameters';
+export * from './inspect';

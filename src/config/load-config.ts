@@ -1,0 +1,325 @@
+/**
+ * YAML file -> `extends:` chain -> `--set dotted.key=value` overrides -> zod validation -> typed RunConfig.
+ * Every error names the key and where it was written (file:line:col, or the `--set` that made it).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import YAML, { LineCounter, isMap, isPair, isScalar, isSeq, type Node as YamlNode } from 'yaml';
+import { InputFileError } from '../errors';
+import { writeFileAtomic } from '../onnx/model-io';
+import {
+  ConfigError,
+  dotted,
+  formatIssue,
+  formatOrigin,
+  show,
+  type Origin,
+  type Provenance,
+} from './config-error';
+import { INPUT_PATH_KEYS, OUTPUT_PATH_KEYS, runConfigSchema, type RunConfig } from './schema';
+import { lookupPath } from './schema-walk';
+
+type Tree = Record<string, unknown>;
+
+/** Options of loadConfig / configFromObject. */
+export interface LoadConfigOptions {
+  /** `dotted.key=value` strings applied after the files, in order; values are parsed as YAML. */
+  overrides?: readonly string[];
+  /** Folder that relative `--set` paths and output folders are resolved against (default: process.cwd()). */
+  cwd?: string;
+}
+
+/** Name of the resolved config written into every run directory. */
+export const RESOLVED_CONFIG_NAME = 'config.resolved.yaml';
+
+/** Loads, merges, overrides and validates a run config; the result holds absolute paths only. */
+export function loadConfig(file: string, options: LoadConfigOptions = {}): RunConfig {
+  const cwd = options.cwd ?? process.cwd();
+  const { tree, prov } = loadChain(path.resolve(cwd, file), cwd, []);
+  return finish(tree, prov, options, cwd, { file: displayPath(path.resolve(cwd, file), cwd) });
+}
+
+/** Validates a config given as an object (library use, tests); relative paths resolve against `cwd`. */
+export function configFromObject(input: unknown, options: LoadConfigOptions = {}): RunConfig {
+  const cwd = options.cwd ?? process.cwd();
+  if (!isPlainObject(input)) throw new ConfigError(`a config must be a mapping of keys, got ${show(input)}`);
+  return finish(structuredClone(input), new Map(), options, cwd, undefined);
+}
+
+/** Writes `config.resolved.yaml` (atomically) into a run directory; returns its path. */
+export function writeResolvedConfig(
+  runDir: string,
+  config: RunConfig,
+  sources: readonly string[] = [],
+): string {
+  const file = path.join(runDir, RESOLVED_CONFIG_NAME);
+  const header =
+    '# Resolved rl-pyramidkd run config: defaults, extends and --set overrides applied; paths absolute.\n' +
+    (sources.length > 0 ? `# sources: ${sources.join(', ')}\n` : '') +
+    '# Reload with `rlpkd train --config <this file>`.\n';
+  writeFileAtomic(file, header + YAML.stringify(config, { lineWidth: 0 }));
+  return file;
+}
+
+/** The embedded demo config shipped with the package (configs/demo.yaml). */
+export function demoConfigPath(): string {
+  return path.join(packageRoot(), 'configs', 'demo.yaml');
+}
+
+/** The folder holding rl-pyramidkd's package.json (works from src/ under ts and from dist/). */
+export function packageRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    const pkg = path.join(dir, 'package.json');
+    if (fs.existsSync(pkg)) {
+      try {
+        if ((JSON.parse(fs.readFileSync(pkg, 'utf8')) as { name?: string }).name === 'rl-pyramidkd')
+          return dir;
+      } catch {
+        // not ours; keep walking up
+      }
+    }
+    const up = path.dirname(dir);
+    if (up === dir)
+      throw new InputFileError(`cannot find the rl-pyramidkd package folder above '${__dirname}'`);
+    dir = up;
+  }
+}
+
+/** Splits `a.b.0.c=value` into a path and a YAML-typed value. */
+export function parseOverride(text: string): { path: (string | number)[]; value: unknown } {
+  const eq = text.indexOf('=');
+  if (eq <= 0) {
+    throw new ConfigError(`--set ${text}: expected dotted.key=value`, {
+      hint: 'for example --set rl.ppo.lr=1e-4 or --set data.image_size=[256,256]',
+    });
+  }
+  const key = text.slice(0, eq).trim();
+  const segs = key.split('.');
+  if (segs.some((s) => s === '')) throw new ConfigError(`--set ${text}: '${key}' has an empty key segment`);
+  let value: unknown;
+  try {
+    value = YAML.parse(text.slice(eq + 1));
+  } catch (err) {
+    throw new ConfigError(
+      `--set ${text}: the value is not valid YAML: ${(err as Error).message.split('\n')[0]}`,
+    );
+  }
+  return { path: segs.map((s) => (/^\d+$/.test(s) ? Number(s) : s)), value };
+}
+
+function finish(
+  tree: Tree,
+  prov: Provenance,
+  options: LoadConfigOptions,
+  cwd: string,
+  mainOrigin: Origin | undefined,
+): RunConfig {
+  for (const text of options.overrides ?? []) applyOverride(tree, prov, text, cwd);
+  const parsed = runConfigSchema.safeParse(tree);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => formatIssue(i, runConfigSchema, tree, prov, mainOrigin));
+    throw new ConfigError(lines.join('\n'));
+  }
+  const config = parsed.data;
+  if (config.data.type === 'synthetic' && config.data.root === undefined)
+    config.data.root = 'datasets/synthetic';
+  for (const key of [...INPUT_PATH_KEYS, ...OUTPUT_PATH_KEYS]) {
+    mapPathKey(config as unknown as Tree, key.split('.'), (v) => path.resolve(cwd, v));
+  }
+  return config;
+}
+
+function applyOverride(tree: Tree, prov: Provenance, text: string, cwd: string): void {
+  const { path: keyPath, value } = parseOverride(text);
+  const found = lookupPath(runConfigSchema, keyPath);
+  if (!found.ok) {
+    const at = dotted(found.at);
+    const parent = dotted(found.at.slice(0, -1));
+    if (found.reason === 'unknown-key') {
+      throw new ConfigError(
+        `--set ${text}: unknown key '${at}'; allowed keys at ${parent === '' ? 'the top level' : `'${parent}'`}: ` +
+          found.allowed.join(', '),
+      );
+    }
+    if (found.reason === 'bad-index')
+      throw new ConfigError(`--set ${text}: '${parent}' is a list; use a number after it`);
+    throw new ConfigError(`--set ${text}: '${parent}' is a value, not a section`);
+  }
+  let resolved = value;
+  if (typeof value === 'string' && matchesPathKey(keyPath, INPUT_PATH_KEYS))
+    resolved = path.resolve(cwd, value);
+  let cur: Tree | unknown[] = tree;
+  for (let i = 0; i < keyPath.length - 1; i++) {
+    const seg = keyPath[i]!;
+    const nextIsIndex = typeof keyPath[i + 1] === 'number';
+    const holder = cur as Record<string | number, unknown>;
+    if (holder[seg] === undefined || holder[seg] === null || typeof holder[seg] !== 'object') {
+      holder[seg] = nextIsIndex ? [] : {};
+    }
+    cur = holder[seg] as Tree | unknown[];
+  }
+  (cur as Record<string | number, unknown>)[keyPath[keyPath.length - 1]!] = resolved;
+  const key = dotted(keyPath);
+  for (const k of [...prov.keys()]) if (k === key || k.startsWith(`${key}.`)) prov.delete(k);
+  prov.set(key, { set: text });
+}
+
+function loadChain(file: string, cwd: string, stack: readonly string[]): { tree: Tree; prov: Provenance } {
+  if (stack.includes(file)) {
+    const cycle = [...stack.slice(stack.indexOf(file)), file].map((f) => displayPath(f, cwd));
+    throw new ConfigError(`config extends cycle: ${cycle.join(' -> ')}`, {
+      hint: 'remove one of the extends: entries so the chain ends',
+    });
+  }
+  const { tree, positions, extendsList } = readYamlFile(file, cwd, stack);
+  let merged: Tree = {};
+  const prov: Provenance = new Map();
+  for (const { target, origin } of extendsList) {
+    const baseFile = path.resolve(path.dirname(file), target);
+    if (!fs.existsSync(baseFile)) {
+      throw new InputFileError(
+        `${formatOrigin(origin)}: extends '${target}', which does not exist (${baseFile})`,
+        {
+          hint: 'extends: paths are relative to the file that contains them',
+        },
+      );
+    }
+    const base = loadChain(baseFile, cwd, [...stack, file]);
+    merged = mergeInto(merged, base.tree, prov, '');
+    for (const [k, v] of base.prov) prov.set(k, v);
+  }
+  for (const key of INPUT_PATH_KEYS)
+    mapPathKey(tree, key.split('.'), (v) => path.resolve(path.dirname(file), v));
+  merged = mergeInto(merged, tree, prov, '');
+  for (const [k, v] of positions) prov.set(k, v);
+  return { tree: merged, prov };
+}
+
+function readYamlFile(
+  file: string,
+  cwd: string,
+  stack: readonly string[],
+): { tree: Tree; positions: Provenance; extendsList: { target: string; origin: Origin }[] } {
+  const shown = displayPath(file, cwd);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const via = stack.length > 0 ? ` (extended by ${displayPath(stack[stack.length - 1]!, cwd)})` : '';
+    throw new InputFileError(
+      e.code === 'ENOENT'
+        ? `config file '${shown}' does not exist${via}`
+        : `config file '${shown}': ${e.message}`,
+      { hint: 'check the path (relative paths start at the current folder)' },
+    );
+  }
+  const lc = new LineCounter();
+  const doc = YAML.parseDocument(text, { lineCounter: lc, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const pos = e.linePos?.[0];
+    const where = pos ? `${shown}:${pos.line}:${pos.col}` : shown;
+    const first = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw new ConfigError(`${where}: YAML error: ${first}`, {
+      hint: 'fix the YAML syntax (indentation, duplicate keys, unclosed brackets)',
+    });
+  }
+  const value: unknown = doc.toJS() ?? {};
+  if (!isPlainObject(value)) {
+    throw new ConfigError(`${shown}: a config must be a mapping of keys, got ${show(value)}`);
+  }
+  const positions: Provenance = new Map();
+  const at = (offset: number): Origin => {
+    const p = lc.linePos(offset);
+    return { file: shown, line: p.line, col: p.col };
+  };
+  collectPositions(doc.contents, [], positions, at);
+  const extendsList: { target: string; origin: Origin }[] = [];
+  if ('extends' in value) {
+    const ext = value.extends;
+    const origin = positions.get('extends') ?? { file: shown };
+    const targets = typeof ext === 'string' ? [ext] : Array.isArray(ext) ? ext : null;
+    if (!targets || targets.some((t) => typeof t !== 'string' || t === '')) {
+      throw new ConfigError(
+        `${formatOrigin(origin)}: extends must be a file path or a list of paths, got ${show(ext)}`,
+      );
+    }
+    for (const t of targets as string[]) extendsList.push({ target: t, origin });
+    delete value.extends;
+    for (const k of [...positions.keys()])
+      if (k === 'extends' || k.startsWith('extends.')) positions.delete(k);
+  }
+  return { tree: value, positions, extendsList };
+}
+
+function collectPositions(
+  node: unknown,
+  prefix: (string | number)[],
+  out: Provenance,
+  at: (offset: number) => Origin,
+): void {
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      if (!isPair(pair) || !isScalar(pair.key)) continue;
+      const key = [...prefix, String(pair.key.value)];
+      const range = (pair.key as YamlNode).range;
+      if (range) out.set(dotted(key), at(range[0]));
+      collectPositions(pair.value, key, out, at);
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, i) => {
+      const key = [...prefix, i];
+      const range = (item as YamlNode | null)?.range;
+      if (range) out.set(dotted(key), at(range[0]));
+      collectPositions(item, key, out, at);
+    });
+  }
+}
+
+/** Deep-merges `over` onto `base`: sections merge, lists and values replace. Drops stale provenance. */
+function mergeInto(base: Tree, over: Tree, prov: Provenance, prefix: string): Tree {
+  const out: Tree = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const key = prefix === '' ? k : `${prefix}.${k}`;
+    if (isPlainObject(v) && isPlainObject(out[k])) {
+      out[k] = mergeInto(out[k] as Tree, v, prov, key);
+    } else {
+      out[k] = v;
+      for (const p of [...prov.keys()]) if (p.startsWith(`${key}.`)) prov.delete(p);
+    }
+  }
+  return out;
+}
+
+function matchesPathKey(keyPath: readonly (string | number)[], patterns: readonly string[]): boolean {
+  return patterns.some((p) => {
+    const segs = p.split('.');
+    return segs.length === keyPath.length && segs.every((s, i) => s === '*' || s === String(keyPath[i]));
+  });
+}
+
+/** Applies `fn` to the string at a dotted key pattern (`*` = every list element), where present. */
+function mapPathKey(node: unknown, segs: readonly string[], fn: (v: string) => string): void {
+  if (segs.length === 0 || node === null || typeof node !== 'object') return;
+  const [head, ...rest] = segs as [string, ...string[]];
+  const holder = node as Record<string, unknown>;
+  const keys = head === '*' ? (Array.isArray(node) ? node.map((_, i) => String(i)) : []) : [head];
+  for (const k of keys) {
+    if (rest.length === 0) {
+      if (typeof holder[k] === 'string') holder[k] = fn(holder[k] as string);
+    } else {
+      mapPathKey(holder[k], rest, fn);
+    }
+  }
+}
+
+function isPlainObject(v: unknown): v is Tree {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function displayPath(file: string, cwd: string): string {
+  const rel = path.relative(cwd, file);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
+}

@@ -1,0 +1,509 @@
+/**
+ * The run configuration: one zod schema that is the single source of truth for keys, types, defaults and
+ * the documentation of every key (`.describe()`). Every object is a `z.strictObject`, so a typo at any depth
+ * is an error, and every nested section uses `.prefault({})`, so its defaults apply when it is omitted.
+ *
+ * Paths: model files and dataset folders (the keys listed in INPUT_PATH_KEYS) are resolved against the folder of
+ * the YAML file that sets them (the current folder for `--set`); output folders against the current folder.
+ * After loading, every path in the typed config is absolute.
+ */
+import { z } from 'zod';
+import { ConfigError } from './config-error';
+
+/** Dotted keys holding input paths; `*` matches an array index. Resolved relative to the file that sets them. */
+export const INPUT_PATH_KEYS: readonly string[] = [
+  'models.teacher',
+  'models.student',
+  'data.root',
+  'data.annotations',
+  'maml.tasks.*.data.root',
+  'maml.tasks.*.data.annotations',
+];
+
+/** Dotted keys holding output or cache folders; resolved against the current folder. */
+export const OUTPUT_PATH_KEYS: readonly string[] = ['run.output_dir', 'distill.feature_cache.dir'];
+
+const posInt = () => z.number().int().positive();
+const nonNegInt = () => z.number().int().nonnegative();
+const unit = () => z.number().gt(0).lte(1);
+
+/** A budget: one fraction of the full-pyramid distillation cost, or a [min, max] range sampled per episode. */
+export const budgetSchema = z
+  .union(
+    [
+      unit(),
+      z
+        .tuple([unit(), unit()])
+        .refine(([lo, hi]) => lo <= hi, { message: 'a budget range [min, max] needs min <= max' }),
+    ],
+    { error: 'expected a budget in (0, 1] or a range [min, max] with 0 < min <= max <= 1' },
+  )
+  .describe(
+    'share of the full-pyramid distillation cost an episode may spend: a fixed number in (0, 1], or [min, max] ' +
+      'to sample one uniformly per episode (the policy then sees it as "budget remaining")',
+  );
+
+const levelNames = z.array(z.string().min(1)).min(1);
+
+const runSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-" only')
+    .default('rlpkd')
+    .describe('run name; the run directory is <output_dir>/<name>-<timestamp>/'),
+  output_dir: z
+    .string()
+    .min(1)
+    .default('runs')
+    .describe('folder that receives run directories (relative to the current folder)'),
+  seed: nonNegInt()
+    .default(0)
+    .describe('seed of every random choice: data order, flips, initialisation, budgets, action sampling'),
+  ep: z
+    .enum(['cpu', 'cuda', 'auto'])
+    .default('cpu')
+    .describe(
+      'onnxruntime execution provider; auto = cuda when installed, else cpu (the CLI --ep overrides it)',
+    ),
+});
+
+const modelsSchema = z.strictObject({
+  teacher: z
+    .string()
+    .min(1)
+    .describe('teacher ResNet-FPN ONNX file (frozen); relative to the YAML file that sets it'),
+  student: z
+    .string()
+    .min(1)
+    .describe('student ResNet-FPN ONNX file (trained); relative to the YAML file that sets it'),
+  levels: z
+    .union([z.literal('auto'), levelNames], { error: 'expected "auto" or a list of pyramid output names' })
+    .default('auto')
+    .describe(
+      'pyramid outputs to distil, finest first (e.g. [p2, p3, p4, p5]); auto = detected from the graphs; ' +
+        'teacher and student must have the same names and spatial sizes',
+    ),
+  untie_shared_initializers: z
+    .boolean()
+    .default(true)
+    .describe('give each consumer of a deduplicated initializer (torch.onnx.export) its own trainable copy'),
+});
+
+const syntheticSchema = z.strictObject({
+  train_images: posInt().default(256).describe('number of generated training scenes'),
+  val_images: posInt().default(64).describe('number of generated held-out scenes'),
+  image_size: z
+    .number()
+    .int()
+    .min(16)
+    .max(2048)
+    .default(128)
+    .describe('side of the generated square images in pixels (data.image_size still sets the model input)'),
+  min_shapes: posInt().default(1).describe('fewest shapes per scene'),
+  max_shapes: posInt().default(4).describe('most shapes per scene'),
+  seed: nonNegInt()
+    .default(0)
+    .describe('generation seed (separate from run.seed so every run sees the same scenes)'),
+});
+
+const normalizeSchema = z.strictObject({
+  mean: z
+    .tuple([z.number(), z.number(), z.number()])
+    .default([0.485, 0.456, 0.406])
+    .describe('per-channel RGB mean of [0, 1] pixels (ImageNet default)'),
+  std: z
+    .tuple([z.number().positive(), z.number().positive(), z.number().positive()])
+    .default([0.229, 0.224, 0.225])
+    .describe('per-channel RGB std of [0, 1] pixels (ImageNet default)'),
+});
+
+export const dataTypeSchema = z
+  .enum(['imagefolder', 'coco', 'ade20k', 'synthetic'])
+  .describe(
+    'dataset format: imagefolder (class sub-folders), coco (images + instances JSON), ade20k (images + PNG ' +
+      'label masks), synthetic (generated shapes; the demo)',
+  );
+
+const dataSchema = z.strictObject({
+  type: dataTypeSchema.default('synthetic'),
+  root: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'dataset folder (relative to the YAML file that sets it); required except for synthetic, which ' +
+        'defaults to datasets/synthetic under the current folder',
+    ),
+  split: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('training split: imagefolder train, coco train2017, ade20k training, synthetic train'),
+  val_split: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'held-out split: imagefolder val, coco val2017, ade20k validation, synthetic val; when the folder ' +
+        'is absent, data.holdout images of the training split are held out instead',
+    ),
+  annotations: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('coco only: instances JSON (default <root>/annotations/instances_<split>.json)'),
+  image_size: z
+    .union([posInt(), z.tuple([posInt(), posInt()])], { error: 'expected a size N or [height, width]' })
+    .default(224)
+    .describe('model input size: N (square) or [height, width]; images are resized to it (no crop)'),
+  batch_size: posInt().default(8).describe('images per batch'),
+  num_workers: posInt().default(4).describe('images decoded concurrently (sharp runs on libuv threads)'),
+  prefetch: nonNegInt().default(2).describe('batches prepared ahead while the engine runs'),
+  shuffle: z.boolean().default(true).describe('shuffle the training order each epoch (seeded)'),
+  hflip: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.5)
+    .describe('probability of a horizontal flip of a training image (the teacher cache keys on the flip)'),
+  normalize: normalizeSchema.prefault({}).describe('pixel normalisation after scaling to [0, 1]'),
+  on_corrupt: z
+    .enum(['skip', 'fatal'])
+    .default('skip')
+    .describe('a corrupt or missing image: skip it with a logged warning naming its path, or stop the run'),
+  holdout: nonNegInt()
+    .default(32)
+    .describe('held-out images used for evaluation when the dataset has no val split folder'),
+  max_images: posInt()
+    .optional()
+    .describe('use only the first N images of each split (sorted by path), for quick runs'),
+  synthetic: syntheticSchema.prefault({}).describe('synthetic scene generator (data.type synthetic)'),
+});
+
+const optimizerSchema = z.strictObject({
+  type: z.enum(['adamw', 'sgd']).default('adamw').describe('student optimizer'),
+  lr: z.number().positive().default(1e-4).describe('student learning rate (seed lr_model 1e-4)'),
+  weight_decay: z.number().min(0).default(0).describe('decoupled weight decay (adamw) or L2 (sgd)'),
+  betas: z
+    .tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)])
+    .default([0.9, 0.999])
+    .describe('adamw moment decay rates'),
+  eps: z.number().positive().default(1e-8).describe('adamw epsilon'),
+  momentum: z.number().min(0).lt(1).default(0.9).describe('sgd momentum'),
+});
+
+const featureCacheSchema = z.strictObject({
+  enabled: z
+    .boolean()
+    .default(true)
+    .describe('cache the frozen teacher pyramid features per (image, preprocessing, flip)'),
+  dir: z
+    .string()
+    .min(1)
+    .default('.rlpkd-cache/features')
+    .describe('cache folder (relative to the current folder); shared across runs, content-addressed'),
+  max_size_mb: z
+    .number()
+    .positive()
+    .default(2048)
+    .describe('bound on the cache size; least recently used entries are evicted beyond it'),
+});
+
+const distillSchema = z.strictObject({
+  loss: z
+    .enum(['mse', 'pkd', 'cwd'])
+    .default('mse')
+    .describe('per-level loss, mean-reduced: mse, pkd (normalized MSE / 2), cwd (channel-wise spatial KL)'),
+  cwd_tau: z.number().positive().default(1).describe('temperature of the cwd loss'),
+  selection: z
+    .union([z.enum(['rl', 'all']), levelNames], {
+      error: 'expected "rl", "all" or a list of level names (a fixed selection)',
+    })
+    .default('rl')
+    .describe(
+      'which levels each image distils: rl = the policy decides per image; all = uniform KD; a list = one ' +
+        'fixed selection for every image (NAS results); all three share one code path',
+    ),
+  grad_clip: z
+    .number()
+    .positive()
+    .nullable()
+    .default(null)
+    .describe('clip the student gradient to this global norm (null = off; Table 5 "clipping" baseline)'),
+  optimizer: optimizerSchema.prefault({}).describe('student optimizer'),
+  feature_cache: featureCacheSchema.prefault({}).describe('teacher feature cache on disk'),
+});
+
+const policySchema = z.strictObject({
+  mode: z
+    .enum(['sequential', 'independent'])
+    .default('sequential')
+    .describe(
+      'sequential = LSTM cell deciding level by level; independent = MLP, all levels at once (ablation)',
+    ),
+  state_dim: z
+    .union([z.literal('auto'), posInt()], { error: 'expected "auto" or a positive integer' })
+    .default('auto')
+    .describe(
+      'policy input size; auto = derived from the student: 2*C_coarsest + sum(C_l) + 1 + L + 1 ' +
+        '(1542 for 4 levels x 256 channels); a number must equal that',
+    ),
+  hidden_dim: posInt().default(256).describe('LSTM / MLP hidden size'),
+  normalize_state: z
+    .boolean()
+    .default(true)
+    .describe('running mean/std state normalisation, saved with the policy'),
+});
+
+const ppoSchema = z.strictObject({
+  lr: z.number().positive().default(3e-4).describe('policy Adam learning rate'),
+  adam_eps: z.number().positive().default(1e-5).describe('policy Adam epsilon'),
+  clip_epsilon: z.number().positive().lt(1).default(0.2).describe('PPO ratio clip'),
+  gamma: z.number().min(0).max(1).default(0.99).describe('discount factor'),
+  gae_lambda: z.number().min(0).max(1).default(0.95).describe('GAE lambda'),
+  value_coef: z.number().min(0).default(0.5).describe('value loss coefficient'),
+  entropy_coef: z.number().min(0).default(0.01).describe('entropy bonus coefficient'),
+  max_grad_norm: z.number().positive().default(0.5).describe('policy gradient-norm clip'),
+  ppo_epochs: posInt().default(4).describe('passes over each rollout'),
+  minibatch_size: posInt().default(64).describe('transitions per PPO minibatch'),
+  rollout_episodes: posInt().default(64).describe('episodes (images) collected per PPO update'),
+  target_kl: z
+    .number()
+    .positive()
+    .nullable()
+    .default(null)
+    .describe('stop the PPO epochs early when the approximate KL exceeds this (null = off)'),
+  normalize_advantage: z.boolean().default(true).describe('normalize advantages per minibatch'),
+  normalize_reward: z.boolean().default(true).describe('scale rewards by the running std of the return'),
+});
+
+const environmentSchema = z.strictObject({
+  lambda_tradeoff: z
+    .number()
+    .min(0)
+    .default(0.5)
+    .describe('lambda in reward = (L_before - L_after) / L_before + lambda * (1 - used_cost)'),
+  max_steps: z
+    .union([z.literal('auto'), posInt()], { error: 'expected "auto" or a positive integer' })
+    .default('auto')
+    .describe(
+      'decisions per episode; auto = number of pyramid levels in sequential mode (4 for P2..P5), 1 in independent mode',
+    ),
+  budget: budgetSchema.default(1),
+  min_levels: nonNegInt().default(1).describe('levels every image must distil, enforced inside the sampler'),
+  num_parallel_envs: posInt()
+    .default(8)
+    .describe('images per batched distillation update (ParallelDistillationEnv)'),
+  level_order: z
+    .enum(['fine_to_coarse', 'coarse_to_fine'])
+    .default('fine_to_coarse')
+    .describe('order of the sequential decisions: P2 first, or P5 first'),
+});
+
+const rlSchema = z.strictObject({
+  policy: policySchema.prefault({}).describe('policy network'),
+  ppo: ppoSchema.prefault({}).describe('PPO trainer'),
+  environment: environmentSchema.prefault({}).describe('distillation MDP'),
+  replay_capacity: posInt().default(4096).describe('replay buffer capacity in transitions'),
+});
+
+const gradnormSchema = z.strictObject({
+  enabled: z.boolean().default(true).describe('balance the per-level loss weights (off = "RL w/o GradNorm")'),
+  alpha: z.number().min(0).default(1.5).describe('GradNorm asymmetry alpha'),
+  lr_weights: z.number().positive().default(1e-2).describe('learning rate of the level weights'),
+  shared_parameter: z
+    .string()
+    .min(1)
+    .default('auto')
+    .describe('parameter W where gradient norms are measured; auto = the last one every level depends on'),
+});
+
+const phaseSchema = (epochs: number, what: string) =>
+  z
+    .strictObject({
+      enabled: z.boolean().default(true).describe(`run this phase (${what})`),
+      epochs: nonNegInt().default(epochs).describe(`epochs of this phase (seed ${epochs})`),
+    })
+    .prefault({});
+
+const phasesSchema = z.strictObject({
+  pretrain: phaseSchema(10, 'phase 1: distillation with uniform level weights').describe('phase 1'),
+  policy: phaseSchema(20, 'phase 2: RL policy learning, student fixed').describe('phase 2'),
+  joint: phaseSchema(10, 'phase 3: joint fine-tuning of policy and student with GradNorm').describe(
+    'phase 3',
+  ),
+  meta: phaseSchema(10, 'phase 4: MAML meta-learning of the policy across maml.tasks').describe('phase 4'),
+});
+
+const taskDataSchema = z.strictObject({
+  type: dataTypeSchema.optional(),
+  root: z.string().min(1).optional().describe('dataset folder of this task (relative to its YAML file)'),
+  split: z.string().min(1).optional().describe('training split of this task'),
+  annotations: z.string().min(1).optional().describe('coco instances JSON of this task'),
+});
+
+/** One MAML task: a name plus what differs from the main run (λ, budget, or a dataset). */
+export const mamlTaskSchema = z.strictObject({
+  name: z.string().min(1).describe('task name used in logs'),
+  lambda_tradeoff: z.number().min(0).optional().describe('lambda of this task (default rl.environment)'),
+  budget: budgetSchema.optional(),
+  data: taskDataSchema.optional().describe('dataset of this task; omitted keys come from data'),
+});
+
+const mamlSchema = z.strictObject({
+  inner_lr: z.number().positive().default(1e-3).describe('inner-loop (adaptation) learning rate'),
+  outer_lr: z.number().positive().default(1e-4).describe('outer-loop (meta) learning rate'),
+  inner_steps: posInt().default(5).describe('adaptation steps per task (fastAdapt)'),
+  first_order: z.boolean().default(true).describe('first-order MAML (no second derivatives)'),
+  support_episodes: posInt().default(16).describe('episodes per task for adaptation'),
+  query_episodes: posInt().default(16).describe('episodes per task for the meta-loss'),
+  tasks: z
+    .array(mamlTaskSchema)
+    .default([
+      { name: 'lambda-0.25', lambda_tradeoff: 0.25 },
+      { name: 'lambda-0.5', lambda_tradeoff: 0.5 },
+      { name: 'lambda-1', lambda_tradeoff: 1 },
+    ])
+    .describe('meta-learning tasks; each changes lambda, budget and/or dataset'),
+});
+
+const loggingSchema = z.strictObject({
+  level: z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('console log level'),
+  every_steps: posInt().default(10).describe('write metrics every N steps (and a plain line when not a TTY)'),
+  tensorboard: z.boolean().default(true).describe('write TensorBoard event files into the run directory'),
+  progress: z
+    .enum(['auto', 'bars', 'lines'])
+    .default('auto')
+    .describe('auto = progress bars on a terminal, plain periodic lines otherwise'),
+});
+
+const checkpointSchema = z.strictObject({
+  every_epochs: posInt()
+    .default(1)
+    .describe('save a checkpoint every N epochs (and at the end of each phase)'),
+  keep_last: posInt().default(2).describe('checkpoints kept besides the final one'),
+});
+
+/** The whole run configuration (input form: every key optional except models.teacher/student). */
+export const runConfigSchema = z
+  .strictObject({
+    run: runSchema.prefault({}).describe('run identity, seed, execution provider'),
+    models: modelsSchema.describe('teacher and student graphs'),
+    data: dataSchema.prefault({}).describe('dataset and input pipeline'),
+    distill: distillSchema.prefault({}).describe('distillation loss, selection, student optimizer, cache'),
+    rl: rlSchema.prefault({}).describe('policy, PPO, environment'),
+    gradnorm: gradnormSchema.prefault({}).describe('GradNorm level-weight balancing (phase 3)'),
+    phases: phasesSchema.prefault({}).describe('the four training phases, each skippable'),
+    maml: mamlSchema.prefault({}).describe('meta-learning (phase 4)'),
+    logging: loggingSchema.prefault({}).describe('console, metrics, TensorBoard'),
+    checkpoint: checkpointSchema.prefault({}).describe('checkpoint cadence'),
+  })
+  .superRefine((c, ctx) => {
+    if (c.data.type !== 'synthetic' && c.data.root === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['data', 'root'],
+        message: `required for data.type '${c.data.type}' (the dataset folder)`,
+      });
+    }
+    if (c.data.synthetic.min_shapes > c.data.synthetic.max_shapes) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['data', 'synthetic', 'min_shapes'],
+        message: `must not exceed data.synthetic.max_shapes (${c.data.synthetic.max_shapes})`,
+      });
+    }
+    if (c.phases.meta.enabled && c.phases.meta.epochs > 0 && c.maml.tasks.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maml', 'tasks'],
+        message: 'phase 4 (phases.meta) is enabled but no task is listed; add tasks or disable the phase',
+      });
+    }
+    const names = new Set<string>();
+    c.maml.tasks.forEach((t, i) => {
+      if (names.has(t.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['maml', 'tasks', i, 'name'],
+          message: `duplicate task '${t.name}'`,
+        });
+      }
+      names.add(t.name);
+    });
+    for (const [key, list] of [
+      ['models.levels', c.models.levels],
+      ['distill.selection', c.distill.selection],
+    ] as const) {
+      if (Array.isArray(list) && new Set(list).size !== list.length) {
+        ctx.addIssue({ code: 'custom', path: key.split('.'), message: 'lists a level twice' });
+      }
+    }
+  });
+
+/** The validated, defaulted run configuration every component reads. */
+export type RunConfig = z.output<typeof runConfigSchema>;
+/** What a YAML file may contain (after `extends:` is resolved). */
+export type RunConfigInput = z.input<typeof runConfigSchema>;
+/** The data section, also used per MAML task. */
+export type DataConfig = RunConfig['data'];
+/** One MAML task. */
+export type MamlTask = z.output<typeof mamlTaskSchema>;
+/** Budget as configured: fixed fraction or [min, max]. */
+export type BudgetSpec = z.output<typeof budgetSchema>;
+
+/** The data section of a MAML task: the run's data with the task's keys on top. */
+export function taskDataConfig(config: RunConfig, task: MamlTask): DataConfig {
+  if (!task.data) return config.data;
+  const out: DataConfig = { ...config.data };
+  for (const [k, v] of Object.entries(task.data)) if (v !== undefined) Object.assign(out, { [k]: v });
+  // a task on another dataset must not inherit the run's split/annotations names by accident
+  if (task.data.type !== undefined && task.data.type !== config.data.type) {
+    if (task.data.split === undefined) delete out.split;
+    if (task.data.annotations === undefined) delete out.annotations;
+    out.val_split = undefined;
+  }
+  return out;
+}
+
+/** The policy state size for a student whose pyramid levels have these channel counts (finest first). */
+export function stateDimFor(levelChannels: readonly number[]): number {
+  if (levelChannels.length === 0)
+    throw new ConfigError('the student has no pyramid levels to build a policy state from');
+  const coarsest = levelChannels[levelChannels.length - 1]!;
+  const pyramid = levelChannels.reduce((a, b) => a + b, 0);
+  // global (avg + max pool of the coarsest level) + pyramid (avg pool per level) + loss + selected + budget
+  return 2 * coarsest + pyramid + 1 + levelChannels.length + 1;
+}
+
+/** Model-dependent sizes: `auto` keys replaced by what the student implies; explicit values checked. */
+export function resolveModelDims(
+  config: RunConfig,
+  levelChannels: readonly number[],
+): { stateDim: number; maxSteps: number; numLevels: number } {
+  const stateDim = stateDimFor(levelChannels);
+  const numLevels = levelChannels.length;
+  const { state_dim, mode } = config.rl.policy;
+  const { max_steps, min_levels } = config.rl.environment;
+  const channels = `[${levelChannels.join(', ')}]`;
+  if (state_dim !== 'auto' && state_dim !== stateDim) {
+    throw new ConfigError(
+      `rl.policy.state_dim is ${state_dim} but the student's levels (channels ${channels}) give ${stateDim}`,
+      { hint: 'set rl.policy.state_dim to auto (it follows the student)' },
+    );
+  }
+  // sequential: one decision per level; independent: one step deciding every level at once
+  const implied = mode === 'sequential' ? numLevels : 1;
+  if (max_steps !== 'auto' && max_steps !== implied) {
+    throw new ConfigError(
+      `rl.environment.max_steps is ${max_steps} but ${mode} mode with ${numLevels} pyramid levels takes ${implied}`,
+      { hint: 'set rl.environment.max_steps to auto (it follows the student)' },
+    );
+  }
+  if (min_levels > numLevels) {
+    throw new ConfigError(
+      `rl.environment.min_levels is ${min_levels} but the student has only ${numLevels} levels`,
+    );
+  }
+  return { stateDim, maxSteps: implied, numLevels };
+}

@@ -1,0 +1,216 @@
+/**
+ * Everything a training run needs before its first step, derived from the config and checked up front so a
+ * bad model pair, level selection or dataset fails with one clear message before any run directory or
+ * checkpoint exists: graphs (shared initializers untied, adapters added), matched levels and their costs,
+ * the trainable set, GradNorm's shared parameter, the resolved level selection, the datasets and the
+ * held-out images.
+ */
+import { computeCostModel } from '../analysis/cost-model';
+import { imageInput, type InputSize, type PyramidLevel } from '../analysis/pyramid';
+import { classifyParameters } from '../analysis/parameters';
+import { resolveModelDims, type RunConfig } from '../config/schema';
+import { BatchLoader, preprocessFromConfig, type BatchLoaderOptions } from '../data/batch-loader';
+import { openDatasetSplits, type DatasetSplits } from '../data/dataset';
+import { teacherHash } from '../data/feature-cache';
+import type { Preprocess } from '../data/image-loader';
+import { RlpkdError } from '../errors';
+import type { LogSink } from '../logging/logger';
+import { loadModel } from '../onnx/model-io';
+import type { OnnxModel, ValueInfo } from '../onnx/types';
+import type { ExecutionProviderName } from '../runtime/session';
+import { Rng } from '../util/rng';
+import { addStudentAdapters, matchLevels, type LevelPair } from './level-matching';
+import { findSharedParameter, type SharedParameterChoice } from './shared-parameter';
+
+/** Held-out images, decoded once. */
+export interface HeldOutImages {
+  images: { data: Float32Array; dims: number[] };
+  hashes: string[];
+  files: string[];
+}
+
+/** What a run is made of (see module doc). */
+export interface DistillSetup {
+  config: RunConfig;
+  ep: ExecutionProviderName;
+  size: InputSize;
+  teacher: OnnxModel;
+  teacherHash: string;
+  /** The student as trained: shared initializers untied (when configured), adapters added. */
+  student: OnnxModel;
+  /** The student's own outputs (what the exported student keeps). */
+  studentOutputs: ValueInfo[];
+  studentImageInput: string;
+  teacherImageInput: string;
+  /** Distilled levels, finest first. */
+  pairs: LevelPair[];
+  levelNames: string[];
+  /** Level names in the environment's decision order. */
+  decisionOrder: string[];
+  /** Distillation-cost share per level (level order), Σ = 1 over the distilled levels. */
+  costs: number[];
+  trainable: string[];
+  /** GradNorm's W (when GradNorm runs in phase 3). */
+  sharedParameter?: SharedParameterChoice;
+  /** 'rl', or the fixed set of levels every image distils ('all' resolved to every level). */
+  selection: 'rl' | { levels: string[] };
+  /** Policy state size and decisions per episode. */
+  dims: { stateDim: number; maxSteps: number; numLevels: number };
+  splits: DatasetSplits;
+  preprocess: Preprocess;
+  trainLoader: BatchLoader;
+  heldOut: HeldOutImages;
+}
+
+/** Loads and checks everything (see module doc). */
+export async function prepareDistillation(
+  config: RunConfig,
+  options: { ep?: ExecutionProviderName; log: LogSink },
+): Promise<DistillSetup> {
+  const log = options.log;
+  const ep = options.ep ?? config.run.ep;
+  const [height, width] =
+    typeof config.data.image_size === 'number' ? [config.data.image_size, config.data.image_size] : config.data.image_size;
+  const size = { height, width };
+  const teacher = loadModel(config.models.teacher);
+  const studentFile = loadModel(config.models.student);
+  const classified = classifyParameters(studentFile, { untie: config.models.untie_shared_initializers });
+  if (classified.untiedCopies.length > 0) {
+    log.info(`student: untied ${classified.untiedCopies.length} shared initializers (one parameter per consumer)`);
+  }
+  const matched = matchLevels(teacher, classified.model, size, config.models.levels);
+  const adapted = addStudentAdapters(classified.model, matched, `${config.run.seed}`);
+  for (const p of adapted.pairs) {
+    if (p.adapter) {
+      log.info(
+        `level ${p.name}: student has ${p.adapter.inChannels} channels, teacher ${p.adapter.outChannels}; adding a 1×1 adapter on the student side`,
+      );
+    }
+  }
+  const pairs = adapted.pairs;
+  const levelNames = pairs.map((p) => p.name);
+  const trainable = [
+    ...classified.trainable.map((e) => e.name),
+    ...pairs.flatMap((p) => (p.adapter ? [p.adapter.weight, p.adapter.bias] : [])),
+  ];
+  const levels: PyramidLevel[] = pairs.map((p) => ({
+    ...p.student,
+    output: p.studentTensor,
+    channels: p.teacher.channels,
+  }));
+  const model = computeCostModel(adapted.model, size, { levels });
+  const costs = levelNames.map((n) => model.levels.find((l) => l.name === n)!.distillCost);
+  const decisionOrder =
+    config.rl.environment.level_order === 'fine_to_coarse' ? [...levelNames] : [...levelNames].reverse();
+  const dims = resolveModelDims(
+    config,
+    pairs.map((p) => p.teacher.channels),
+  );
+  const selection = resolveSelection(config.distill.selection, pairs);
+  const usesGradNorm = config.gradnorm.enabled && config.phases.joint.enabled && config.phases.joint.epochs > 0;
+  const sharedParameter = usesGradNorm
+    ? findSharedParameter(
+        adapted.model,
+        pairs.map((p) => p.studentTensor),
+        trainable,
+        config.gradnorm.shared_parameter,
+      )
+    : undefined;
+  const preprocess = preprocessFromConfig(config.data);
+  const splits = await openDatasetSplits(config.data, log);
+  if (splits.train.records.length === 0) {
+    throw new RlpkdError(`the '${splits.train.split}' split of '${splits.train.root}' holds no images`, {
+      hint: 'check data.root and data.split',
+    });
+  }
+  if (splits.val.records.length === 0) {
+    throw new RlpkdError(`the held-out split '${splits.val.split}' of '${splits.val.root}' holds no images`);
+  }
+  const loaderCommon = {
+    preprocess,
+    numWorkers: config.data.num_workers,
+    prefetch: config.data.prefetch,
+    onCorrupt: config.data.on_corrupt,
+    log,
+  };
+  const trainLoader = new BatchLoader(splits.train, {
+    ...loaderCommon,
+    batchSize: config.data.batch_size,
+    rng: new Rng(config.run.seed).fork('train-loader'),
+    shuffle: config.data.shuffle,
+    hflip: config.data.hflip,
+  });
+  const heldOut = await loadHeldOut(splits, loaderCommon, config.data.batch_size);
+  return {
+    config,
+    ep,
+    size,
+    teacher,
+    teacherHash: teacherHash(config.models.teacher),
+    student: adapted.model,
+    studentOutputs: classified.model.graph.outputs.map((o) => ({ ...o })),
+    studentImageInput: imageInput(adapted.model).name,
+    teacherImageInput: imageInput(teacher).name,
+    pairs,
+    levelNames,
+    decisionOrder,
+    costs,
+    trainable,
+    ...(sharedParameter ? { sharedParameter } : {}),
+    selection,
+    dims,
+    splits,
+    preprocess,
+    trainLoader,
+    heldOut,
+  };
+}
+
+function resolveSelection(
+  selection: RunConfig['distill']['selection'],
+  pairs: readonly LevelPair[],
+): DistillSetup['selection'] {
+  if (selection === 'rl') return 'rl';
+  if (selection === 'all') return { levels: pairs.map((p) => p.name) };
+  const names = selection.map((s) => {
+    const p =
+      pairs.find((q) => q.name === s || q.student.output === s) ??
+      pairs.find((q) => q.name.toLowerCase() === s.toLowerCase() || q.student.output.toLowerCase() === s.toLowerCase());
+    if (!p) {
+      throw new RlpkdError(`distill.selection names '${s}', which is not a distilled level`, {
+        hint: `distilled levels: ${pairs.map((q) => `${q.name} ('${q.student.output}')`).join(', ')}`,
+      });
+    }
+    return p.name;
+  });
+  return { levels: pairs.map((p) => p.name).filter((n) => names.includes(n)) };
+}
+
+async function loadHeldOut(
+  splits: DatasetSplits,
+  common: Omit<BatchLoaderOptions, 'batchSize' | 'rng'>,
+  batchSize: number,
+): Promise<HeldOutImages> {
+  const loader = new BatchLoader(splits.val, { ...common, batchSize, rng: new Rng('held-out'), shuffle: false, hflip: 0 });
+  const chunks: Float32Array[] = [];
+  const hashes: string[] = [];
+  const files: string[] = [];
+  let dims: number[] = [];
+  for await (const batch of loader.epoch(0)) {
+    chunks.push(batch.images.data);
+    hashes.push(...batch.hashes);
+    files.push(...batch.records.map((r) => r.file));
+    dims = batch.images.dims;
+  }
+  if (hashes.length === 0) {
+    throw new RlpkdError(`every held-out image of '${splits.val.root}' (${splits.val.split}) was unreadable`);
+  }
+  const per = dims[1] * dims[2] * dims[3];
+  const data = new Float32Array(hashes.length * per);
+  let o = 0;
+  for (const c of chunks) {
+    data.set(c, o);
+    o += c.length;
+  }
+  return { images: { data, dims: [hashes.length, dims[1], dims[2], dims[3]] }, hashes, files };
+}

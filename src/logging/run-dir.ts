@@ -1,0 +1,107 @@
+/**
+ * Run directories: `<output_dir>/<name>-<YYYYMMDD-HHMMSS>/` holding the resolved config, metrics.jsonl,
+ * TensorBoard event files, train.log and checkpoints/. Every file written through it is atomic.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { InputFileError, RlpkdError } from '../errors';
+import { RESOLVED_CONFIG_NAME } from '../config/load-config';
+import { writeFileAtomic } from '../onnx/model-io';
+
+/** Well-known names inside a run directory. */
+export const RUN_FILES = {
+  config: RESOLVED_CONFIG_NAME,
+  metrics: 'metrics.jsonl',
+  log: 'train.log',
+  checkpoints: 'checkpoints',
+} as const;
+
+/** Local-time stamp `YYYYMMDD-HHMMSS` used in run directory names. */
+export function timestamp(date: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return (
+    `${date.getFullYear()}${p(date.getMonth() + 1)}${p(date.getDate())}-` +
+    `${p(date.getHours())}${p(date.getMinutes())}${p(date.getSeconds())}`
+  );
+}
+
+/** A run directory and its standard paths. */
+export class RunDir {
+  constructor(readonly root: string) {}
+
+  /** Absolute path of a file or folder inside the run. */
+  file(...parts: string[]): string {
+    return path.join(this.root, ...parts);
+  }
+
+  get configFile(): string {
+    return this.file(RUN_FILES.config);
+  }
+  get metricsFile(): string {
+    return this.file(RUN_FILES.metrics);
+  }
+  get logFile(): string {
+    return this.file(RUN_FILES.log);
+  }
+  get checkpointsDir(): string {
+    return this.file(RUN_FILES.checkpoints);
+  }
+
+  /** Writes a file inside the run atomically (temp file + rename); returns its path. */
+  writeFile(relative: string, data: string | readonly Uint8Array[]): string {
+    const target = this.file(relative);
+    writeFileAtomic(target, data);
+    return target;
+  }
+
+  /** Writes pretty JSON atomically; returns its path. */
+  writeJson(relative: string, value: unknown): string {
+    return this.writeFile(relative, `${JSON.stringify(value, null, 2)}\n`);
+  }
+}
+
+/** Creates a fresh run directory; a name already taken within the same second gets `-2`, `-3`, ... */
+export function createRunDir(outputDir: string, name: string, date: Date = new Date()): RunDir {
+  if (!/^[A-Za-z0-9._-]+$/.test(name)) {
+    throw new RlpkdError(`run name '${name}' may only use letters, digits, '.', '_' and '-'`);
+  }
+  try {
+    fs.mkdirSync(outputDir, { recursive: true });
+  } catch (err) {
+    throw new RlpkdError(`cannot create the runs folder '${outputDir}': ${(err as Error).message}`, {
+      hint: 'set run.output_dir to a writable folder',
+      cause: err,
+    });
+  }
+  const base = `${name}-${timestamp(date)}`;
+  for (let i = 1; ; i++) {
+    const dir = path.join(outputDir, i === 1 ? base : `${base}-${i}`);
+    try {
+      fs.mkdirSync(dir); // not recursive: fails if taken, so two runs never share a folder
+      return new RunDir(path.resolve(dir));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new RlpkdError(`cannot create run directory '${dir}': ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+    }
+  }
+}
+
+/** Opens an existing run directory (for --resume, eval, visualize); it must hold a resolved config. */
+export function openRunDir(dir: string): RunDir {
+  const root = path.resolve(dir);
+  if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) {
+    throw new InputFileError(`run directory '${dir}' does not exist`, {
+      hint: 'pass a folder under runs/ created by `rlpkd train`',
+    });
+  }
+  const run = new RunDir(root);
+  if (!fs.existsSync(run.configFile)) {
+    throw new InputFileError(`'${dir}' is not a run directory (no ${RUN_FILES.config})`, {
+      hint: 'pass a folder under runs/ created by `rlpkd train`',
+    });
+  }
+  return run;
+}

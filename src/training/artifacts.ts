@@ -1,0 +1,469 @@
+/**
+ * Training artifacts in the spirit of onnxruntime on-device training, made of standard ONNX ops only:
+ * a training graph (forward + loss + gradients), an eval graph (forward + loss), an optimizer graph, a
+ * fused step graph (forward + loss + backward + clipping + optimizer in one run, because with CUDA every
+ * run copies all inputs and outputs across PCIe), the forward graph for inference export, and an initial
+ * checkpoint. Trainable parameters become graph inputs, so they live in JS and every session shares them.
+ * Everything is cached in `outDir` under a content hash of the model bytes and the options.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { buildGradientGraph } from '../autodiff/gradient-graph';
+import { GraphError, InputFileError, RlpkdError } from '../errors';
+import { GraphBuilder } from '../onnx/graph-builder';
+import { loadModel, modelToBytes, saveModel, writeFileAtomic } from '../onnx/model-io';
+import { untieSharedInitializersDetailed } from '../onnx/shared-initializers';
+import { classifyParameters, type ParameterPatterns } from '../analysis/parameters';
+import { DataType, type Dim, type OnnxModel, type ValueInfo } from '../onnx/types';
+import type { HostTensor } from '../runtime/tensors';
+import { initialCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint';
+import { embedParameters, moveInitializersToInputs, pruneToOutputs } from './graph-edit';
+import { appendLoss, type LossSpec } from './losses';
+import {
+  GRAD_NORM_OUTPUT,
+  OPTIMIZER_INPUTS,
+  appendGlobalNormClip,
+  appendOptimizerUpdate,
+  buildOptimizerModel,
+  optimizerStateNames,
+  resolveOptimizerConfig,
+  stateTensorName,
+  type OptimizerConfig,
+  type ResolvedOptimizerConfig,
+  type UpdateSlot,
+} from './optimizers';
+
+/** Bumped whenever generated graphs change for the same inputs, so cached artifacts are rebuilt. */
+export const ARTIFACTS_FORMAT_VERSION = 1;
+
+/** File names inside an artifacts folder. */
+export const ARTIFACT_FILES = {
+  training: 'training_model.onnx',
+  eval: 'eval_model.onnx',
+  optimizer: 'optimizer_model.onnx',
+  fused: 'fused_step_model.onnx',
+  forward: 'forward_model.onnx',
+  checkpoint: 'checkpoint.onnx',
+  manifest: 'manifest.json',
+} as const;
+
+export type ArtifactGraph = 'training' | 'eval' | 'optimizer' | 'fused' | 'forward';
+
+export interface ArtifactOptions {
+  /**
+   * Initializers to train, by exact name. Default: what `classifyParameters` (src/analysis) picks — float
+   * initializers in Conv/ConvTranspose/Gemm/MatMul weight and bias slots and MatMul+Add biases — adjusted
+   * by `parameters` patterns.
+   */
+  trainable?: readonly string[];
+  /** Glob or /regex/ patterns adding to or freezing from the default trainable set (ignored with `trainable`). */
+  parameters?: ParameterPatterns;
+  loss: LossSpec;
+  optimizer: OptimizerConfig;
+  /** Folder for the files and the cache; without it artifacts stay in memory. */
+  outDir?: string;
+  /** Give each consumer of a shared initializer its own parameter (default true). */
+  untieSharedInitializers?: boolean;
+  /** Forward outputs to return from train/eval steps besides the loss outputs. */
+  keepOutputs?: readonly string[];
+  /** Concrete or symbolic shapes for graph inputs whose shapes the model leaves open. */
+  inputShapes?: Record<string, Dim[]>;
+  /** Also build the fused step graph (default true). */
+  fused?: boolean;
+  /** Extra text mixed into the cache key (e.g. a version of custom code the graphs depend on). */
+  cacheKey?: string;
+}
+
+/** What the TrainingSession needs to know about the artifacts (written as manifest.json). */
+export interface ArtifactManifest {
+  format: number;
+  /** Content hash of the model bytes and the options. */
+  hash: string;
+  /** Trainable parameters in feed order. */
+  parameters: { name: string; dims: number[] }[];
+  /** Parameter → training-graph output holding its gradient. */
+  gradients: Record<string, string>;
+  /** Non-parameter inputs of the training graph (data, targets, teacher features, mask, weights). */
+  inputs: ValueInfo[];
+  /** Inputs of the eval graph besides the parameters. */
+  evalInputs: ValueInfo[];
+  /** The scalar loss output. */
+  loss: string;
+  /** Outputs train/eval/fused steps return: the loss first, then per-level losses etc., then keepOutputs. */
+  stepOutputs: string[];
+  /** The original model's outputs (what exportModelForInference keeps by default). */
+  modelOutputs: ValueInfo[];
+  optimizer: ResolvedOptimizerConfig;
+  /** Copies made by untying shared initializers: new parameter name → the initializer it copies. */
+  untied: Record<string, string>;
+  /** Files present in the folder, by graph. */
+  files: Partial<Record<ArtifactGraph | 'checkpoint', string>>;
+}
+
+/** Artifacts in memory (fresh) or on disk (models read lazily by path). */
+export interface TrainingArtifacts {
+  manifest: ArtifactManifest;
+  /** Folder holding the files (when written or loaded from disk). */
+  dir?: string;
+  /** Graphs held in memory; absent ones are read from `dir`. */
+  models: Partial<Record<ArtifactGraph, OnnxModel>>;
+  /** The initial checkpoint (parameters from the model, optimizer state zero). */
+  checkpoint: CheckpointState;
+  /** True when generateArtifacts found them in the cache. */
+  cached?: boolean;
+}
+
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : 1));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** The cache key: sha-256 of the model bytes, the options that shape the graphs and the format version. */
+export function artifactsHash(modelBytes: Uint8Array, options: ArtifactOptions): string {
+  const h = createHash('sha256');
+  h.update(modelBytes);
+  h.update(
+    stableJson({
+      format: ARTIFACTS_FORMAT_VERSION,
+      trainable: options.trainable ? [...options.trainable] : null,
+      parameters: options.parameters ?? null,
+      loss: options.loss,
+      optimizer: resolveOptimizerConfig(options.optimizer),
+      untie: options.untieSharedInitializers ?? true,
+      keepOutputs: options.keepOutputs ?? [],
+      inputShapes: options.inputShapes ?? null,
+      fused: options.fused ?? true,
+      cacheKey: options.cacheKey ?? null,
+    }),
+  );
+  return h.digest('hex');
+}
+
+/** Checks an explicit trainable list against the (untied) model; a name untying replaced stands for its copies. */
+function resolveExplicitTrainable(
+  model: OnnxModel,
+  requested: readonly string[],
+  untied: Record<string, string>,
+): string[] {
+  const g = model.graph;
+  const byName = new Map(g.initializers.map((t) => [t.name, t]));
+  const names: string[] = [];
+  const unknown: string[] = [];
+  for (const name of requested) {
+    const t = byName.get(name);
+    if (!t) {
+      // A name that untying replaced by copies stands for all of them.
+      const copies = Object.entries(untied)
+        .filter(([, from]) => from === name)
+        .map(([copy]) => copy);
+      if (copies.length) names.push(...copies.filter((c) => byName.has(c)));
+      else unknown.push(name);
+      continue;
+    }
+    names.push(name);
+  }
+  if (unknown.length) {
+    throw new RlpkdError(
+      `trainable parameters not found among the initializers of graph '${g.name}': ${unknown.slice(0, 6).join(', ')}`,
+      { hint: '`rlpkd inspect` lists the parameters' },
+    );
+  }
+  return [...new Set(names)];
+}
+
+function toHost(model: OnnxModel, names: readonly string[]): Record<string, HostTensor> {
+  const byName = new Map(model.graph.initializers.map((t) => [t.name, t]));
+  const out: Record<string, HostTensor> = {};
+  for (const n of names) {
+    const t = byName.get(n)!;
+    out[n] = { data: (t.data as Float32Array).slice(), dims: [...t.dims] };
+  }
+  return out;
+}
+
+function checkFreeName(b: GraphBuilder, name: string, what: string): void {
+  if (b.has(name)) {
+    throw new GraphError(
+      `${what}: the model already uses the name '${name}', which the fused step graph needs`,
+    );
+  }
+}
+
+/** Builds the fused step graph from the training graph. */
+function buildFusedModel(
+  training: OnnxModel,
+  manifest: Pick<ArtifactManifest, 'parameters' | 'gradients' | 'stepOutputs'>,
+  optimizer: ResolvedOptimizerConfig,
+): OnnxModel {
+  const b = GraphBuilder.fromModel(training);
+  b.name = `${training.graph.name}_fused_step`;
+  const gradOutputs = new Set(Object.values(manifest.gradients));
+  const kept = b.outputs.filter((o) => !gradOutputs.has(o.name));
+  b.outputs.length = 0;
+  b.outputs.push(...kept);
+  for (const name of Object.values(OPTIMIZER_INPUTS)) checkFreeName(b, name, 'fused step graph');
+  const lr = b.input(OPTIMIZER_INPUTS.learningRate, DataType.FLOAT, []);
+  const step = b.input(OPTIMIZER_INPUTS.step, DataType.INT64, []);
+  const maxNorm = b.input(OPTIMIZER_INPUTS.maxGradNorm, DataType.FLOAT, []);
+  const withGrad = manifest.parameters.filter((p) => manifest.gradients[p.name]);
+  const clip = appendGlobalNormClip(
+    b,
+    withGrad.map((p) => manifest.gradients[p.name]),
+    maxNorm,
+  );
+  const stateNames = optimizerStateNames(optimizer);
+  const slots: UpdateSlot[] = withGrad.map((p, i) => {
+    const state: Record<string, string> = {};
+    for (const s of stateNames) {
+      const name = stateTensorName(p.name, s);
+      checkFreeName(b, name, 'fused step graph');
+      state[s] = b.input(name, DataType.FLOAT, [...p.dims]);
+    }
+    return { name: p.name, param: p.name, grad: clip.grads[i], state };
+  });
+  const update = appendOptimizerUpdate(b, slots, optimizer, { learningRate: lr, step });
+  withGrad.forEach((p, i) => {
+    b.output(update.params[i], DataType.FLOAT, [...p.dims]);
+    for (const s of stateNames) b.output(update.states[i][s], DataType.FLOAT, [...p.dims]);
+  });
+  b.output(b.op('Identity', [clip.norm], {}, { outputs: [GRAD_NORM_OUTPUT] }), DataType.FLOAT, []);
+  return b.build();
+}
+
+/** Builds every artifact in memory. */
+function buildArtifacts(source: OnnxModel, options: ArtifactOptions, hash: string): TrainingArtifacts {
+  const optimizer = resolveOptimizerConfig(options.optimizer);
+  const untie = options.untieSharedInitializers ?? true;
+  const untied: Record<string, string> = {};
+  let base: OnnxModel;
+  let trainable: string[];
+  if (options.trainable) {
+    const r = untie
+      ? untieSharedInitializersDetailed(source, { filter: (g) => g.kind === 'parameter' })
+      : { model: source, copies: [] };
+    base = r.model;
+    for (const c of r.copies) untied[c.name] = c.from;
+    trainable = resolveExplicitTrainable(base, options.trainable, untied);
+  } else {
+    // The same classification (and untying) `rlpkd inspect` reports, so names and counts agree.
+    const c = classifyParameters(source, { untie, ...(options.parameters ?? {}) });
+    base = c.model;
+    for (const copy of c.untiedCopies) untied[copy.name] = copy.from;
+    trainable = c.trainable.map((e) => e.name);
+  }
+  if (trainable.length === 0) {
+    throw new RlpkdError(`graph '${source.graph.name}' has no parameters to train`, {
+      hint: 'pass the trainable initializers (trainable: [...]) or patterns (parameters: { trainable: [...] })',
+    });
+  }
+  const byName = new Map(base.graph.initializers.map((t) => [t.name, t]));
+  const notFloat32 = trainable.filter((n) => byName.get(n)!.dataType !== DataType.FLOAT);
+  if (notFloat32.length) {
+    throw new RlpkdError(
+      `trainable parameters must be float32; not so: ${notFloat32
+        .slice(0, 5)
+        .map((n) => `'${n}' (${DataType[byName.get(n)!.dataType]})`)
+        .join(', ')}`,
+      { hint: 'convert the model to float32, or freeze those initializers' },
+    );
+  }
+  const initialParams = toHost(base, trainable);
+  const forward = moveInitializersToInputs(base, trainable);
+  const modelOutputs = forward.graph.outputs.map((o) => ({ ...o }));
+
+  // Eval graph: forward + loss, outputs [loss, extras..., keepOutputs...], pruned to what those need.
+  const b = GraphBuilder.fromModel(forward);
+  const loss = appendLoss(b, forward, options.loss);
+  const keep = [...(options.keepOutputs ?? [])];
+  for (const k of keep) {
+    if (!modelOutputs.some((o) => o.name === k) && !b.has(k)) {
+      throw new GraphError(`keepOutputs: '${k}' is not a tensor of graph '${forward.graph.name}'`);
+    }
+  }
+  const lossInfo: ValueInfo = { name: loss.loss, dataType: DataType.FLOAT, shape: [] };
+  const stepOutputInfos: ValueInfo[] = [lossInfo, ...loss.extraOutputs];
+  for (const k of keep) {
+    if (!stepOutputInfos.some((o) => o.name === k)) {
+      stepOutputInfos.push(modelOutputs.find((o) => o.name === k) ?? { name: k, dataType: DataType.FLOAT });
+    }
+  }
+  const evalModel = pruneToOutputs(b.build(), stepOutputInfos);
+  const stepOutputs = stepOutputInfos.map((o) => o.name);
+
+  // Training graph: the autodiff adds `<param>_grad` outputs.
+  const grad = buildGradientGraph(evalModel, {
+    // Parameters the loss does not read at all (another head, an undistilled level) get no gradient.
+    targets: [
+      { loss: loss.loss, wrt: trainable.filter((p) => evalModel.graph.inputs.some((v) => v.name === p)) },
+    ],
+    keepOutputs: stepOutputs,
+    ...(options.inputShapes ? { inputShapes: options.inputShapes } : {}),
+  });
+  const gradients: Record<string, string> = {};
+  for (const g of grad.gradients) gradients[g.parameter] = g.output;
+  const training = grad.model;
+
+  const paramSet = new Set(trainable);
+  const nonParamInputs = (m: OnnxModel): ValueInfo[] =>
+    m.graph.inputs.filter((v) => !paramSet.has(v.name)).map((v) => ({ ...v }));
+  const parameters = trainable.map((name) => ({ name, dims: [...initialParams[name].dims] }));
+  const manifest: ArtifactManifest = {
+    format: ARTIFACTS_FORMAT_VERSION,
+    hash,
+    parameters,
+    gradients,
+    inputs: nonParamInputs(training),
+    evalInputs: nonParamInputs(evalModel),
+    loss: loss.loss,
+    stepOutputs,
+    modelOutputs,
+    optimizer,
+    untied,
+    files: {},
+  };
+  const withGrad = parameters.filter((p) => gradients[p.name]);
+  const models: Partial<Record<ArtifactGraph, OnnxModel>> = {
+    training,
+    eval: evalModel,
+    optimizer: buildOptimizerModel(withGrad, optimizer, {
+      opset: Math.max(13, forward.opsetImports.find((o) => o.domain === '')?.version ?? 17),
+      gradName: (p) => gradients[p],
+    }),
+    forward,
+  };
+  if (options.fused ?? true) models.fused = buildFusedModel(training, manifest, optimizer);
+  return { manifest, models, checkpoint: initialCheckpoint(initialParams, optimizer) };
+}
+
+function readManifest(dir: string): ArtifactManifest | undefined {
+  const file = path.join(dir, ARTIFACT_FILES.manifest);
+  if (!fs.existsSync(file)) return undefined;
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as ArtifactManifest;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads artifacts written by generateArtifacts; graphs are loaded from the folder when needed. */
+export function loadArtifacts(dir: string): TrainingArtifacts {
+  const manifest = readManifest(dir);
+  if (!manifest) {
+    throw new InputFileError(`'${dir}' holds no training artifacts (manifest.json missing or unreadable)`, {
+      hint: 'create them with `rlpkd artifacts --model M.onnx --out DIR` or generateArtifacts()',
+    });
+  }
+  if (manifest.format !== ARTIFACTS_FORMAT_VERSION) {
+    throw new InputFileError(
+      `'${dir}' holds artifacts of format ${manifest.format}; this version needs format ${ARTIFACTS_FORMAT_VERSION}`,
+      { hint: 'regenerate them (generateArtifacts rebuilds them automatically)' },
+    );
+  }
+  for (const f of Object.values(manifest.files)) {
+    if (f && !fs.existsSync(path.join(dir, f))) {
+      throw new InputFileError(`training artifacts in '${dir}' are incomplete: '${f}' is missing`, {
+        hint: 'regenerate them',
+      });
+    }
+  }
+  return { manifest, dir, models: {}, checkpoint: loadCheckpoint(path.join(dir, ARTIFACT_FILES.checkpoint)) };
+}
+
+/** One graph of a set of artifacts, from memory or from its file. */
+export function artifactModel(artifacts: TrainingArtifacts, graph: ArtifactGraph): OnnxModel {
+  const m = artifacts.models[graph];
+  if (m) return m;
+  const file = artifacts.manifest.files[graph];
+  if (!file || !artifacts.dir) {
+    throw new RlpkdError(`these training artifacts have no ${graph} graph`, {
+      hint: graph === 'fused' ? 'generate them with fused: true (the default)' : 'regenerate the artifacts',
+    });
+  }
+  const model = loadModel(path.join(artifacts.dir, file));
+  artifacts.models[graph] = model;
+  return model;
+}
+
+/** Path of a graph's file when the artifacts are on disk (sessions load big graphs faster from paths). */
+export function artifactPath(artifacts: TrainingArtifacts, graph: ArtifactGraph): string | undefined {
+  const file = artifacts.manifest.files[graph];
+  return file && artifacts.dir ? path.join(artifacts.dir, file) : undefined;
+}
+
+function writeArtifacts(artifacts: TrainingArtifacts, dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  // A stale manifest must not vouch for files being replaced: remove it first, write it last.
+  fs.rmSync(path.join(dir, ARTIFACT_FILES.manifest), { force: true });
+  const files: ArtifactManifest['files'] = {};
+  for (const [graph, model] of Object.entries(artifacts.models) as [ArtifactGraph, OnnxModel][]) {
+    saveModel(model, path.join(dir, ARTIFACT_FILES[graph]));
+    files[graph] = ARTIFACT_FILES[graph];
+  }
+  saveCheckpoint(path.join(dir, ARTIFACT_FILES.checkpoint), artifacts.checkpoint);
+  files.checkpoint = ARTIFACT_FILES.checkpoint;
+  artifacts.manifest.files = files;
+  writeFileAtomic(
+    path.join(dir, ARTIFACT_FILES.manifest),
+    `${JSON.stringify(artifacts.manifest, null, 2)}\n`,
+  );
+  artifacts.dir = dir;
+}
+
+/**
+ * Generates (or finds in `outDir`'s cache) the training, eval, optimizer and fused step graphs plus the
+ * initial checkpoint for `model` (an OnnxModel or a path).
+ */
+export function generateArtifacts(model: OnnxModel | string, options: ArtifactOptions): TrainingArtifacts {
+  const source = typeof model === 'string' ? loadModel(model) : model;
+  const hash = artifactsHash(modelToBytes(source), options);
+  if (options.outDir) {
+    const existing = readManifest(options.outDir);
+    if (existing?.hash === hash && existing.format === ARTIFACTS_FORMAT_VERSION) {
+      try {
+        return { ...loadArtifacts(options.outDir), cached: true };
+      } catch {
+        // incomplete or damaged: rebuild below
+      }
+    }
+  }
+  const artifacts = buildArtifacts(source, options, hash);
+  if (options.outDir) writeArtifacts(artifacts, options.outDir);
+  return { ...artifacts, cached: false };
+}
+
+/**
+ * The trained model as a plain ONNX graph: the forward graph (of `source`: artifacts, or any model whose
+ * parameters are graph inputs or initializers) with `params` embedded as initializers, pruned to
+ * `outputs` (default: the original model's outputs).
+ */
+export function exportModelForInference(
+  source: TrainingArtifacts | OnnxModel,
+  params: Record<string, HostTensor>,
+  options: { outputs?: readonly string[] } = {},
+): OnnxModel {
+  if ('graph' in source) {
+    const outputs = options.outputs
+      ? options.outputs.map((o) => source.graph.outputs.find((m) => m.name === o) ?? o)
+      : source.graph.outputs;
+    return pruneToOutputs(embedParameters(source, params), outputs);
+  }
+  const forward = artifactModel(source, 'forward');
+  const missing = source.manifest.parameters.filter((p) => !(p.name in params)).map((p) => p.name);
+  if (missing.length) {
+    throw new RlpkdError(
+      `exportModelForInference: no values for parameters ${missing.slice(0, 5).join(', ')}`,
+    );
+  }
+  const embedded = embedParameters(forward, params);
+  const outputs = options.outputs
+    ? options.outputs.map((o) => source.manifest.modelOutputs.find((m) => m.name === o) ?? o)
+    : source.manifest.modelOutputs;
+  return pruneToOutputs(embedded, outputs);
+}

@@ -1,0 +1,9 @@
+/** The training layer: losses, optimizers, checkpoints, artifacts and the TrainingSession (also in a worker). */
+export * from './artifacts';
+export * from './checkpoint';
+export * from './graph-edit';
+export * from './losses';
+export * from './lr-schedules';
+export * from './optimizers';
+export * from './training-session';
+export * from './worker-session';

@@ -1,0 +1,519 @@
+/**
+ * TrainingSession: the API of onnxruntime's removed JS TrainingSession (trainStep, evalStep,
+ * optimizerStep, lazyResetGrad, parameters in/out, checkpoints, exportModelForInference) on ordinary
+ * inference sessions running the standard-op artifacts. Parameters, accumulated gradients and optimizer
+ * state live in JS Float32Arrays and are fed to every run (CPU inputs are wrapped without copies).
+ * `fusedStep` does forward, backward, clipping and the update in one run for transfer-bound providers.
+ */
+import { RlpkdError } from '../errors';
+import { modelToBytes, saveModel } from '../onnx/model-io';
+import type { OnnxModel } from '../onnx/types';
+import { createSession, type ExecutionProviderName, type GraphSession } from '../runtime/session';
+import type { HostTensor } from '../runtime/tensors';
+import { createWebSession } from '../runtime/web-session';
+import {
+  artifactModel,
+  artifactPath,
+  exportModelForInference,
+  loadArtifacts,
+  type ArtifactGraph,
+  type ArtifactManifest,
+  type TrainingArtifacts,
+} from './artifacts';
+import { checkCheckpointFits, loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint';
+import { createLrSchedule, type LrSchedule, type LrScheduleConfig } from './lr-schedules';
+import {
+  GRAD_NORM_OUTPUT,
+  OPTIMIZER_INPUTS,
+  optimizerStateNames,
+  stateTensorName,
+  updatedName,
+} from './optimizers';
+
+/** What a TrainingSession needs from a runtime session (Node sessions and wasm sessions both fit). */
+export type RunnableGraph = Pick<GraphSession, 'inputNames' | 'outputNames' | 'run' | 'release'>;
+
+/** Which onnxruntime runs the graphs: onnxruntime-node (cpu/cuda) or onnxruntime-web's wasm backend. */
+export type TrainingRuntime = 'node' | 'web';
+
+export interface TrainingSessionOptions {
+  /** Artifacts from generateArtifacts, or the folder they were written to. */
+  artifacts: TrainingArtifacts | string;
+  /** onnxruntime-node provider (default cpu); 'cuda' without the CUDA provider is an error, never a fallback. */
+  executionProvider?: ExecutionProviderName;
+  /** Default 'node'. 'web' runs the same graphs on onnxruntime-web's wasm backend. */
+  runtime?: TrainingRuntime;
+  /** Start from this checkpoint instead of the artifacts' initial one. */
+  checkpoint?: CheckpointState | string;
+  /** Learning-rate schedule over optimizer steps (default constant). */
+  lrSchedule?: LrScheduleConfig;
+  /** Base learning rate (default: the optimizer configuration's lr). */
+  learningRate?: number;
+  /** Clip gradients to this global 2-norm before each update (PyTorch clip_grad_norm_); default off. */
+  maxGradNorm?: number;
+  intraOpNumThreads?: number;
+  graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+/** What an optimizer update did. */
+export interface OptimizerStepResult {
+  /** The update's 1-based index. */
+  step: number;
+  learningRate: number;
+  /** Global 2-norm of the gradients before clipping. */
+  gradNorm: number;
+}
+
+/** Loss outputs of a fused step plus what its update did. */
+export interface FusedStepResult extends OptimizerStepResult {
+  outputs: Record<string, HostTensor>;
+}
+
+function float32(t: HostTensor, what: string): Float32Array {
+  if (!(t.data instanceof Float32Array)) throw new RlpkdError(`${what} must be a float32 tensor`);
+  return t.data;
+}
+
+function sameDims(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** Trains the parameters of a set of artifacts with onnxruntime inference sessions. */
+export class TrainingSession {
+  private readonly sessions = new Map<ArtifactGraph, Promise<RunnableGraph>>();
+  private readonly params = new Map<string, Float32Array>();
+  private readonly state = new Map<string, Float32Array>();
+  private readonly grads = new Map<string, Float32Array>();
+  private readonly paramDims = new Map<string, readonly number[]>();
+  /** Optimizer state tensor → its parameter. */
+  private readonly stateOwner = new Map<string, string>();
+  private resetPending = true;
+  private stepCount = 0;
+  private schedule: LrSchedule;
+  private busy = false;
+
+  private constructor(
+    readonly artifacts: TrainingArtifacts,
+    private readonly options: TrainingSessionOptions,
+  ) {
+    for (const p of artifacts.manifest.parameters) this.paramDims.set(p.name, p.dims);
+    this.schedule = createLrSchedule(
+      options.lrSchedule ?? { type: 'constant' },
+      options.learningRate ?? artifacts.manifest.optimizer.lr,
+    );
+    if (options.maxGradNorm !== undefined && !(options.maxGradNorm > 0)) {
+      throw new RlpkdError(`maxGradNorm must be > 0, got ${options.maxGradNorm}`);
+    }
+  }
+
+  /** Opens artifacts (in memory or a folder), loads the starting checkpoint and the training graph. */
+  static async create(options: TrainingSessionOptions): Promise<TrainingSession> {
+    const artifacts =
+      typeof options.artifacts === 'string' ? loadArtifacts(options.artifacts) : options.artifacts;
+    const s = new TrainingSession(artifacts, options);
+    const start =
+      typeof options.checkpoint === 'string'
+        ? { state: loadCheckpoint(options.checkpoint), what: `checkpoint '${options.checkpoint}'` }
+        : { state: options.checkpoint ?? artifacts.checkpoint, what: 'the checkpoint' };
+    s.applyCheckpoint(start.state, start.what);
+    await s.session('training'); // fail early on provider or graph problems
+    return s;
+  }
+
+  /** The manifest: parameter names and shapes, inputs, loss outputs, optimizer settings. */
+  get manifest(): ArtifactManifest {
+    return this.artifacts.manifest;
+  }
+
+  /** Optimizer updates taken so far. */
+  get step(): number {
+    return this.stepCount;
+  }
+
+  /** Trainable parameter names in feed order. */
+  get parameterNames(): string[] {
+    return this.manifest.parameters.map((p) => p.name);
+  }
+
+  /** Inputs trainStep/fusedStep expect (data, targets, teacher features, mask, weights). */
+  get trainingInputNames(): string[] {
+    return this.manifest.inputs.map((v) => v.name);
+  }
+
+  /** Inputs evalStep expects. */
+  get evalInputNames(): string[] {
+    return this.manifest.evalInputs.map((v) => v.name);
+  }
+
+  /** Outputs train/eval/fused steps return (loss first). */
+  get stepOutputNames(): string[] {
+    return [...this.manifest.stepOutputs];
+  }
+
+  /** Learning rate the next optimizer step will use. */
+  get learningRate(): number {
+    return this.schedule(this.stepCount + 1);
+  }
+
+  private session(graph: ArtifactGraph): Promise<RunnableGraph> {
+    let s = this.sessions.get(graph);
+    if (!s) {
+      s = this.openSession(graph);
+      this.sessions.set(graph, s);
+      s.catch(() => this.sessions.delete(graph));
+    }
+    return s;
+  }
+
+  private async openSession(graph: ArtifactGraph): Promise<RunnableGraph> {
+    const source: string | Uint8Array =
+      artifactPath(this.artifacts, graph) ?? modelToBytes(artifactModel(this.artifacts, graph));
+    if ((this.options.runtime ?? 'node') === 'web') {
+      return createWebSession(source, {
+        ...(this.options.graphOptimizationLevel
+          ? { graphOptimizationLevel: this.options.graphOptimizationLevel }
+          : {}),
+      });
+    }
+    return createSession(source, {
+      executionProvider: this.options.executionProvider ?? 'cpu',
+      ...(this.options.intraOpNumThreads ? { intraOpNumThreads: this.options.intraOpNumThreads } : {}),
+      ...(this.options.graphOptimizationLevel
+        ? { graphOptimizationLevel: this.options.graphOptimizationLevel }
+        : {}),
+    });
+  }
+
+  private assertIdle(what: string): void {
+    if (this.busy) {
+      throw new RlpkdError(`TrainingSession.${what}: another step is still running`, {
+        hint: 'await each trainStep/evalStep/optimizerStep/fusedStep before starting the next call',
+      });
+    }
+  }
+
+  private async exclusive<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    this.assertIdle(what);
+    this.busy = true;
+    try {
+      return await fn();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** Feeds for one run: the user's data plus every parameter and extra tensor the session reads. */
+  private feeds(
+    session: RunnableGraph,
+    user: Record<string, HostTensor>,
+    extra: Record<string, HostTensor>,
+    what: string,
+  ): Record<string, HostTensor> {
+    const feeds: Record<string, HostTensor> = {};
+    const missing: string[] = [];
+    for (const name of Object.keys(user)) {
+      if (this.params.has(name)) {
+        throw new RlpkdError(`${what}: '${name}' is a trainable parameter, not a data input`, {
+          hint: 'change parameters with loadParameters()',
+        });
+      }
+    }
+    for (const name of session.inputNames) {
+      const p = this.params.get(name);
+      if (p) feeds[name] = { data: p, dims: this.paramDims.get(name)! };
+      else if (extra[name]) feeds[name] = extra[name];
+      else if (user[name]) feeds[name] = user[name];
+      else missing.push(name);
+    }
+    if (missing.length) {
+      throw new RlpkdError(`${what}: missing inputs ${missing.map((m) => `'${m}'`).join(', ')}`, {
+        hint: `the graph reads ${this.manifest.inputs.map((v) => `'${v.name}'`).join(', ')}`,
+      });
+    }
+    return feeds;
+  }
+
+  /** Runs the training graph and adds its gradients to the accumulated ones; returns the loss outputs. */
+  trainStep(feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
+    return this.exclusive('trainStep', async () => {
+      const session = await this.session('training');
+      const gradOutputs = Object.entries(this.manifest.gradients);
+      const fetches = [...this.manifest.stepOutputs, ...gradOutputs.map(([, o]) => o)];
+      const out = await session.run(this.feeds(session, feeds, {}, 'trainStep'), fetches);
+      for (const [param, name] of gradOutputs) {
+        const g = float32(out[name], `gradient '${name}'`);
+        const acc = this.grads.get(param);
+        if (this.resetPending || !acc) this.grads.set(param, g);
+        else for (let i = 0; i < acc.length; i++) acc[i] += g[i];
+      }
+      this.resetPending = false;
+      return this.pick(out, this.manifest.stepOutputs);
+    });
+  }
+
+  /** Runs the eval graph (forward + loss); no gradients. */
+  evalStep(feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
+    return this.exclusive('evalStep', async () => {
+      const session = await this.session('eval');
+      const out = await session.run(this.feeds(session, feeds, {}, 'evalStep'), this.manifest.stepOutputs);
+      return this.pick(out, this.manifest.stepOutputs);
+    });
+  }
+
+  private pick(out: Record<string, HostTensor>, names: readonly string[]): Record<string, HostTensor> {
+    const r: Record<string, HostTensor> = {};
+    for (const n of names) r[n] = out[n];
+    return r;
+  }
+
+  /** The next gradients trainStep produces replace the accumulated ones instead of adding to them. */
+  async lazyResetGrad(): Promise<void> {
+    this.assertIdle('lazyResetGrad');
+    this.resetPending = true;
+  }
+
+  /** Global 2-norm of the accumulated gradients (float64 sum). */
+  private gradientNorm(): number {
+    let sum = 0;
+    for (const g of this.grads.values()) for (let i = 0; i < g.length; i++) sum += g[i] * g[i];
+    return Math.sqrt(sum);
+  }
+
+  private scalarFeeds(step: number, lr: number): Record<string, HostTensor> {
+    return {
+      [OPTIMIZER_INPUTS.learningRate]: { data: Float32Array.of(lr), dims: [] },
+      [OPTIMIZER_INPUTS.step]: { data: BigInt64Array.of(BigInt(step)), dims: [] },
+    };
+  }
+
+  private stateFeeds(): Record<string, HostTensor> {
+    const feeds: Record<string, HostTensor> = {};
+    for (const [name, data] of this.state)
+      feeds[name] = { data, dims: this.paramDims.get(this.stateOwner.get(name)!)! };
+    return feeds;
+  }
+
+  /** Takes updated parameters and state from an optimizer or fused run. */
+  private adopt(out: Record<string, HostTensor>): void {
+    for (const name of Object.keys(this.manifest.gradients)) {
+      const p = out[updatedName(name)];
+      if (p) this.params.set(name, float32(p, `updated '${name}'`));
+      for (const s of optimizerStateNames(this.manifest.optimizer)) {
+        const key = stateTensorName(name, s);
+        const v = out[updatedName(key)];
+        if (v) this.state.set(key, float32(v, `updated '${key}'`));
+      }
+    }
+  }
+
+  private updateFetches(): string[] {
+    const names: string[] = [];
+    for (const name of Object.keys(this.manifest.gradients)) {
+      names.push(updatedName(name));
+      for (const s of optimizerStateNames(this.manifest.optimizer))
+        names.push(updatedName(stateTensorName(name, s)));
+    }
+    return names;
+  }
+
+  /**
+   * Updates the parameters from the accumulated gradients (clipped to maxGradNorm first, in place, as
+   * PyTorch does); the learning rate comes from the schedule. Gradients stay until lazyResetGrad.
+   */
+  optimizerStep(): Promise<OptimizerStepResult> {
+    return this.exclusive('optimizerStep', async () => {
+      if (this.grads.size === 0 || this.resetPending) {
+        throw new RlpkdError('optimizerStep: no gradients accumulated since the last lazyResetGrad', {
+          hint: 'call trainStep first',
+        });
+      }
+      const session = await this.session('optimizer');
+      const step = this.stepCount + 1;
+      const learningRate = this.schedule(step);
+      const gradNorm = this.gradientNorm();
+      const bound = this.options.maxGradNorm;
+      if (bound !== undefined) {
+        const coef = bound / (gradNorm + 1e-6);
+        if (coef < 1) for (const g of this.grads.values()) for (let i = 0; i < g.length; i++) g[i] *= coef;
+      }
+      const extra = { ...this.scalarFeeds(step, learningRate), ...this.stateFeeds() };
+      for (const [param, name] of Object.entries(this.manifest.gradients)) {
+        extra[name] = { data: this.grads.get(param)!, dims: this.paramDims.get(param)! };
+      }
+      const out = await session.run(this.feeds(session, {}, extra, 'optimizerStep'), this.updateFetches());
+      this.adopt(out);
+      this.stepCount = step;
+      return { step, learningRate, gradNorm };
+    });
+  }
+
+  /**
+   * One training step in one run: forward, loss, backward, global-norm clipping and the optimizer update.
+   * Equivalent to lazyResetGrad + trainStep + optimizerStep; accumulated gradients are left untouched.
+   */
+  fusedStep(feeds: Record<string, HostTensor>): Promise<FusedStepResult> {
+    return this.exclusive('fusedStep', async () => {
+      const session = await this.session('fused');
+      const step = this.stepCount + 1;
+      const learningRate = this.schedule(step);
+      const extra = {
+        ...this.scalarFeeds(step, learningRate),
+        ...this.stateFeeds(),
+        [OPTIMIZER_INPUTS.maxGradNorm]: {
+          data: Float32Array.of(this.options.maxGradNorm ?? Infinity),
+          dims: [],
+        },
+      };
+      const fetches = [...this.manifest.stepOutputs, ...this.updateFetches(), GRAD_NORM_OUTPUT];
+      const out = await session.run(this.feeds(session, feeds, extra, 'fusedStep'), fetches);
+      this.adopt(out);
+      this.stepCount = step;
+      const gradNorm = (out[GRAD_NORM_OUTPUT].data as Float32Array)[0];
+      return { outputs: this.pick(out, this.manifest.stepOutputs), step, learningRate, gradNorm };
+    });
+  }
+
+  private copyMap(m: Map<string, Float32Array>): Record<string, HostTensor> {
+    const out: Record<string, HostTensor> = {};
+    for (const p of this.manifest.parameters) {
+      const d = m.get(p.name);
+      if (d) out[p.name] = { data: d.slice(), dims: [...p.dims] };
+    }
+    return out;
+  }
+
+  /** Copies of the current parameters, in manifest order. */
+  async getParameters(): Promise<Record<string, HostTensor>> {
+    return this.copyMap(this.params);
+  }
+
+  /** Copies of the accumulated gradients (parameters the loss does not reach have none). */
+  async getGradients(): Promise<Record<string, HostTensor>> {
+    return this.resetPending ? {} : this.copyMap(this.grads);
+  }
+
+  /** Number of float32 values in all parameters (the size of getContiguousParameters). */
+  getParametersSize(): number {
+    return this.manifest.parameters.reduce((n, p) => n + p.dims.reduce((a, d) => a * d, 1), 0);
+  }
+
+  /** All parameters in one Float32Array, in manifest order (ORT's getContiguousParameters). */
+  async getContiguousParameters(): Promise<Float32Array> {
+    const out = new Float32Array(this.getParametersSize());
+    let o = 0;
+    for (const p of this.manifest.parameters) {
+      const d = this.params.get(p.name)!;
+      out.set(d, o);
+      o += d.length;
+    }
+    return out;
+  }
+
+  /** Replaces all parameters from one buffer in manifest order (ORT's loadParametersBuffer). */
+  async loadParametersBuffer(buffer: Float32Array): Promise<void> {
+    this.assertIdle('loadParametersBuffer');
+    const size = this.getParametersSize();
+    if (buffer.length !== size) {
+      throw new RlpkdError(`loadParametersBuffer: expected ${size} float32 values, got ${buffer.length}`);
+    }
+    let o = 0;
+    for (const p of this.manifest.parameters) {
+      const d = buffer.slice(o, o + this.params.get(p.name)!.length);
+      this.params.set(p.name, d);
+      o += d.length;
+    }
+  }
+
+  /** Replaces some or all parameters (copied); unknown names and wrong shapes are errors. */
+  async loadParameters(params: Record<string, HostTensor>): Promise<void> {
+    this.assertIdle('loadParameters');
+    for (const [name, t] of Object.entries(params)) {
+      const dims = this.paramDims.get(name);
+      if (!dims) {
+        throw new RlpkdError(`loadParameters: '${name}' is not a trainable parameter of this session`, {
+          hint: `parameters: ${this.parameterNames.slice(0, 8).join(', ')}${this.parameterNames.length > 8 ? ', ...' : ''}`,
+        });
+      }
+      if (!sameDims(t.dims, dims)) {
+        throw new RlpkdError(
+          `loadParameters: '${name}' is [${t.dims.join(', ')}], expected [${dims.join(', ')}]`,
+        );
+      }
+    }
+    for (const [name, t] of Object.entries(params))
+      this.params.set(name, float32(t, `parameter '${name}'`).slice());
+  }
+
+  /** The current state as a checkpoint (parameters, optimizer state and step; copies). */
+  checkpointState(metadata?: Record<string, string>): CheckpointState {
+    const state: Record<string, HostTensor> = {};
+    for (const [name, data] of this.state) {
+      state[name] = { data: data.slice(), dims: [...this.paramDims.get(this.stateOwner.get(name)!)!] };
+    }
+    return {
+      parameters: this.copyMap(this.params),
+      optimizer: { config: this.manifest.optimizer, step: this.stepCount, state },
+      ...(metadata ? { metadata } : {}),
+    };
+  }
+
+  /** Writes parameters, optimizer state and step to an ONNX checkpoint file (atomically). */
+  async saveCheckpoint(file: string, metadata?: Record<string, string>): Promise<void> {
+    saveCheckpoint(file, this.checkpointState(metadata));
+  }
+
+  /** Restores parameters, optimizer state and step; accumulated gradients are dropped. */
+  async loadCheckpoint(checkpoint: string | CheckpointState): Promise<void> {
+    this.assertIdle('loadCheckpoint');
+    if (typeof checkpoint === 'string')
+      this.applyCheckpoint(loadCheckpoint(checkpoint), `checkpoint '${checkpoint}'`);
+    else this.applyCheckpoint(checkpoint, 'the checkpoint');
+  }
+
+  private applyCheckpoint(state: CheckpointState, what: string): void {
+    checkCheckpointFits(
+      state,
+      { parameters: this.manifest.parameters, optimizer: this.manifest.optimizer },
+      what,
+    );
+    this.params.clear();
+    this.state.clear();
+    for (const p of this.manifest.parameters) {
+      this.params.set(p.name, float32(state.parameters[p.name], `parameter '${p.name}'`).slice());
+      for (const s of optimizerStateNames(this.manifest.optimizer)) {
+        const key = stateTensorName(p.name, s);
+        this.state.set(key, float32(state.optimizer.state[key], `optimizer state '${key}'`).slice());
+        this.stateOwner.set(key, p.name);
+      }
+    }
+    this.stepCount = state.optimizer.step;
+    this.grads.clear();
+    this.resetPending = true;
+  }
+
+  /**
+   * The trained model as a plain ONNX graph (parameters as initializers, pruned to `outputs`, default the
+   * original model's outputs); written to `file` when given.
+   */
+  async exportModelForInference(
+    file?: string,
+    options: { outputs?: readonly string[] } = {},
+  ): Promise<OnnxModel> {
+    const model = exportModelForInference(this.artifacts, this.copyMap(this.params), options);
+    if (file) saveModel(model, file);
+    return model;
+  }
+
+  /** Releases every onnxruntime session. */
+  async release(): Promise<void> {
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const s of all) {
+      try {
+        await (await s).release();
+      } catch {
+        // a session that failed to open has nothing to release
+      }
+    }
+  }
+}
