@@ -359,7 +359,7 @@ describe('buildGradientGraph', () => {
         expect((err as { hint?: string }).hint).toMatch(/freeze the parameters/);
       }
       expect(listUnsupportedOps(model, ['W', 'V'])).toEqual([
-        { opType: 'com.example:MyOp', node: 'custom1' },
+        { opType: 'com.example.MyOp', node: 'custom1' },
         { opType: 'Selu', node: 'selu1' },
       ]);
       expect(listUnsupportedOps(model, [], ['loss'])).toEqual([]);

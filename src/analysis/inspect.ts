@@ -3,12 +3,11 @@
  * histogram, parameters, shared initializers, pyramid levels with their costs, and the ops on a trainable
  * path that the gradient engine cannot differentiate.
  */
-import { GRADIENT_RULES } from '../autodiff/rules';
-import { isFloatType } from '../onnx/infer/fold';
-import { defaultOpset, topologicalSort } from '../onnx/graph-structure';
+import { listUnsupportedOps } from '../autodiff/gradient-graph';
+import { defaultOpset } from '../onnx/graph-structure';
 import { elementTypeName } from '../onnx/tensor-data';
 import { inferShapes, type TensorInfo } from '../onnx/shape-inference';
-import { DataType, type Dim, type OnnxModel, type OnnxNode } from '../onnx/types';
+import type { Dim, OnnxModel } from '../onnx/types';
 import { computeCostModel } from './cost-model';
 import { classifyParameters, type ParameterPatterns } from './parameters';
 import { findPyramidLevels, imageInput, inferAtSize, type InputSize } from './pyramid';
@@ -168,61 +167,15 @@ export function opHistogram(model: OnnxModel): Record<string, number> {
 }
 
 /**
- * Ops on a path from a trainable parameter to a graph output that have no gradient rule. Gradients flow
- * only through float tensors and through inputs a rule does not declare non-differentiable, so integer
- * and shape ops (Shape, Gather on shapes, Cast to int64, ...) never count.
+ * Ops on a path from a trainable parameter to a graph output that have no gradient rule, grouped by op
+ * type. The path walk is the autodiff's own (`listUnsupportedOps`), so inspect and training agree.
  */
 export function findUnsupportedOps(model: OnnxModel, trainable: readonly string[]): UnsupportedOpReport[] {
-  const g = model.graph;
-  const order = topologicalSort(g);
-  const floatTensors = floatTensorNames(model);
-  // Forward: tensors that depend (differentiably) on a trainable parameter.
-  const reached = new Set(trainable);
-  const onForward = new Set<OnnxNode>();
-  for (const n of order) {
-    const rule = isDefaultDomain(n) ? GRADIENT_RULES.get(n.opType) : undefined;
-    const blocked = new Set(rule?.nonDifferentiableInputs ?? []);
-    const hit = n.inputs.some((name, i) => name && !blocked.has(i) && reached.has(name));
-    if (!hit) continue;
-    const floatOuts = n.outputs.filter((o) => o && floatTensors.has(o));
-    if (floatOuts.length === 0) continue;
-    onForward.add(n);
-    for (const o of floatOuts) reached.add(o);
-  }
-  // Backward: tensors a graph output depends on.
-  const needed = new Set(g.outputs.map((o) => o.name));
-  const onPath: OnnxNode[] = [];
-  for (let k = order.length - 1; k >= 0; k--) {
-    const n = order[k];
-    if (!n.outputs.some((o) => needed.has(o))) continue;
-    for (const i of n.inputs) if (i) needed.add(i);
-    if (onForward.has(n)) onPath.push(n);
-  }
   const byOp = new Map<string, UnsupportedOpReport>();
-  for (const n of onPath.reverse()) {
-    if (isDefaultDomain(n) && GRADIENT_RULES.has(n.opType)) continue;
-    const key = isDefaultDomain(n) ? n.opType : `${n.domain}.${n.opType}`;
-    const e = byOp.get(key);
+  for (const { opType, node } of listUnsupportedOps(model, [...trainable])) {
+    const e = byOp.get(opType);
     if (e) e.count++;
-    else byOp.set(key, { opType: key, count: 1, example: n.name || n.outputs[0] });
+    else byOp.set(opType, { opType, count: 1, example: node });
   }
   return [...byOp.values()].sort((a, b) => b.count - a.count || a.opType.localeCompare(b.opType));
-}
-
-function isDefaultDomain(n: OnnxNode): boolean {
-  return n.domain === '' || n.domain === 'ai.onnx';
-}
-
-/** Names of node outputs with a float element type (unknown types count as float, to stay on the safe side). */
-function floatTensorNames(model: OnnxModel): Set<string> {
-  const out = new Set<string>();
-  const types = inferShapes(model); // element types do not depend on the input size
-  for (const n of model.graph.nodes) {
-    for (const o of n.outputs) {
-      if (!o) continue;
-      const dt = types.get(o)?.dataType ?? DataType.UNDEFINED;
-      if (dt === DataType.UNDEFINED || isFloatType(dt)) out.add(o);
-    }
-  }
-  return out;
 }

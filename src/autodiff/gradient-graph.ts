@@ -81,7 +81,10 @@ export function listUnsupportedOps(
     for (const n of pathNodes(nodes, path, isFloat)) {
       if (!hasRule(n) && !seen.has(n)) {
         seen.add(n);
-        found.push({ opType: n.domain ? `${n.domain}:${n.opType}` : n.opType, node: n.name || n.outputs[0] });
+        found.push({
+          opType: n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.${n.opType}` : n.opType,
+          node: n.name || n.outputs[0],
+        });
       }
     }
   }

@@ -8,7 +8,7 @@
 import { computeCostModel } from '../analysis/cost-model';
 import { imageInput, type InputSize, type PyramidLevel } from '../analysis/pyramid';
 import { classifyParameters } from '../analysis/parameters';
-import { resolveModelDims, type RunConfig } from '../config/schema';
+import { resolveModelDims, taskDataConfig, type RunConfig } from '../config/schema';
 import { BatchLoader, preprocessFromConfig, type BatchLoaderOptions } from '../data/batch-loader';
 import { openDatasetSplits, type DatasetSplits } from '../data/dataset';
 import { teacherHash } from '../data/feature-cache';
@@ -59,6 +59,8 @@ export interface DistillSetup {
   splits: DatasetSplits;
   preprocess: Preprocess;
   trainLoader: BatchLoader;
+  /** Training images of MAML tasks that name their own dataset (by task name). */
+  taskLoaders: Record<string, BatchLoader>;
   heldOut: HeldOutImages;
 }
 
@@ -140,6 +142,20 @@ export async function prepareDistillation(
     shuffle: config.data.shuffle,
     hflip: config.data.hflip,
   });
+  const taskLoaders: Record<string, BatchLoader> = {};
+  if (selection === 'rl' && config.phases.meta.enabled && config.phases.meta.epochs > 0) {
+    for (const task of config.maml.tasks) {
+      if (!task.data) continue;
+      const taskSplits = await openDatasetSplits(taskDataConfig(config, task), log);
+      taskLoaders[task.name] = new BatchLoader(taskSplits.train, {
+        ...loaderCommon,
+        batchSize: config.data.batch_size,
+        rng: new Rng(config.run.seed).fork(`task-loader-${task.name}`),
+        shuffle: config.data.shuffle,
+        hflip: config.data.hflip,
+      });
+    }
+  }
   const heldOut = await loadHeldOut(splits, loaderCommon, config.data.batch_size);
   return {
     config,
@@ -162,6 +178,7 @@ export async function prepareDistillation(
     splits,
     preprocess,
     trainLoader,
+    taskLoaders,
     heldOut,
   };
 }

@@ -1,0 +1,362 @@
+/**
+ * The live state of a training run and the operations every phase shares: the distillation step (the one
+ * code path for uniform, fixed-selection and RL-selected levels), the level-selection environments, PPO
+ * updates, metrics/TensorBoard logging, checkpoints and the Ctrl-C check between units of work.
+ *
+ * Resuming exactly. Every random choice is a pure function of the seed and the position in the run, or
+ * lives in saved state: the data order (BatchLoader epoch plans), the policy's sampling RNG and normalizer
+ * (saved with the policy), the image streams (saved cursors). Two RL-core objects keep RNG or optimizer
+ * state they do not expose, so they are created per unit with a seed derived from the position: a
+ * PPOTrainer per PPO iteration (its Adam state is carried across through its engine session's checkpoint),
+ * and, when budgets are sampled from a range, the environment per iteration. MAMLTrainer's outer Adam
+ * state cannot be carried, so phase 4 makes one MAMLTrainer per epoch and its unit of resumption is the
+ * epoch.
+ */
+import type { RunConfig } from '../config/schema';
+import { RlpkdError } from '../errors';
+import type { Logger } from '../logging/logger';
+import type { MetricsWriter } from '../logging/metrics';
+import type { RunDir } from '../logging/run-dir';
+import type { TensorBoardWriter } from '../logging/tfevents';
+import type { EpisodeBatch } from '../rl/episode-batch';
+import { ParallelDistillationEnv, type DistillationStepInfo, type ImageBatchSource } from '../rl/distillation-env';
+import { PolicyNetwork } from '../rl/policy';
+import { PPOTrainer, type PpoTrainStats } from '../rl/ppo';
+import type { CheckpointState } from '../training/checkpoint';
+import type { DistillStepResult, DistillTrainer, ImageBatch } from './distill-trainer';
+import type { GradNorm } from './gradnorm';
+import { RewardScalingEnv, type ReturnScaler } from './reward-scaling';
+import {
+  checkpointLabel,
+  writeRunCheckpoint,
+  type RunCheckpoint,
+  type RunStateJson,
+} from './run-checkpoint';
+import type { DistillSetup } from './setup';
+
+/** Thrown by a phase after Ctrl-C once the checkpoint is saved. */
+export class TrainingInterrupted extends Error {
+  constructor(readonly checkpointDir: string) {
+    super(`training interrupted; checkpoint saved in ${checkpointDir}`);
+    this.name = 'TrainingInterrupted';
+  }
+}
+
+/** Phase names (index 0 = phase 1). */
+export const PHASE_NAMES = ['pretrain', 'policy', 'joint', 'meta'] as const;
+
+/** An environment over the distillation MDP with scaled rewards. */
+export type SelectionEnv = RewardScalingEnv<DistillationStepInfo> & { inner: ParallelDistillationEnv };
+
+/** Everything a phase works on (see module doc). */
+export class RunContext {
+  gradnorm: GradNorm | null = null;
+  policy: PolicyNetwork | null = null;
+  /** PPO optimizer (engine session) state carried between per-iteration PPO trainers. */
+  ppoState: CheckpointState | undefined;
+  /** A checkpoint to write instead of the live state when interrupted (phase 4: the epoch start). */
+  snapshot: (() => Promise<RunCheckpoint>) | null = null;
+  private lastLogged = -1;
+
+  constructor(
+    readonly setup: DistillSetup,
+    readonly run: RunDir,
+    readonly log: Logger,
+    readonly metrics: MetricsWriter,
+    readonly tb: TensorBoardWriter | null,
+    readonly trainer: DistillTrainer,
+    readonly scaler: ReturnScaler,
+    readonly state: RunStateJson,
+    readonly signal: AbortSignal | undefined,
+  ) {}
+
+  get config(): RunConfig {
+    return this.setup.config;
+  }
+
+  get L(): number {
+    return this.setup.levelNames.length;
+  }
+
+  /** Seed string for a component at a position of the run (a pure function of both). */
+  seed(...parts: (string | number)[]): string {
+    return [this.config.run.seed, ...parts].join(':');
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Logging
+  // ---------------------------------------------------------------------------------------------------
+
+  /** Writes scalars to metrics.jsonl and TensorBoard at the current global step (every N steps unless forced). */
+  logScalars(values: Readonly<Record<string, number>>, options: { force?: boolean; extra?: Record<string, unknown> } = {}): void {
+    const step = this.state.cursor.globalStep;
+    const every = this.config.logging.every_steps;
+    if (!options.force && this.lastLogged >= 0 && step - this.lastLogged < every) return;
+    this.lastLogged = step;
+    const clean: Record<string, number | null> = {};
+    for (const [k, v] of Object.entries(values)) clean[k] = Number.isFinite(v) ? v : null;
+    this.metrics.write({ step, phase: this.state.cursor.phase, ...clean, ...(options.extra ?? {}) });
+    this.tb?.addScalars(values, step);
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // The distillation step (phases 1 and 3, every selection variant)
+  // ---------------------------------------------------------------------------------------------------
+
+  /** [N, L] mask of `rows` selected level-name lists (level order). */
+  maskFromSelections(selections: readonly (readonly string[])[]): Float32Array {
+    const mask = new Float32Array(selections.length * this.L);
+    selections.forEach((sel, n) => {
+      for (const name of sel) {
+        const l = this.setup.levelNames.indexOf(name);
+        if (l < 0) throw new RlpkdError(`internal: unknown level '${name}' in a selection`);
+        mask[n * this.L + l] = 1;
+      }
+    });
+    return mask;
+  }
+
+  /** The fixed selection's mask for n images (phase 1 with rl selection: every level). */
+  fixedMask(n: number, levels: readonly string[]): Float32Array {
+    return this.maskFromSelections(Array.from({ length: n }, () => levels));
+  }
+
+  /**
+   * One student update on a batch: teacher features (cached per image), the masked loss weighted by
+   * uniform weights or GradNorm's, and — with GradNorm — its weight update from the same step.
+   */
+  async distillStep(batch: ImageBatch, mask: Float32Array, useGradNorm: boolean): Promise<DistillStepResult> {
+    const teacher = await this.trainer.teacherFeatures(batch);
+    const gn = useGradNorm ? this.gradnorm : null;
+    const weights = gn ? gn.weightsFloat32() : new Float32Array(this.L).fill(1 / this.L);
+    const r = await this.trainer.step(
+      { images: batch.images, teacher, mask, weights },
+      { measureGradNorms: gn !== null },
+    );
+    if (!Number.isFinite(r.loss)) {
+      throw new RlpkdError(`the distillation loss became ${r.loss} at step ${this.state.cursor.globalStep}`, {
+        hint: 'lower distill.optimizer.lr or set distill.grad_clip',
+      });
+    }
+    const values: Record<string, number> = { 'distill/loss': r.loss, 'distill/grad_norm': r.gradNorm };
+    this.setup.levelNames.forEach((n, l) => (values[`distill/level_loss/${n}`] = r.levelLosses[l]));
+    if (gn) {
+      const N = batch.images.dims[0];
+      const active = this.setup.levelNames.map((_, l) => {
+        for (let n = 0; n < N; n++) if (mask[n * this.L + l]) return true;
+        return false;
+      });
+      // Training rate per level: its mean distance over the images that selected it.
+      const rateLoss = this.setup.levelNames.map((_, l) => {
+        let s = 0;
+        let c = 0;
+        for (let n = 0; n < N; n++) {
+          if (mask[n * this.L + l]) {
+            s += r.perSample[n * this.L + l];
+            c++;
+          }
+        }
+        return c ? s / c : 0;
+      });
+      const u = gn.update({ gradNorms: r.levelGradNorms!, losses: rateLoss, active });
+      values['gradnorm/loss_grad'] = u.lossGrad;
+      this.setup.levelNames.forEach((n, l) => {
+        values[`gradnorm/weight/${n}`] = u.updated[l];
+        if (Number.isFinite(u.gradNorms[l])) values[`gradnorm/G/${n}`] = u.gradNorms[l];
+      });
+    }
+    this.logScalars(values);
+    return r;
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Level-selection environments and the policy
+  // ---------------------------------------------------------------------------------------------------
+
+  /** Costs in the environment's decision order. */
+  decisionCosts(): number[] {
+    return this.setup.decisionOrder.map((n) => this.setup.costs[this.setup.levelNames.indexOf(n)]);
+  }
+
+  /**
+   * A phase-2-semantics environment (the trial update is rolled back) over `images`, on the trainer's
+   * current student. Training wraps it with `scaled` (PPO sees scaled rewards); evaluation uses it as is.
+   */
+  async createEnv(options: {
+    images: ImageBatchSource;
+    seed: string;
+    lambda?: number;
+    budget?: number | [number, number];
+    numEnvs?: number;
+  }): Promise<ParallelDistillationEnv> {
+    const c = this.config;
+    const s = this.setup;
+    const opt = c.distill.optimizer;
+    const weights = this.gradnorm ? this.gradnorm.weights : new Array<number>(this.L).fill(1 / this.L);
+    const inner = await ParallelDistillationEnv.create({
+      teacher: s.teacher,
+      student: s.student,
+      images: options.images,
+      numEnvs: options.numEnvs ?? c.rl.environment.num_parallel_envs,
+      actionMode: c.rl.policy.mode,
+      phase: 2,
+      budget: options.budget ?? c.rl.environment.budget,
+      lambdaTradeoff: options.lambda ?? c.rl.environment.lambda_tradeoff,
+      levelOrder: s.decisionOrder,
+      costs: this.decisionCosts(),
+      inputSize: s.size,
+      optimizer:
+        opt.type === 'adamw'
+          ? { type: 'adamw', lr: opt.lr, weightDecay: opt.weight_decay, betas: opt.betas, eps: opt.eps }
+          : { type: 'sgd', lr: opt.lr, momentum: opt.momentum, weightDecay: opt.weight_decay },
+      ...(c.distill.grad_clip !== null ? { maxGradNorm: c.distill.grad_clip } : {}),
+      levelWeights: s.decisionOrder.map((n) => weights[s.levelNames.indexOf(n)]),
+      ...(this.state.lossReference !== undefined ? { lossReference: this.state.lossReference } : {}),
+      trainable: s.trainable,
+      executionProvider: s.ep,
+      seed: options.seed,
+    });
+    await inner.session.loadCheckpoint(this.trainer.checkpointState());
+    return inner;
+  }
+
+  /** The environment as training sees it: rewards scaled when rl.ppo.normalize_reward is on. */
+  scaled(env: ParallelDistillationEnv): SelectionEnv | ParallelDistillationEnv {
+    return this.config.rl.ppo.normalize_reward ? (new RewardScalingEnv(env, this.scaler) as SelectionEnv) : env;
+  }
+
+  /** Points the environment's student at the trainer's current parameters and optimizer state. */
+  async syncEnv(env: ParallelDistillationEnv): Promise<void> {
+    await env.session.loadCheckpoint(this.trainer.checkpointState());
+  }
+
+  /** The policy for the environment's dimensions (created on first use). */
+  async ensurePolicy(): Promise<PolicyNetwork> {
+    if (this.policy) return this.policy;
+    const c = this.config;
+    this.policy = await PolicyNetwork.create(
+      {
+        mode: c.rl.policy.mode,
+        stateDim: this.setup.dims.stateDim,
+        numLevels: this.L,
+        hiddenSize: c.rl.policy.hidden_dim,
+        costs: this.decisionCosts(),
+        minLevels: c.rl.environment.min_levels,
+        normalizeStates: c.rl.policy.normalize_state,
+      },
+      { seed: this.seed('policy'), executionProvider: this.setup.ep },
+    );
+    return this.policy;
+  }
+
+  /** Episodes (lockstep steps per environment) that one PPO rollout collects. */
+  rolloutSteps(numEnvs: number): { nSteps: number; episodes: number } {
+    const S = this.config.rl.policy.mode === 'sequential' ? this.L : 1;
+    const batches = Math.max(1, Math.ceil(this.config.rl.ppo.rollout_episodes / numEnvs));
+    return { nSteps: batches * S, episodes: batches * numEnvs };
+  }
+
+  /** One PPO update on a rollout with a PPOTrainer seeded by the position; Adam state carried over. */
+  async ppoUpdate(episodes: EpisodeBatch, seed: string): Promise<PpoTrainStats> {
+    const p = this.config.rl.ppo;
+    const policy = await this.ensurePolicy();
+    const ppo = new PPOTrainer(policy, {
+      learningRate: p.lr,
+      adamEps: p.adam_eps,
+      clipRange: p.clip_epsilon,
+      gamma: p.gamma,
+      gaeLambda: p.gae_lambda,
+      vfCoef: p.value_coef,
+      entCoef: p.entropy_coef,
+      maxGradNorm: p.max_grad_norm,
+      nEpochs: p.ppo_epochs,
+      batchSize: Math.max(2, p.minibatch_size),
+      normalizeAdvantage: p.normalize_advantage,
+      ...(p.target_kl !== null ? { targetKl: p.target_kl } : {}),
+      seed,
+    });
+    try {
+      const opt = await ppo.getOptimizer();
+      if (this.ppoState) {
+        await opt.session.loadCheckpoint(this.ppoState);
+        await opt.loadParameters(policy.getParameters());
+      }
+      const stats = await ppo.trainStep(episodes);
+      this.ppoState = opt.session.checkpointState();
+      return stats;
+    } finally {
+      await ppo.release();
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Checkpoints and interruption
+  // ---------------------------------------------------------------------------------------------------
+
+  /** The live state as a checkpoint. */
+  async liveCheckpoint(label?: string): Promise<RunCheckpoint> {
+    const state: RunStateJson = {
+      ...structuredClone(this.state),
+      label: label ?? checkpointLabel(this.state.cursor),
+      returnScaler: this.scaler.toJSON(),
+      savedAt: new Date().toISOString(),
+    };
+    return {
+      state,
+      student: await this.trainer.exportStudent(this.setup.studentOutputs),
+      studentTrain: this.trainer.checkpointState(),
+      ...(this.policy ? { policy: this.policy.toCheckpoint() } : {}),
+      ...(this.ppoState ? { ppoOptimizer: this.ppoState } : {}),
+      ...(this.gradnorm ? { gradnorm: this.gradnorm.toJSON() } : {}),
+    };
+  }
+
+  /** Writes a checkpoint of the live state (or the given one); returns its folder. */
+  async saveCheckpoint(ckpt?: RunCheckpoint): Promise<string> {
+    const c = ckpt ?? (await this.liveCheckpoint());
+    const dir = await writeRunCheckpoint(this.run, c, this.config.checkpoint.keep_last);
+    this.log.debug(`checkpoint ${c.state.label} written`);
+    return dir;
+  }
+
+  /** After a unit of work: when Ctrl-C was pressed, save (the snapshot, if a phase set one) and stop. */
+  async stopIfInterrupted(): Promise<void> {
+    if (!this.signal?.aborted) return;
+    const dir = await this.saveCheckpoint(this.snapshot ? await this.snapshot() : undefined);
+    throw new TrainingInterrupted(dir);
+  }
+
+  /** Counts one logged step (a student update, a PPO iteration of phase 2, a meta-update). */
+  stepDone(): void {
+    this.state.cursor.globalStep++;
+    this.tick();
+  }
+
+  /** Moves the cursor past one unit of work (the position a resumed run continues from). */
+  unitDone(next?: number): void {
+    this.state.cursor.unit = next ?? this.state.cursor.unit + 1;
+    this.tick();
+  }
+
+  private lastTick = Date.now();
+
+  /** Adds the wall time since the last call to the current phase's total. */
+  tick(): void {
+    const now = Date.now();
+    const i = this.state.cursor.phase - 1;
+    if (i >= 0 && i < this.state.phaseSeconds.length) this.state.phaseSeconds[i] += (now - this.lastTick) / 1000;
+    this.lastTick = now;
+  }
+
+  /** Ends an epoch: cursor to the next one, checkpoint on the configured cadence. */
+  async epochDone(isLast: boolean): Promise<void> {
+    this.state.cursor.epoch++;
+    this.state.cursor.unit = 0;
+    if (isLast) return; // the phase end writes one
+    if (this.state.cursor.epoch % this.config.checkpoint.every_epochs === 0) await this.saveCheckpoint();
+  }
+
+  async close(): Promise<void> {
+    await this.policy?.release();
+  }
+}
