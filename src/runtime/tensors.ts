@@ -5,6 +5,7 @@
 import * as ort from 'onnxruntime-node';
 import { RlpkdError } from '../errors';
 import type { TensorData } from '../onnx/types';
+import { ortElementType } from './element-types';
 
 /** A dense tensor: data + dims. */
 export interface HostTensor {
@@ -14,19 +15,8 @@ export interface HostTensor {
 
 /** Wraps a host tensor as an onnxruntime Tensor (no copy for CPU inputs). */
 export function toOrtTensor(t: HostTensor): ort.Tensor {
-  const d = t.data;
-  const dims = [...t.dims];
-  if (d instanceof Float32Array) return new ort.Tensor('float32', d, dims);
-  if (d instanceof Float64Array) return new ort.Tensor('float64', d, dims);
-  if (d instanceof BigInt64Array) return new ort.Tensor('int64', d, dims);
-  if (d instanceof Int32Array) return new ort.Tensor('int32', d, dims);
-  if (d instanceof Uint8Array) return new ort.Tensor('uint8', d, dims);
-  if (d instanceof Int8Array) return new ort.Tensor('int8', d, dims);
-  if (d instanceof Uint16Array) return new ort.Tensor('uint16', d, dims);
-  if (d instanceof Int16Array) return new ort.Tensor('int16', d, dims);
-  if (d instanceof Uint32Array) return new ort.Tensor('uint32', d, dims);
-  if (d instanceof BigUint64Array) return new ort.Tensor('uint64', d, dims);
-  throw new RlpkdError('toOrtTensor: unsupported typed array');
+  // The union of typed arrays does not narrow per element type; the pairing is checked by ortElementType.
+  return new ort.Tensor(ortElementType(t.data), t.data as Float32Array, [...t.dims]);
 }
 
 /** Wraps a bool tensor (Uint8Array of 0/1) as an onnxruntime bool Tensor. */

@@ -9,6 +9,7 @@ import { RlpkdError } from '../errors';
 import { loadModel, modelToBytes } from '../onnx/model-io';
 import type { OnnxModel } from '../onnx/types';
 import type { GraphSession } from './session';
+import { ortElementType } from './element-types';
 import type { HostTensor } from './tensors';
 
 /** A graph session on the wasm backend (same run/release contract as the Node sessions). */
@@ -38,19 +39,11 @@ function loadOrtWeb(): Promise<OrtWebModule> {
 }
 
 function toWebTensor(ort: OrtWebModule, name: string, t: HostTensor): OrtWeb.Tensor {
-  const d = t.data;
-  const dims = [...t.dims];
-  if (d instanceof Float32Array) return new ort.Tensor('float32', d, dims);
-  if (d instanceof Float64Array) return new ort.Tensor('float64', d, dims);
-  if (d instanceof BigInt64Array) return new ort.Tensor('int64', d, dims);
-  if (d instanceof Int32Array) return new ort.Tensor('int32', d, dims);
-  if (d instanceof Uint8Array) return new ort.Tensor('uint8', d, dims);
-  if (d instanceof Int8Array) return new ort.Tensor('int8', d, dims);
-  if (d instanceof Uint16Array) return new ort.Tensor('uint16', d, dims);
-  if (d instanceof Int16Array) return new ort.Tensor('int16', d, dims);
-  if (d instanceof Uint32Array) return new ort.Tensor('uint32', d, dims);
-  if (d instanceof BigUint64Array) return new ort.Tensor('uint64', d, dims);
-  throw new RlpkdError(`wasm session: input '${name}' has an unsupported typed array`);
+  try {
+    return new ort.Tensor(ortElementType(t.data), t.data as Float32Array, [...t.dims]);
+  } catch (err) {
+    throw new RlpkdError(`wasm session: input '${name}': ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /**

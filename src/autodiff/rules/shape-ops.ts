@@ -5,6 +5,7 @@
  * starts/ends/steps, so onnxruntime's own clamping decides them); Gather/GatherElements scatter-add
  * (ScatterElements reduction='add', opset 16).
  */
+import { clampSliceBounds } from '../../onnx/infer/tensor-ops';
 import { GraphError } from '../../errors';
 import { getInt, getInts } from '../../onnx/attributes';
 import { DataType } from '../../onnx/types';
@@ -66,15 +67,7 @@ const split: GradientRule = (ctx) => {
 
 /** Source indices of a Slice along an axis of static length (ONNX clamping rules, any non-zero step). */
 export function sliceIndices(dim: number, start: number, end: number, step: number): number[] {
-  let s = start < 0 ? start + dim : start;
-  let e = end < 0 ? end + dim : end;
-  if (step > 0) {
-    s = Math.min(Math.max(s, 0), dim);
-    e = Math.min(Math.max(e, 0), dim);
-  } else {
-    s = Math.min(Math.max(s, 0), dim - 1);
-    e = Math.min(Math.max(e, -1), dim - 1);
-  }
+  const [s, e] = clampSliceBounds(dim, start, end, step);
   const out: number[] = [];
   for (let i = s; step > 0 ? i < e : i > e; i += step) out.push(i);
   return out;

@@ -266,6 +266,15 @@ function sliceSpec(ctx: InferContext, rank: number): SliceSpec | 'axes-unknown' 
 
 /** [first index, length] of a slice of an axis of length `dim`, with ONNX's clamping rules. */
 function sliceRange(dim: number, start: number, end: number, step: number): [number, number] {
+  const [s, e] = clampSliceBounds(dim, start, end, step);
+  return [s, Math.max(0, Math.ceil((e - s) / step))];
+}
+
+/**
+ * Start and end of a Slice along an axis of length `dim` after ONNX's rules: negative values count from
+ * the end, then both are clamped to [0, dim] (step > 0) or [-1, dim - 1] (step < 0).
+ */
+export function clampSliceBounds(dim: number, start: number, end: number, step: number): [number, number] {
   let s = start < 0 ? start + dim : start;
   let e = end < 0 ? end + dim : end;
   if (step > 0) {
@@ -275,7 +284,7 @@ function sliceRange(dim: number, start: number, end: number, step: number): [num
     s = Math.min(Math.max(s, 0), dim - 1);
     e = Math.min(Math.max(e, -1), dim - 1);
   }
-  return [s, Math.max(0, Math.ceil((e - s) / step))];
+  return [s, e];
 }
 
 const slice: ShapeRule = (ctx) => {
