@@ -14,3 +14,4 @@ export * from './logging';
 export * from './training';
 export * from './io';
 export * from './rl';
+export * from './distill';

@@ -27,7 +27,7 @@ function reference(kind: DistillLossKind, s: Float32Array, t: Float32Array, tau:
       if (kind === 'pkd') {
         const norm = (v: number[]) => {
           const m = v.reduce((a, b) => a + b, 0) / hw;
-          const sd = Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / (hw - 1));
+          const sd = Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / (hw - 1) + 1e-10);
           return v.map((x) => (x - m) / (sd + 1e-6));
         };
         const a = norm(sv);

@@ -4,7 +4,7 @@
  * dominate by size:
  * - `mse`: mean over (c, h, w) of (S − T)² (the engine's perSampleMse).
  * - `pkd` (Cao et al. 2022, mmrazor PKDLoss): both maps normalized per channel to zero mean and unit
- *   (unbiased) std, (x − μ)/(σ + 1e-6), then MSE / 2. mmrazor takes μ, σ over (N, H, W); here they are
+ *   (unbiased) std, (x − μ)/(σ + 1e-6) with σ = sqrt(var + 1e-10), then MSE / 2. mmrazor takes μ, σ over (N, H, W); here they are
  *   taken per image over (H, W), so an image's distance depends on that image only (the per-image level
  *   mask and the RL reward's per-image yardstick need that).
  * - `cwd` (Shu et al. 2021, mmrazor ChannelWiseDivergence): per channel a softmax over the H·W positions
@@ -39,7 +39,8 @@ function channelNormalize(b: GraphBuilder, x: string): string {
   const hw = b.op('Cast', [b.op('Mul', [dim(2), dim(3)])], { to: DataType.FLOAT });
   const denom = b.op('Max', [b.op('Sub', [hw, b.constFloat(1, [], 'distill/one')]), b.constFloat(1, [], 'distill/one')]);
   const variance = b.op('Div', [reduce(b, 'ReduceSum', b.op('Mul', [d, d]), [2, 3], true), denom]);
-  const std = b.op('Sqrt', [variance]);
+  // ε inside the root keeps the gradient finite for a constant channel (a dead ReLU, a 1×1 map).
+  const std = b.op('Sqrt', [b.op('Add', [variance, b.constFloat(1e-10, [], 'distill/pkd_var_eps')])]);
   return b.op('Div', [d, b.op('Add', [std, b.constFloat(1e-6, [], 'distill/pkd_eps')])]);
 }
 

@@ -19,8 +19,8 @@ import type { MetricsWriter } from '../logging/metrics';
 import type { RunDir } from '../logging/run-dir';
 import type { TensorBoardWriter } from '../logging/tfevents';
 import type { EpisodeBatch } from '../rl/episode-batch';
-import { ParallelDistillationEnv, type DistillationStepInfo, type ImageBatchSource } from '../rl/distillation-env';
-import { PolicyNetwork } from '../rl/policy';
+import type { DistillationStepInfo, ParallelDistillationEnv } from '../rl/distillation-env';
+import { PolicyNetwork, type PolicyCheckpoint } from '../rl/policy';
 import { PPOTrainer, type PpoTrainStats } from '../rl/ppo';
 import type { CheckpointState } from '../training/checkpoint';
 import type { DistillStepResult, DistillTrainer, ImageBatch } from './distill-trainer';
@@ -32,6 +32,7 @@ import {
   type RunCheckpoint,
   type RunStateJson,
 } from './run-checkpoint';
+import { createSelectionEnv, decisionCosts, type SelectionEnvOptions } from './selection-env';
 import type { DistillSetup } from './setup';
 
 /** Thrown by a phase after Ctrl-C once the checkpoint is saved. */
@@ -54,6 +55,8 @@ export class RunContext {
   policy: PolicyNetwork | null = null;
   /** PPO optimizer (engine session) state carried between per-iteration PPO trainers. */
   ppoState: CheckpointState | undefined;
+  /** The meta-learned policy before the final fast adaptation (phase 4). */
+  policyMeta: PolicyCheckpoint | undefined;
   /** A checkpoint to write instead of the live state when interrupted (phase 4: the epoch start). */
   snapshot: (() => Promise<RunCheckpoint>) | null = null;
   private lastLogged = -1;
@@ -91,8 +94,10 @@ export class RunContext {
   logScalars(values: Readonly<Record<string, number>>, options: { force?: boolean; extra?: Record<string, unknown> } = {}): void {
     const step = this.state.cursor.globalStep;
     const every = this.config.logging.every_steps;
-    if (!options.force && this.lastLogged >= 0 && step - this.lastLogged < every) return;
-    this.lastLogged = step;
+    if (!options.force) {
+      if (this.lastLogged >= 0 && step - this.lastLogged < every) return;
+      this.lastLogged = step;
+    }
     const clean: Record<string, number | null> = {};
     for (const [k, v] of Object.entries(values)) clean[k] = Number.isFinite(v) ? v : null;
     this.metrics.write({ step, phase: this.state.cursor.phase, ...clean, ...(options.extra ?? {}) });
@@ -175,59 +180,25 @@ export class RunContext {
 
   /** Costs in the environment's decision order. */
   decisionCosts(): number[] {
-    return this.setup.decisionOrder.map((n) => this.setup.costs[this.setup.levelNames.indexOf(n)]);
+    return decisionCosts(this.setup);
   }
 
   /**
-   * A phase-2-semantics environment (the trial update is rolled back) over `images`, on the trainer's
-   * current student. Training wraps it with `scaled` (PPO sees scaled rewards); evaluation uses it as is.
+   * A level-selection environment (trial updates rolled back) over `images` on the trainer's current
+   * student parameters and GradNorm weights; see selection-env.ts. Training wraps it with `scaled`.
    */
-  async createEnv(options: {
-    images: ImageBatchSource;
-    seed: string;
-    lambda?: number;
-    budget?: number | [number, number];
-    numEnvs?: number;
-  }): Promise<ParallelDistillationEnv> {
-    const c = this.config;
-    const s = this.setup;
-    const opt = c.distill.optimizer;
-    const weights = this.gradnorm ? this.gradnorm.weights : new Array<number>(this.L).fill(1 / this.L);
-    const inner = await ParallelDistillationEnv.create({
-      teacher: s.teacher,
-      student: s.student,
-      images: options.images,
-      numEnvs: options.numEnvs ?? c.rl.environment.num_parallel_envs,
-      actionMode: c.rl.policy.mode,
-      phase: 2,
-      budget: options.budget ?? c.rl.environment.budget,
-      lambdaTradeoff: options.lambda ?? c.rl.environment.lambda_tradeoff,
-      levelOrder: s.decisionOrder,
-      costs: this.decisionCosts(),
-      inputSize: s.size,
-      optimizer:
-        opt.type === 'adamw'
-          ? { type: 'adamw', lr: opt.lr, weightDecay: opt.weight_decay, betas: opt.betas, eps: opt.eps }
-          : { type: 'sgd', lr: opt.lr, momentum: opt.momentum, weightDecay: opt.weight_decay },
-      ...(c.distill.grad_clip !== null ? { maxGradNorm: c.distill.grad_clip } : {}),
-      levelWeights: s.decisionOrder.map((n) => weights[s.levelNames.indexOf(n)]),
+  async createEnv(options: Omit<SelectionEnvOptions, 'parameters' | 'weights' | 'lossReference'>): Promise<ParallelDistillationEnv> {
+    return createSelectionEnv(this.setup, {
+      ...options,
+      parameters: await this.trainer.session.getParameters(),
+      ...(this.gradnorm ? { weights: this.gradnorm.weights } : {}),
       ...(this.state.lossReference !== undefined ? { lossReference: this.state.lossReference } : {}),
-      trainable: s.trainable,
-      executionProvider: s.ep,
-      seed: options.seed,
     });
-    await inner.session.loadCheckpoint(this.trainer.checkpointState());
-    return inner;
   }
 
   /** The environment as training sees it: rewards scaled when rl.ppo.normalize_reward is on. */
   scaled(env: ParallelDistillationEnv): SelectionEnv | ParallelDistillationEnv {
     return this.config.rl.ppo.normalize_reward ? (new RewardScalingEnv(env, this.scaler) as SelectionEnv) : env;
-  }
-
-  /** Points the environment's student at the trainer's current parameters and optimizer state. */
-  async syncEnv(env: ParallelDistillationEnv): Promise<void> {
-    await env.session.loadCheckpoint(this.trainer.checkpointState());
   }
 
   /** The policy for the environment's dimensions (created on first use). */
@@ -306,6 +277,7 @@ export class RunContext {
       student: await this.trainer.exportStudent(this.setup.studentOutputs),
       studentTrain: this.trainer.checkpointState(),
       ...(this.policy ? { policy: this.policy.toCheckpoint() } : {}),
+      ...(this.policyMeta ? { policyMeta: this.policyMeta } : {}),
       ...(this.ppoState ? { ppoOptimizer: this.ppoState } : {}),
       ...(this.gradnorm ? { gradnorm: this.gradnorm.toJSON() } : {}),
     };
@@ -340,12 +312,17 @@ export class RunContext {
 
   private lastTick = Date.now();
 
-  /** Adds the wall time since the last call to the current phase's total. */
-  tick(): void {
+  /** Adds the wall time since the last tick to phase `phase`'s total (default: the cursor's phase). */
+  tick(phase = this.state.cursor.phase): void {
     const now = Date.now();
-    const i = this.state.cursor.phase - 1;
+    const i = phase - 1;
     if (i >= 0 && i < this.state.phaseSeconds.length) this.state.phaseSeconds[i] += (now - this.lastTick) / 1000;
     this.lastTick = now;
+  }
+
+  /** Starts timing from now without attributing the time since the last tick. */
+  resetTick(): void {
+    this.lastTick = Date.now();
   }
 
   /** Ends an epoch: cursor to the next one, checkpoint on the configured cadence. */

@@ -144,6 +144,11 @@ export async function prepareDistillation(
   });
   const taskLoaders: Record<string, BatchLoader> = {};
   if (selection === 'rl' && config.phases.meta.enabled && config.phases.meta.epochs > 0) {
+    if (!config.maml.first_order) {
+      throw new RlpkdError('maml.first_order: false is not available (second-order MAML needs the gradient of a gradient graph)', {
+        hint: 'set maml.first_order: true (first-order MAML), or disable phase 4 (phases.meta.enabled: false)',
+      });
+    }
     for (const task of config.maml.tasks) {
       if (!task.data) continue;
       const taskSplits = await openDatasetSplits(taskDataConfig(config, task), log);

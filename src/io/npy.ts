@@ -21,6 +21,8 @@ export interface NpyArray {
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 /** numpy ≥ 1.14 pads headers so the data starts at a multiple of 64 bytes. */
 const ALIGN = 64;
+/** numpy ≥ 1.23 leaves room in the header for the first axis to grow to 21 digits. */
+const GROWTH_AXIS_MAX_DIGITS = 21;
 
 const ITEM_SIZE: Record<NpyDType, number> = { '<f4': 4, '<f8': 8, '<i8': 8, '<i4': 4, '|u1': 1, '|b1': 1 };
 
@@ -43,7 +45,8 @@ function fail(what: string, message: string, hint?: string): never {
 /** Parses the Python-literal header dict `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }`. */
 function parseHeader(header: string, what: string): { descr: string; fortran: boolean; shape: number[] } {
   const text = header.trim();
-  if (!text.startsWith('{') || !text.endsWith('}')) fail(what, `malformed .npy header ${JSON.stringify(text)}`);
+  if (!text.startsWith('{') || !text.endsWith('}'))
+    fail(what, `malformed .npy header ${JSON.stringify(text)}`);
   const descr = /['"]descr['"]\s*:\s*['"]([^'"]*)['"]/.exec(text)?.[1];
   const fortran = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(text)?.[1];
   const shapeText = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(text)?.[1];
@@ -90,7 +93,11 @@ function typedView(dtype: NpyDType, bytes: Uint8Array, count: number): NpyArray[
 /** Decodes the bytes of a `.npy` file; `what` names the file in errors. */
 export function parseNpy(bytes: Uint8Array, what = '.npy data'): NpyArray {
   if (bytes.length < 10 || MAGIC.some((m, i) => bytes[i] !== m)) {
-    fail(what, 'not a NumPy .npy file (the \\x93NUMPY magic is missing)', 'save arrays with numpy.save(FILE, array)');
+    fail(
+      what,
+      'not a NumPy .npy file (the \\x93NUMPY magic is missing)',
+      'save arrays with numpy.save(FILE, array)',
+    );
   }
   const major = bytes[6];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -109,7 +116,8 @@ export function parseNpy(bytes: Uint8Array, what = '.npy data'): NpyArray {
   const dataStart = headerStart + headerLen;
   if (dataStart > bytes.length) fail(what, 'truncated .npy header');
   const headerBytes = bytes.subarray(headerStart, dataStart);
-  const header = major === 3 ? new TextDecoder().decode(headerBytes) : Buffer.from(headerBytes).toString('latin1');
+  const header =
+    major === 3 ? new TextDecoder().decode(headerBytes) : Buffer.from(headerBytes).toString('latin1');
   const { descr, fortran, shape } = parseHeader(header, what);
   const dtype = DESCR_ALIASES[descr];
   if (dtype === undefined) {
@@ -126,17 +134,19 @@ export function parseNpy(bytes: Uint8Array, what = '.npy data'): NpyArray {
   if (fortran && shape.filter((d) => d > 1).length > 1) {
     fail(
       what,
-      `the array is stored in Fortran (column-major) order, shape (${shape.join(', ')})`,
+      `the array is stored in Fortran (column-major) order, shape ${shapeLiteral(shape)}`,
       'save it in C order: numpy.save(FILE, numpy.ascontiguousarray(a))',
     );
   }
   const expected = count * ITEM_SIZE[dtype];
   const available = bytes.length - dataStart;
   if (available !== expected) {
+    const short = available < expected;
     fail(
       what,
-      `shape (${shape.join(', ')}) of ${descr} needs ${expected} data bytes, the file has ${available}`,
-      available < expected ? 'the file is truncated; write it again' : 'the file has trailing bytes; write it again',
+      `shape ${shapeLiteral(shape)} of ${descr} needs ${expected} data bytes, the file has ${available} ` +
+        `(${short ? 'truncated' : 'trailing bytes'})`,
+      'write the file again with numpy.save',
     );
   }
   return { dtype, shape, data: typedView(dtype, bytes.subarray(dataStart), count) };
@@ -149,7 +159,9 @@ export function npyDTypeOf(data: TensorData, bool = false): NpyDType {
   if (data instanceof BigInt64Array) return '<i8';
   if (data instanceof Int32Array) return '<i4';
   if (data instanceof Uint8Array) return bool ? '|b1' : '|u1';
-  throw new RlpkdError(`.npy: cannot store a ${data.constructor.name} (float32/64, int32/64, uint8, bool only)`);
+  throw new RlpkdError(
+    `.npy: cannot store a ${data.constructor.name} (float32/64, int32/64, uint8, bool only)`,
+  );
 }
 
 function shapeLiteral(shape: readonly number[]): string {
@@ -158,21 +170,28 @@ function shapeLiteral(shape: readonly number[]): string {
 }
 
 /** Encodes a tensor as `.npy` bytes (format 1.0, or 2.0 for very long headers), C order, little-endian. */
-export function encodeNpy(array: { data: TensorData; dims: readonly number[] }, options: { bool?: boolean } = {}): Uint8Array {
+export function encodeNpy(
+  array: { data: TensorData; dims: readonly number[] },
+  options: { bool?: boolean } = {},
+): Uint8Array {
   const dtype = npyDTypeOf(array.data, options.bool);
   const dims = [...array.dims];
   const count = dims.reduce((a, b) => a * b, 1);
   if (dims.some((d) => !Number.isSafeInteger(d) || d < 0) || count !== array.data.length) {
     throw new RlpkdError(`.npy: dims [${dims.join(', ')}] do not fit ${array.data.length} values`);
   }
-  const dict = `{'descr': '${dtype}', 'fortran_order': False, 'shape': ${shapeLiteral(dims)}, }`;
+  // Laid out exactly as numpy ≥ 1.23 writes it (room to grow the first axis, aligned to 64 bytes, and
+  // a full 64 bytes of padding when already aligned), so files are byte-identical to numpy.save's.
+  const dict =
+    `{'descr': '${dtype}', 'fortran_order': False, 'shape': ${shapeLiteral(dims)}, }` +
+    (dims.length > 0 ? ' '.repeat(Math.max(0, GROWTH_AXIS_MAX_DIGITS - String(dims[0]).length)) : '');
   let major = 1;
   let prefix = 10;
-  let padded = Math.ceil((prefix + dict.length + 1) / ALIGN) * ALIGN - prefix;
+  let padded = dict.length + 1 + (ALIGN - ((prefix + dict.length + 1) % ALIGN));
   if (padded > 0xffff) {
     major = 2;
     prefix = 12;
-    padded = Math.ceil((prefix + dict.length + 1) / ALIGN) * ALIGN - prefix;
+    padded = dict.length + 1 + (ALIGN - ((prefix + dict.length + 1) % ALIGN));
   }
   const header = dict + ' '.repeat(padded - dict.length - 1) + '\n';
   const out = new Uint8Array(prefix + padded + array.data.byteLength);

@@ -15,6 +15,22 @@ export interface SessionOptions {
   /** onnxruntime graph optimization level (default 'all'). */
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   intraOpNumThreads?: number;
+  /**
+   * Flush denormal floats to zero (default true). Denormals make CPU arithmetic 10-20× slower, and
+   * training produces them (tiny gradients squared in AdamW's second moment). onnxruntime applies it to
+   * its pool threads and, for the first session a process creates, to the calling thread.
+   */
+  denormalAsZero?: boolean;
+  /** Let pool threads spin while waiting for work (default true, onnxruntime's default). */
+  allowSpinning?: boolean;
+  /**
+   * Keep freed tensor memory in onnxruntime's own arena (default: the ONNXRUNTIME_CPU_ARENA environment
+   * variable, '0' disables it; else on). Off, memory goes back to the C heap, where the next session or
+   * run reuses it: the peak of a teacher plus a student process is then that of the larger run.
+   */
+  memArena?: boolean;
+  /** Write onnxruntime's JSON profile (node timings) with this file prefix. */
+  profileFilePrefix?: string;
 }
 
 /** A loaded graph that can be run with named host tensors. */
@@ -23,6 +39,15 @@ export interface GraphSession {
   readonly outputNames: readonly string[];
   readonly executionProvider: 'cpu' | 'cuda';
   run(feeds: Record<string, HostTensor>, fetches?: readonly string[]): Promise<Record<string, HostTensor>>;
+  /**
+   * Runs writing the outputs named in `into` straight into those tensors' memory (which may be the memory
+   * of an input the graph has finished reading, for in-place updates); returns only the `fetches`.
+   */
+  runInto?(
+    feeds: Record<string, HostTensor>,
+    into: Record<string, HostTensor>,
+    fetches: readonly string[],
+  ): Promise<Record<string, HostTensor>>;
   release(): Promise<void>;
 }
 
@@ -80,7 +105,19 @@ export async function createSession(
   const sessionOptions: ort.InferenceSession.SessionOptions = {
     executionProviders: ep === 'cuda' ? [{ name: 'cuda', deviceId: 0 }] : ['cpu'],
     graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
+    executionMode: 'sequential',
+    enableCpuMemArena: options.memArena ?? process.env.ONNXRUNTIME_CPU_ARENA !== '0',
+    enableMemPattern: true,
+    extra: {
+      session: {
+        set_denormal_as_zero: options.denormalAsZero === false ? '0' : '1',
+        intra_op: { allow_spinning: options.allowSpinning === false ? '0' : '1' },
+      },
+    },
     ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
+    ...(options.profileFilePrefix
+      ? { enableProfiling: true, profileFilePrefix: options.profileFilePrefix }
+      : {}),
   };
   let session: ort.InferenceSession;
   try {
@@ -131,7 +168,53 @@ class OrtGraphSession implements GraphSession {
     return result;
   }
 
+  async runInto(
+    feeds: Record<string, HostTensor>,
+    into: Record<string, HostTensor>,
+    fetches: readonly string[],
+  ): Promise<Record<string, HostTensor>> {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrtTensor(v);
+    const ortFetches: Record<string, ort.Tensor | null> = {};
+    for (const [k, v] of Object.entries(into)) ortFetches[k] = toOrtTensor(v);
+    for (const k of fetches) ortFetches[k] = null;
+    const out = await this.session.run(ortFeeds, ortFetches);
+    // onnxruntime-node hands back a copy of every output, also of those it wrote into `into`: drop those.
+    const result: Record<string, HostTensor> = {};
+    for (const k of fetches) result[k] = fromOrtTensor(out[k]);
+    return result;
+  }
+
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+type GcFunction = (options?: { type?: 'major' | 'minor' }) => void;
+let gcFunction: GcFunction | null | undefined;
+
+/**
+ * Runs V8's garbage collector now (enabled on demand; a no-op where unavailable). onnxruntime-node copies
+ * every output into a fresh ArrayBuffer, even outputs written into caller memory: a training step leaves
+ * hundreds of MB of such copies, which V8 keeps for several steps because a small JS heap gives it no
+ * reason to collect. A full collection of a small heap takes a few milliseconds.
+ */
+export function collectGarbage(): void {
+  if (gcFunction === undefined) {
+    gcFunction = null;
+    try {
+      const g = globalThis as { gc?: unknown };
+      if (typeof g.gc === 'function') gcFunction = g.gc as GcFunction;
+      else {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        (require('node:v8') as typeof import('node:v8')).setFlagsFromString('--expose-gc');
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const fn = (require('node:vm') as typeof import('node:vm')).runInNewContext('gc') as unknown;
+        if (typeof fn === 'function') gcFunction = fn as GcFunction;
+      }
+    } catch {
+      gcFunction = null;
+    }
+  }
+  gcFunction?.();
 }

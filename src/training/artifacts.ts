@@ -15,7 +15,15 @@ import { GraphBuilder } from '../onnx/graph-builder';
 import { loadModel, modelToBytes, saveModel, writeFileAtomic } from '../onnx/model-io';
 import { untieSharedInitializersDetailed } from '../onnx/shared-initializers';
 import { classifyParameters, type ParameterPatterns } from '../analysis/parameters';
-import { DataType, type Dim, type OnnxModel, type ValueInfo } from '../onnx/types';
+import {
+  DataType,
+  type Dim,
+  type OnnxModel,
+  type OnnxNode,
+  type OnnxTensor,
+  type ValueInfo,
+} from '../onnx/types';
+import { consumerMap } from '../onnx/graph-structure';
 import type { HostTensor } from '../runtime/tensors';
 import { initialCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint';
 import { embedParameters, moveInitializersToInputs, pruneToOutputs } from './graph-edit';
@@ -28,14 +36,13 @@ import {
   buildOptimizerModel,
   optimizerStateNames,
   resolveOptimizerConfig,
-  stateTensorName,
   type OptimizerConfig,
   type ResolvedOptimizerConfig,
   type UpdateSlot,
 } from './optimizers';
 
 /** Bumped whenever generated graphs change for the same inputs, so cached artifacts are rebuilt. */
-export const ARTIFACTS_FORMAT_VERSION = 1;
+export const ARTIFACTS_FORMAT_VERSION = 3;
 
 /** File names inside an artifacts folder. */
 export const ARTIFACT_FILES = {
@@ -99,6 +106,8 @@ export interface ArtifactManifest {
   untied: Record<string, string>;
   /** Files present in the folder, by graph. */
   files: Partial<Record<ArtifactGraph | 'checkpoint', string>>;
+  /** Flat parameter/state blocks of the fused step graph (present when it was built). */
+  fusedLayout?: FusedLayout;
 }
 
 /** Artifacts in memory (fresh) or on disk (models read lazily by path). */
@@ -108,7 +117,10 @@ export interface TrainingArtifacts {
   dir?: string;
   /** Graphs held in memory; absent ones are read from `dir`. */
   models: Partial<Record<ArtifactGraph, OnnxModel>>;
-  /** The initial checkpoint (parameters from the model, optimizer state zero). */
+  /**
+   * The initial checkpoint (parameters from the model, optimizer state zero). Artifacts read from a folder
+   * load it from the file on each access.
+   */
   checkpoint: CheckpointState;
   /** True when generateArtifacts found them in the cache. */
   cached?: boolean;
@@ -196,11 +208,119 @@ function checkFreeName(b: GraphBuilder, name: string, what: string): void {
   }
 }
 
-/** Builds the fused step graph from the training graph. */
+/**
+ * One contiguous block of parameters the fused step updates as a single flat tensor: the session keeps
+ * each parameter (and its optimizer state) as a view into the block, feeds the views to the forward and
+ * backward nodes and the whole block to the update, which writes the new values back into the same memory.
+ */
+export interface FusedParameterGroup {
+  /** Parameters in block order (manifest order). */
+  params: string[];
+  /** Total float32 elements. */
+  size: number;
+  /** Graph input holding the flat parameter block; its update comes out as `updatedName(input)`. */
+  input: string;
+  /** Optimizer state name (exp_avg, ...) → graph input holding that state's flat block. */
+  stateInputs: Record<string, string>;
+}
+
+/** How the fused step graph lays out parameters and optimizer state (absent: per-parameter inputs). */
+export interface FusedLayout {
+  groups: FusedParameterGroup[];
+}
+
+/** Name of the flat block input of fused parameter group `k`. */
+function flatInputName(k: number, what: string): string {
+  return `optimizer.flat${k}.${what}`;
+}
+
+/**
+ * Largest flat block (float32 elements) of the fused update. The update's temporaries are block-sized,
+ * so blocks of a few MB keep its working memory small (one 107 MB block for a ResNet-50 needs ~5 such
+ * temporaries at once) while a few long elementwise ops per block cost next to nothing per op.
+ */
+export const FUSED_BLOCK_ELEMENTS = 1 << 22;
+
+/**
+ * Groups the parameters that get gradients into flat blocks of at most FUSED_BLOCK_ELEMENTS (a larger
+ * parameter gets a block of its own), never mixing parameters with and without weight decay, so one
+ * update per block applies the right decay.
+ */
+export function fusedLayout(
+  parameters: readonly { name: string; dims: readonly number[] }[],
+  gradients: Readonly<Record<string, string>>,
+  optimizer: ResolvedOptimizerConfig,
+  blockElements = FUSED_BLOCK_ELEMENTS,
+): FusedLayout {
+  const noDecay = new Set(optimizer.noWeightDecay);
+  const withGrad = parameters.filter((p) => gradients[p.name]);
+  const parts = [withGrad.filter((p) => !noDecay.has(p.name)), withGrad.filter((p) => noDecay.has(p.name))];
+  const groups: FusedParameterGroup[] = [];
+  const close = (params: string[], size: number): void => {
+    if (params.length === 0) return;
+    const k = groups.length;
+    const stateInputs: Record<string, string> = {};
+    for (const st of optimizerStateNames(optimizer)) stateInputs[st] = flatInputName(k, st);
+    groups.push({ params, size, input: flatInputName(k, 'param'), stateInputs });
+  };
+  for (const part of parts) {
+    let params: string[] = [];
+    let size = 0;
+    for (const p of part) {
+      const n = p.dims.reduce((a, d) => a * d, 1);
+      if (size > 0 && size + n > blockElements) {
+        close(params, size);
+        params = [];
+        size = 0;
+      }
+      params.push(p.name);
+      size += n;
+    }
+    close(params, size);
+  }
+  return { groups };
+}
+
+/**
+ * Removes Identity nodes that only rename a computed tensor to a graph output: the producer writes the
+ * output directly (onnxruntime keeps such an Identity when the tensor has other readers, copying it).
+ */
+function collapseOutputIdentities(model: OnnxModel): void {
+  const g = model.graph;
+  const outputs = new Set(g.outputs.map((o) => o.name));
+  const graphInputs = new Set([...g.inputs.map((v) => v.name), ...g.initializers.map((t) => t.name)]);
+  const producer = new Map<string, OnnxModel['graph']['nodes'][number]>();
+  for (const n of g.nodes) for (const o of n.outputs) if (o) producer.set(o, n);
+  const rename = new Map<string, string>();
+  const drop = new Set<OnnxModel['graph']['nodes'][number]>();
+  for (const n of g.nodes) {
+    if (n.opType !== 'Identity' || n.domain || !outputs.has(n.outputs[0])) continue;
+    const src = n.inputs[0];
+    const p = producer.get(src);
+    if (!p || graphInputs.has(src) || outputs.has(src) || rename.has(src)) continue;
+    rename.set(src, n.outputs[0]);
+    drop.add(n);
+  }
+  if (rename.size === 0) return;
+  g.nodes = g.nodes.filter((n) => !drop.has(n));
+  for (const n of g.nodes) {
+    n.inputs = n.inputs.map((i) => rename.get(i) ?? i);
+    n.outputs = n.outputs.map((o) => rename.get(o) ?? o);
+  }
+  g.valueInfo = g.valueInfo.filter((v) => !rename.has(v.name));
+}
+
+/**
+ * Builds the fused step graph from the training graph: the gradients of each parameter group are
+ * concatenated into one flat tensor, clipped by the global norm and fed with the group's flat parameter
+ * and state blocks to one optimizer update, so the update is a few elementwise ops over long tensors
+ * instead of a dozen per parameter.
+ */
 function buildFusedModel(
   training: OnnxModel,
   manifest: Pick<ArtifactManifest, 'parameters' | 'gradients' | 'stepOutputs'>,
   optimizer: ResolvedOptimizerConfig,
+  layout: FusedLayout,
 ): OnnxModel {
   const b = GraphBuilder.fromModel(training);
   b.name = `${training.graph.name}_fused_step`;
@@ -212,29 +332,35 @@ function buildFusedModel(
   const lr = b.input(OPTIMIZER_INPUTS.learningRate, DataType.FLOAT, []);
   const step = b.input(OPTIMIZER_INPUTS.step, DataType.INT64, []);
   const maxNorm = b.input(OPTIMIZER_INPUTS.maxGradNorm, DataType.FLOAT, []);
-  const withGrad = manifest.parameters.filter((p) => manifest.gradients[p.name]);
-  const clip = appendGlobalNormClip(
-    b,
-    withGrad.map((p) => manifest.gradients[p.name]),
-    maxNorm,
-  );
-  const stateNames = optimizerStateNames(optimizer);
-  const slots: UpdateSlot[] = withGrad.map((p, i) => {
+  const flat = b.constInt64([-1], [1], 'optimizer/flat_shape');
+  const flatGrads = layout.groups.map((group, k) => {
+    const parts = group.params.map((p) => b.op('Reshape', [manifest.gradients[p], flat]));
+    return parts.length === 1
+      ? parts[0]
+      : b.op('Concat', parts, { axis: 0 }, { name: `optimizer/flat${k}_grad` });
+  });
+  const clip = appendGlobalNormClip(b, flatGrads, maxNorm);
+  const slots: UpdateSlot[] = layout.groups.map((group, k) => {
+    checkFreeName(b, group.input, 'fused step graph');
+    const param = b.input(group.input, DataType.FLOAT, [group.size]);
     const state: Record<string, string> = {};
-    for (const s of stateNames) {
-      const name = stateTensorName(p.name, s);
+    for (const [s, name] of Object.entries(group.stateInputs)) {
       checkFreeName(b, name, 'fused step graph');
-      state[s] = b.input(name, DataType.FLOAT, [...p.dims]);
+      state[s] = b.input(name, DataType.FLOAT, [group.size]);
     }
-    return { name: p.name, param: p.name, grad: clip.grads[i], state };
+    // The slot carries a member's name, so the update applies (or skips) weight decay for the block.
+    return { name: group.params[0], param, grad: clip.grads[k], state };
   });
   const update = appendOptimizerUpdate(b, slots, optimizer, { learningRate: lr, step });
-  withGrad.forEach((p, i) => {
-    b.output(update.params[i], DataType.FLOAT, [...p.dims]);
-    for (const s of stateNames) b.output(update.states[i][s], DataType.FLOAT, [...p.dims]);
+  layout.groups.forEach((group, k) => {
+    b.output(update.params[k], DataType.FLOAT, [group.size]);
+    for (const s of Object.keys(group.stateInputs))
+      b.output(update.states[k][s], DataType.FLOAT, [group.size]);
   });
   b.output(b.op('Identity', [clip.norm], {}, { outputs: [GRAD_NORM_OUTPUT] }), DataType.FLOAT, []);
-  return b.build();
+  const model = b.build();
+  collapseOutputIdentities(model);
+  return model;
 }
 
 /** Builds every artifact in memory. */
@@ -338,7 +464,10 @@ function buildArtifacts(source: OnnxModel, options: ArtifactOptions, hash: strin
     }),
     forward,
   };
-  if (options.fused ?? true) models.fused = buildFusedModel(training, manifest, optimizer);
+  if (options.fused ?? true) {
+    manifest.fusedLayout = fusedLayout(parameters, gradients, optimizer);
+    models.fused = buildFusedModel(training, manifest, optimizer, manifest.fusedLayout);
+  }
   return { manifest, models, checkpoint: initialCheckpoint(initialParams, optimizer) };
 }
 
@@ -373,7 +502,16 @@ export function loadArtifacts(dir: string): TrainingArtifacts {
       });
     }
   }
-  return { manifest, dir, models: {}, checkpoint: loadCheckpoint(path.join(dir, ARTIFACT_FILES.checkpoint)) };
+  // The checkpoint (parameters plus zero optimizer state: three times the model) is read when asked for,
+  // and not kept: a session copies it into its own storage once, or is started from another checkpoint.
+  const checkpointFile = path.join(dir, ARTIFACT_FILES.checkpoint);
+  const artifacts = { manifest, dir, models: {} } as Omit<TrainingArtifacts, 'checkpoint'>;
+  Object.defineProperty(artifacts, 'checkpoint', {
+    get: () => loadCheckpoint(checkpointFile),
+    enumerable: true,
+    configurable: true,
+  });
+  return artifacts as TrainingArtifacts;
 }
 
 /** One graph of a set of artifacts, from memory or from its file. */
@@ -427,7 +565,7 @@ export function generateArtifacts(model: OnnxModel | string, options: ArtifactOp
     const existing = readManifest(options.outDir);
     if (existing?.hash === hash && existing.format === ARTIFACTS_FORMAT_VERSION) {
       try {
-        return { ...loadArtifacts(options.outDir), cached: true };
+        return Object.assign(loadArtifacts(options.outDir), { cached: true });
       } catch {
         // incomplete or damaged: rebuild below
       }
@@ -435,7 +573,7 @@ export function generateArtifacts(model: OnnxModel | string, options: ArtifactOp
   }
   const artifacts = buildArtifacts(source, options, hash);
   if (options.outDir) writeArtifacts(artifacts, options.outDir);
-  return { ...artifacts, cached: false };
+  return Object.assign(artifacts, { cached: false });
 }
 
 /**

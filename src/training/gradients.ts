@@ -36,6 +36,8 @@ export interface ComputeGradientsOptions {
    * symbolic dims (e.g. a dynamic batch), as training artifacts do.
    */
   shapes?: 'concrete' | 'declared';
+  /** Forward tensors to return as well (e.g. activations to inspect), by name. */
+  keepOutputs?: readonly string[];
 }
 
 /** The loss, its terms, and dL/dp for each parameter (in initializer order). */
@@ -49,6 +51,8 @@ export interface GradientResult {
   untied: Record<string, string>;
   /** The execution provider that ran the graph. */
   executionProvider: 'cpu' | 'cuda';
+  /** The tensors `keepOutputs` asked for. */
+  outputs: Record<string, HostTensor>;
 }
 
 const TYPED_DATA_TYPES: [DataType, string, (d: TensorData) => boolean][] = [
@@ -213,15 +217,25 @@ export async function computeGradients(
     if (concrete) shapes[name] = [...t.dims];
     targetInputs[output] = name;
     terms[output] = mseLoss(b, output, name);
-    total = total === undefined ? terms[output] : b.op('Add', [total, terms[output]], {}, { name: 'loss/sum' });
+    total =
+      total === undefined ? terms[output] : b.op('Add', [total, terms[output]], {}, { name: 'loss/sum' });
   }
   const loss = total!;
   const outputs = Object.keys(options.targets);
-  const evalModel = pruneToOutputs(b.build(), [loss, ...Object.values(terms), ...outputs]);
+  const extra = [...(options.keepOutputs ?? [])];
+  for (const name of extra) {
+    if (!b.has(name) || Object.values(targetInputs).includes(name)) {
+      throw new GraphError(`keepOutputs: '${name}' is not a tensor of graph '${source.graph.name}'`);
+    }
+  }
+  const evalModel = pruneToOutputs(b.build(), [loss, ...Object.values(terms), ...outputs, ...extra]);
 
   if (concrete) {
     // A target of another shape would broadcast silently in Sub: compare with the inferred output shapes.
-    const infos = inferShapes(forward, Object.fromEntries(Object.entries(options.inputs).map(([n, t]) => [n, [...t.dims]])));
+    const infos = inferShapes(
+      forward,
+      Object.fromEntries(Object.entries(options.inputs).map(([n, t]) => [n, [...t.dims]])),
+    );
     for (const o of outputs) {
       const s = infos.get(o)?.shape;
       if (s && s.every((d) => typeof d === 'number') && !sameDims(options.targets[o].dims, s)) {
@@ -238,7 +252,7 @@ export async function computeGradients(
     wrt.length > 0
       ? buildGradientGraph(evalModel, {
           targets: [{ loss, wrt }],
-          keepOutputs: [...Object.values(terms), ...outputs],
+          keepOutputs: [...Object.values(terms), ...outputs, ...extra],
           ...(concrete ? { inputShapes: shapes } : {}),
         })
       : { model: evalModel, gradients: [] };
@@ -289,5 +303,6 @@ export async function computeGradients(
     gradients,
     untied,
     executionProvider: session.executionProvider,
+    outputs: Object.fromEntries(extra.map((name) => [name, out[name]])),
   };
 }

@@ -8,7 +8,12 @@
 import { RlpkdError } from '../errors';
 import { modelToBytes, saveModel } from '../onnx/model-io';
 import type { OnnxModel } from '../onnx/types';
-import { createSession, type ExecutionProviderName, type GraphSession } from '../runtime/session';
+import {
+  createSession,
+  collectGarbage,
+  type ExecutionProviderName,
+  type GraphSession,
+} from '../runtime/session';
 import type { HostTensor } from '../runtime/tensors';
 import { createWebSession } from '../runtime/web-session';
 import {
@@ -18,6 +23,7 @@ import {
   loadArtifacts,
   type ArtifactGraph,
   type ArtifactManifest,
+  type FusedParameterGroup,
   type TrainingArtifacts,
 } from './artifacts';
 import { checkCheckpointFits, loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint';
@@ -31,7 +37,7 @@ import {
 } from './optimizers';
 
 /** What a TrainingSession needs from a runtime session (Node sessions and wasm sessions both fit). */
-export type RunnableGraph = Pick<GraphSession, 'inputNames' | 'outputNames' | 'run' | 'release'>;
+export type RunnableGraph = Pick<GraphSession, 'inputNames' | 'outputNames' | 'run' | 'release' | 'runInto'>;
 
 /** Which onnxruntime runs the graphs: onnxruntime-node (cpu/cuda) or onnxruntime-web's wasm backend. */
 export type TrainingRuntime = 'node' | 'web';
@@ -78,11 +84,26 @@ function sameDims(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-/** Trains the parameters of a set of artifacts with onnxruntime inference sessions. */
+/** A fused parameter group's flat blocks: the parameters and each optimizer state, contiguous. */
+interface FlatBlock {
+  group: FusedParameterGroup;
+  params: Float32Array;
+  /** Optimizer state name → block. */
+  state: Record<string, Float32Array>;
+}
+
+/**
+ * Trains the parameters of a set of artifacts with onnxruntime inference sessions. Parameters and
+ * optimizer state live in a few contiguous Float32Arrays (one per fused parameter group); each parameter
+ * and state tensor is a view into them, so the fused step reads and updates them in place.
+ */
 export class TrainingSession {
   private readonly sessions = new Map<ArtifactGraph, Promise<RunnableGraph>>();
+  /** Parameter → its values (a view into a flat block, or its own array when it gets no gradient). */
   private readonly params = new Map<string, Float32Array>();
+  /** State tensor (`<param>.<state>`) → its values (a view into a flat block, or its own array). */
   private readonly state = new Map<string, Float32Array>();
+  private readonly blocks: FlatBlock[] = [];
   private readonly grads = new Map<string, Float32Array>();
   private readonly paramDims = new Map<string, readonly number[]>();
   /** Optimizer state tensor → its parameter. */
@@ -97,6 +118,7 @@ export class TrainingSession {
     private readonly options: TrainingSessionOptions,
   ) {
     for (const p of artifacts.manifest.parameters) this.paramDims.set(p.name, p.dims);
+    this.allocateStorage();
     this.schedule = createLrSchedule(
       options.lrSchedule ?? { type: 'constant' },
       options.learningRate ?? artifacts.manifest.optimizer.lr,
@@ -293,27 +315,40 @@ export class TrainingSession {
     return feeds;
   }
 
-  /** Takes updated parameters and state from an optimizer or fused run. */
-  private adopt(out: Record<string, HostTensor>): void {
+  /** The storage each updated tensor of the per-parameter optimizer graph belongs in. */
+  private updateTargets(): Record<string, HostTensor> {
+    const into: Record<string, HostTensor> = {};
     for (const name of Object.keys(this.manifest.gradients)) {
-      const p = out[updatedName(name)];
-      if (p) this.params.set(name, float32(p, `updated '${name}'`));
+      const dims = this.paramDims.get(name)!;
+      into[updatedName(name)] = { data: this.params.get(name)!, dims };
       for (const s of optimizerStateNames(this.manifest.optimizer)) {
         const key = stateTensorName(name, s);
-        const v = out[updatedName(key)];
-        if (v) this.state.set(key, float32(v, `updated '${key}'`));
+        into[updatedName(key)] = { data: this.state.get(key)!, dims };
       }
     }
+    return into;
   }
 
-  private updateFetches(): string[] {
-    const names: string[] = [];
-    for (const name of Object.keys(this.manifest.gradients)) {
-      names.push(updatedName(name));
-      for (const s of optimizerStateNames(this.manifest.optimizer))
-        names.push(updatedName(stateTensorName(name, s)));
+  /**
+   * Runs a graph whose `into` outputs are the new values of tensors it reads: written in place where the
+   * runtime supports it, else fetched and copied over.
+   */
+  private async runUpdating(
+    session: RunnableGraph,
+    feeds: Record<string, HostTensor>,
+    into: Record<string, HostTensor>,
+    fetches: readonly string[],
+  ): Promise<Record<string, HostTensor>> {
+    if (session.runInto) {
+      // The previous update's output copies are unreachable by now: free them before this run allocates.
+      collectGarbage();
+      return session.runInto(feeds, into, fetches);
     }
-    return names;
+    const out = await session.run(feeds, [...fetches, ...Object.keys(into)]);
+    for (const [name, target] of Object.entries(into)) {
+      (target.data as Float32Array).set(float32(out[name], `updated '${name}'`));
+    }
+    return out;
   }
 
   /**
@@ -340,8 +375,12 @@ export class TrainingSession {
       for (const [param, name] of Object.entries(this.manifest.gradients)) {
         extra[name] = { data: this.grads.get(param)!, dims: this.paramDims.get(param)! };
       }
-      const out = await session.run(this.feeds(session, {}, extra, 'optimizerStep'), this.updateFetches());
-      this.adopt(out);
+      await this.runUpdating(
+        session,
+        this.feeds(session, {}, extra, 'optimizerStep'),
+        this.updateTargets(),
+        [],
+      );
       this.stepCount = step;
       return { step, learningRate, gradNorm };
     });
@@ -356,17 +395,36 @@ export class TrainingSession {
       const session = await this.session('fused');
       const step = this.stepCount + 1;
       const learningRate = this.schedule(step);
-      const extra = {
+      const extra: Record<string, HostTensor> = {
         ...this.scalarFeeds(step, learningRate),
-        ...this.stateFeeds(),
         [OPTIMIZER_INPUTS.maxGradNorm]: {
           data: Float32Array.of(this.options.maxGradNorm ?? Infinity),
           dims: [],
         },
       };
-      const fetches = [...this.manifest.stepOutputs, ...this.updateFetches(), GRAD_NORM_OUTPUT];
-      const out = await session.run(this.feeds(session, feeds, extra, 'fusedStep'), fetches);
-      this.adopt(out);
+      let into: Record<string, HostTensor>;
+      if (this.manifest.fusedLayout) {
+        into = {};
+        for (const block of this.blocks) {
+          const dims = [block.group.size];
+          extra[block.group.input] = { data: block.params, dims };
+          into[updatedName(block.group.input)] = { data: block.params, dims };
+          for (const [s, name] of Object.entries(block.group.stateInputs)) {
+            extra[name] = { data: block.state[s], dims };
+            into[updatedName(name)] = { data: block.state[s], dims };
+          }
+        }
+      } else {
+        Object.assign(extra, this.stateFeeds());
+        into = this.updateTargets();
+      }
+      const fetches = [...this.manifest.stepOutputs, GRAD_NORM_OUTPUT];
+      const out = await this.runUpdating(
+        session,
+        this.feeds(session, feeds, extra, 'fusedStep'),
+        into,
+        fetches,
+      );
       this.stepCount = step;
       const gradNorm = (out[GRAD_NORM_OUTPUT].data as Float32Array)[0];
       return { outputs: this.pick(out, this.manifest.stepOutputs), step, learningRate, gradNorm };
@@ -418,8 +476,8 @@ export class TrainingSession {
     }
     let o = 0;
     for (const p of this.manifest.parameters) {
-      const d = buffer.slice(o, o + this.params.get(p.name)!.length);
-      this.params.set(p.name, d);
+      const d = this.params.get(p.name)!;
+      d.set(buffer.subarray(o, o + d.length));
       o += d.length;
     }
   }
@@ -441,7 +499,7 @@ export class TrainingSession {
       }
     }
     for (const [name, t] of Object.entries(params))
-      this.params.set(name, float32(t, `parameter '${name}'`).slice());
+      this.params.get(name)!.set(float32(t, `parameter '${name}'`));
   }
 
   /** The current state as a checkpoint (parameters, optimizer state and step; copies). */
@@ -470,20 +528,60 @@ export class TrainingSession {
     else this.applyCheckpoint(checkpoint, 'the checkpoint');
   }
 
+  /**
+   * One flat block per fused parameter group (the manifest's fusedLayout; without one, a single block of
+   * every parameter that gets a gradient) holding the parameters and each optimizer state; views into it
+   * stand for the individual tensors. Parameters without a gradient get their own arrays.
+   */
+  private allocateStorage(): void {
+    const m = this.manifest;
+    const stateNames = optimizerStateNames(m.optimizer);
+    const groups: FusedParameterGroup[] = m.fusedLayout?.groups ?? [
+      {
+        params: m.parameters.filter((p) => m.gradients[p.name]).map((p) => p.name),
+        size: 0,
+        input: '',
+        stateInputs: {},
+      },
+    ];
+    const numel = (name: string): number => this.paramDims.get(name)!.reduce((a, d) => a * d, 1);
+    for (const group of groups) {
+      const size = group.params.reduce((n, p) => n + numel(p), 0);
+      const block: FlatBlock = { group, params: new Float32Array(size), state: {} };
+      for (const s of stateNames) block.state[s] = new Float32Array(size);
+      let offset = 0;
+      for (const p of group.params) {
+        const n = numel(p);
+        this.params.set(p, block.params.subarray(offset, offset + n));
+        for (const s of stateNames) {
+          this.state.set(stateTensorName(p, s), block.state[s].subarray(offset, offset + n));
+          this.stateOwner.set(stateTensorName(p, s), p);
+        }
+        offset += n;
+      }
+      this.blocks.push(block);
+    }
+    for (const p of m.parameters) {
+      if (this.params.has(p.name)) continue;
+      this.params.set(p.name, new Float32Array(numel(p.name)));
+      for (const s of stateNames) {
+        this.state.set(stateTensorName(p.name, s), new Float32Array(numel(p.name)));
+        this.stateOwner.set(stateTensorName(p.name, s), p.name);
+      }
+    }
+  }
+
   private applyCheckpoint(state: CheckpointState, what: string): void {
     checkCheckpointFits(
       state,
       { parameters: this.manifest.parameters, optimizer: this.manifest.optimizer },
       what,
     );
-    this.params.clear();
-    this.state.clear();
     for (const p of this.manifest.parameters) {
-      this.params.set(p.name, float32(state.parameters[p.name], `parameter '${p.name}'`).slice());
+      this.params.get(p.name)!.set(float32(state.parameters[p.name], `parameter '${p.name}'`));
       for (const s of optimizerStateNames(this.manifest.optimizer)) {
         const key = stateTensorName(p.name, s);
-        this.state.set(key, float32(state.optimizer.state[key], `optimizer state '${key}'`).slice());
-        this.stateOwner.set(key, p.name);
+        this.state.get(key)!.set(float32(state.optimizer.state[key], `optimizer state '${key}'`));
       }
     }
     this.stepCount = state.optimizer.step;

@@ -72,7 +72,9 @@ export function lossSpecFromOptions(
 }
 
 /** The OptimizerConfig a command line asks for. */
-export function optimizerFromOptions(o: Pick<ArtifactsOptions, 'optimizer' | 'lr' | 'weightDecay' | 'momentum'>): OptimizerConfig {
+export function optimizerFromOptions(
+  o: Pick<ArtifactsOptions, 'optimizer' | 'lr' | 'weightDecay' | 'momentum'>,
+): OptimizerConfig {
   if (o.optimizer === 'adamw') {
     if (o.momentum !== undefined) throw new RlpkdError('--momentum applies to --optimizer sgd only');
     return {

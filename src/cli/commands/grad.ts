@@ -161,7 +161,9 @@ async function runGrad(opts: GradOptions): Promise<void> {
 export function registerGrad(program: Command): void {
   program
     .command('grad')
-    .description('write the gradient of an MSE loss for every trainable parameter as .npy (compare with PyTorch)')
+    .description(
+      'write the gradient of an MSE loss for every trainable parameter as .npy (compare with PyTorch)',
+    )
     .requiredOption('--model <file>', 'ONNX model')
     .option('--input <name=file...>', 'graph input fed from a .npy file (repeatable)')
     .requiredOption('--target <output=file...>', 'target of a graph output, a .npy file (repeatable)')

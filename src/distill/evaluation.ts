@@ -1,0 +1,162 @@
+/**
+ * Held-out measurements and the end-of-run summary: the all-level distillation loss (mean over held-out
+ * images of Σ_l e[n, l] with the configured level distance), what the deterministic policy selects on each
+ * held-out image (subset histogram, used cost, a levels × images heatmap), and the summary table.
+ */
+import { formatDuration } from '../logging/logger';
+import type { ImageBatchSource, ParallelDistillationEnv } from '../rl/distillation-env';
+import type { PolicyNetwork } from '../rl/policy';
+import { evaluatePolicy } from '../rl/rollout';
+import type { DistillTrainer } from './distill-trainer';
+import { sequentialImageSource } from './image-stream';
+import type { DistillSetup } from './setup';
+
+/** Held-out all-level distillation loss and its per-level parts (means over images). */
+export interface HeldOutLoss {
+  loss: number;
+  levels: number[];
+}
+
+/** All-level distillation loss of the held-out images (teacher features from the cache). */
+export async function heldOutLoss(setup: DistillSetup, trainer: DistillTrainer): Promise<HeldOutLoss> {
+  const { images, hashes } = setup.heldOut;
+  const [M, C, H, W] = images.dims;
+  const per = C * H * W;
+  const L = setup.levelNames.length;
+  const bs = setup.config.data.batch_size;
+  const levels = new Array<number>(L).fill(0);
+  for (let start = 0; start < M; start += bs) {
+    const n = Math.min(bs, M - start);
+    const batch = {
+      images: { data: images.data.subarray(start * per, (start + n) * per), dims: [n, C, H, W] },
+      hashes: hashes.slice(start, start + n),
+      flipped: new Array<boolean>(n).fill(false),
+    };
+    const e = await trainer.evaluate(batch.images, await trainer.teacherFeatures(batch));
+    for (let i = 0; i < n; i++) for (let l = 0; l < L; l++) levels[l] += e[i * L + l];
+  }
+  const means = levels.map((x) => x / M);
+  return { loss: means.reduce((a, b) => a + b, 0), levels: means };
+}
+
+/** What the level selection does on the held-out images. */
+export interface SelectionReport {
+  /** Selected level names per held-out image (level order). */
+  selections: string[][];
+  /** Subset ('P3+P5') → number of images, most used first. */
+  histogram: { subset: string; images: number; share: number }[];
+  /** Mean Σ cost of the selected levels. */
+  meanUsedCost: number;
+  /** 'policy' (deterministic RL policy) or 'fixed' (distill.selection all / a list). */
+  source: 'policy' | 'fixed';
+}
+
+/** What heldOutSelection needs: the run setup, the policy (if any) and an environment factory. */
+export interface SelectionEvalContext {
+  setup: DistillSetup;
+  policy: PolicyNetwork | null;
+  /** Creates a level-selection environment over the given images (RunContext.createEnv). */
+  createEnv(options: { images: ImageBatchSource; seed: string; numEnvs?: number }): Promise<ParallelDistillationEnv>;
+  seed(...parts: (string | number)[]): string;
+}
+
+/** The subsets chosen for each held-out image: the deterministic policy's, or the fixed selection. */
+export async function heldOutSelection(ctx: SelectionEvalContext): Promise<SelectionReport> {
+  const setup = ctx.setup;
+  const M = setup.heldOut.images.dims[0];
+  const order = (names: readonly string[]) => setup.levelNames.filter((n) => names.includes(n));
+  let selections: string[][];
+  let source: SelectionReport['source'];
+  if (setup.selection === 'rl' && ctx.policy) {
+    const env = await ctx.createEnv({
+      images: sequentialImageSource(setup.heldOut.images),
+      seed: ctx.seed('held-out-eval'),
+      numEnvs: Math.min(M, setup.config.rl.environment.num_parallel_envs),
+    });
+    try {
+      const r = await evaluatePolicy(ctx.policy, env, { numEpisodes: M, deterministic: true });
+      selections = r.summaries.slice(0, M).map((s) => order(s.selectedLevels));
+    } finally {
+      await env.close();
+    }
+    source = 'policy';
+  } else {
+    const fixed = setup.selection === 'rl' ? setup.levelNames : setup.selection.levels;
+    selections = Array.from({ length: M }, () => [...fixed]);
+    source = 'fixed';
+  }
+  const counts = new Map<string, number>();
+  for (const s of selections) {
+    const key = s.join('+') || '(none)';
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  const histogram = [...counts.entries()]
+    .map(([subset, images]) => ({ subset, images, share: images / M }))
+    .sort((a, b) => b.images - a.images || (a.subset < b.subset ? -1 : 1));
+  const cost = (s: string[]) => s.reduce((a, n) => a + setup.costs[setup.levelNames.indexOf(n)], 0);
+  const meanUsedCost = selections.reduce((a, s) => a + cost(s), 0) / M;
+  return { selections, histogram, meanUsedCost, source };
+}
+
+/** Levels × images heatmap as 8-bit grayscale pixels (white = distilled), `cell` pixels per entry. */
+export function selectionHeatmap(
+  levelNames: readonly string[],
+  selections: readonly (readonly string[])[],
+  cell = 8,
+): { pixels: Uint8Array; width: number; height: number } {
+  const width = Math.max(1, selections.length) * cell;
+  const height = levelNames.length * cell;
+  const pixels = new Uint8Array(width * height);
+  selections.forEach((sel, i) => {
+    levelNames.forEach((name, l) => {
+      const v = sel.includes(name) ? 255 : 24;
+      for (let y = l * cell; y < (l + 1) * cell; y++) pixels.fill(v, y * width + i * cell, y * width + (i + 1) * cell);
+    });
+  });
+  return { pixels, width, height };
+}
+
+/** The end-of-run summary. */
+export interface TrainSummary {
+  runDir: string;
+  lossKind: string;
+  heldOutImages: number;
+  lossBefore: number;
+  lossAfter: number;
+  levelLossBefore: number[];
+  levelLossAfter: number[];
+  levelNames: string[];
+  selection: SelectionReport;
+  /** Seconds per phase (1..4). */
+  phaseSeconds: number[];
+  /** Final GradNorm weights (level order), when phase 3 used GradNorm. */
+  gradnormWeights?: number[];
+}
+
+/** The summary as a short text table. */
+export function formatSummary(s: TrainSummary): string {
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const num = (x: number) => (Math.abs(x) >= 1e4 || Math.abs(x) < 1e-3 ? x.toExponential(3) : x.toPrecision(4));
+  const lines: string[] = [];
+  lines.push(`run ${s.runDir}`);
+  lines.push(
+    `held-out all-level distillation loss (${s.lossKind}, ${s.heldOutImages} images): ${num(s.lossBefore)} -> ${num(s.lossAfter)} (${pct(s.lossAfter / s.lossBefore)} of start)`,
+  );
+  lines.push(
+    `  per level: ${s.levelNames.map((n, l) => `${n} ${num(s.levelLossBefore[l])} -> ${num(s.levelLossAfter[l])}`).join(', ')}`,
+  );
+  if (s.gradnormWeights) {
+    lines.push(`GradNorm weights: ${s.levelNames.map((n, l) => `${n} ${s.gradnormWeights![l].toFixed(3)}`).join(', ')}`);
+  }
+  const who = s.selection.source === 'policy' ? 'deterministic policy' : 'fixed selection';
+  lines.push(`level subsets on held-out images (${who}):`);
+  const width = Math.max(6, ...s.selection.histogram.map((h) => h.subset.length));
+  lines.push(`  ${'subset'.padEnd(width)}  images   share`);
+  for (const h of s.selection.histogram) {
+    lines.push(`  ${h.subset.padEnd(width)}  ${String(h.images).padStart(6)}  ${pct(h.share).padStart(6)}`);
+  }
+  lines.push(`mean used cost: ${s.selection.meanUsedCost.toFixed(3)} (1 = every level)`);
+  const names = ['pretrain', 'policy', 'joint', 'meta'];
+  lines.push(`time per phase: ${s.phaseSeconds.map((t, i) => `${i + 1} ${names[i]} ${formatDuration(t)}`).join(', ')}`);
+  return `${lines.join('\n')}\n`;
+}

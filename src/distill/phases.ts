@@ -1,0 +1,339 @@
+/**
+ * The four training phases (seed document; SPEC.md "Training phases"). Each runs from the run cursor, so
+ * a resumed run continues mid-phase, and each is skipped when disabled or has 0 epochs.
+ * 1 pretrain — every image distils the levels the selection allows (every level for `rl`) with uniform
+ *   weights, over epochs of the training split.
+ * 2 policy — RL policy learning with the student fixed: per PPO iteration, fresh episodes on training
+ *   images, one batched trial update per episode batch that the environment measures and rolls back,
+ *   then a PPO update. `rl` selection only.
+ * 3 joint — the student is trained on the levels each image selects (the policy's sampled decisions for
+ *   `rl`, reusing the rollout's images; the fixed mask otherwise) with GradNorm weights, and for `rl` the
+ *   policy keeps learning from the same episodes.
+ * 4 meta — first-order MAML of the policy across `maml.tasks` (λ, budget, dataset), then a fast
+ *   adaptation to the run's own task. `rl` selection only.
+ * Epochs of phases 2–4 are passes over as many episodes as the training split has images.
+ */
+import { RlpkdError } from '../errors';
+import type { DistillationStepInfo, ParallelDistillationEnv } from '../rl/distillation-env';
+import { MAMLTrainer } from '../rl/maml';
+import { collectRollout, resetEnv } from '../rl/rollout';
+import type { VecEnv } from '../rl/vec-env';
+import { heldOutLoss } from './evaluation';
+import { GradNorm } from './gradnorm';
+import { TrainImageStream } from './image-stream';
+import type { RunContext } from './run-context';
+
+/** Loader epoch / stream bases per phase, so every phase sees its own seeded orders. */
+const EPOCH_BASE = { pretrain: 0, policy: 20000, joint: 30000, meta: 40000, adapt: 49000 } as const;
+
+function epochsOf(ctx: RunContext, phase: 'pretrain' | 'policy' | 'joint' | 'meta'): number {
+  const p = ctx.config.phases[phase];
+  return p.enabled ? p.epochs : 0;
+}
+
+function mean(xs: readonly number[]): number {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN;
+}
+
+/** Held-out loss (and the GradNorm weights, when they exist), logged at every epoch end. */
+async function logHeldOut(ctx: RunContext, tag: string): Promise<number> {
+  const h = await heldOutLoss(ctx.setup, ctx.trainer);
+  const values: Record<string, number> = { [`heldout/${tag}/loss`]: h.loss };
+  ctx.setup.levelNames.forEach((n, l) => (values[`heldout/${tag}/level_loss/${n}`] = h.levels[l]));
+  const w = ctx.gradnorm?.weights;
+  if (w) ctx.setup.levelNames.forEach((n, l) => (values[`gradnorm/weight/${n}`] = w[l]));
+  ctx.logScalars(values, { force: true });
+  return h.loss;
+}
+
+/** Phase 1: uniform distillation of the allowed levels. */
+export async function runPretrain(ctx: RunContext): Promise<void> {
+  const E = epochsOf(ctx, 'pretrain');
+  const levels = ctx.setup.selection === 'rl' ? ctx.setup.levelNames : ctx.setup.selection.levels;
+  const loader = ctx.setup.trainLoader;
+  while (ctx.state.cursor.epoch < E) {
+    const epoch = ctx.state.cursor.epoch;
+    const bar = ctx.log.progress(`phase 1 pretrain  epoch ${epoch + 1}/${E}`, loader.batchesPerEpoch);
+    bar.update(ctx.state.cursor.unit);
+    try {
+      for await (const batch of loader.epoch(EPOCH_BASE.pretrain + epoch, ctx.state.cursor.unit)) {
+        const r = await ctx.distillStep(batch, ctx.fixedMask(batch.records.length, levels), false);
+        ctx.stepDone();
+        ctx.unitDone(batch.index + 1);
+        bar.update(batch.index + 1, { loss: r.loss });
+        await ctx.stopIfInterrupted();
+      }
+    } finally {
+      bar.stop();
+    }
+    const loss = await logHeldOut(ctx, 'pretrain');
+    ctx.log.info(`phase 1 epoch ${epoch + 1}/${E}: held-out all-level loss ${loss.toPrecision(5)}`);
+    await ctx.epochDone(epoch === E - 1);
+  }
+}
+
+/** PPO iterations per epoch: as many episodes as training images. */
+function iterationsPerEpoch(ctx: RunContext): number {
+  const per = ctx.rolloutSteps(ctx.config.rl.environment.num_parallel_envs).episodes;
+  return Math.max(1, Math.ceil(ctx.setup.splits.train.records.length / per));
+}
+
+/** One PPO iteration: fresh episodes from the stream, a rollout, a PPO update; logs the episode stats. */
+async function policyIteration(ctx: RunContext, env: ParallelDistillationEnv, seed: string) {
+  const policy = await ctx.ensurePolicy();
+  const training: VecEnv<DistillationStepInfo> = ctx.scaled(env);
+  const start = await resetEnv(training);
+  if (ctx.state.lossReference === undefined) ctx.state.lossReference = env.lossReference;
+  const p = ctx.config.rl.ppo;
+  const { nSteps } = ctx.rolloutSteps(env.numEnvs);
+  const rollout = await collectRollout(policy, training, start, { nSteps, gamma: p.gamma, gaeLambda: p.gae_lambda });
+  const stats = await ctx.ppoUpdate(rollout.episodes, seed);
+  const eps = rollout.summaries;
+  const subsets = new Set(eps.map((e) => e.selectedLevels.join('+')));
+  ctx.logScalars(
+    {
+      'rl/reward': mean(eps.map((e) => e.reward)),
+      'rl/quality_reward': mean(eps.map((e) => e.qualityReward)),
+      'rl/efficiency_reward': mean(eps.map((e) => e.efficiencyReward)),
+      'rl/used_cost': mean(eps.map((e) => e.usedCost)),
+      'rl/distinct_subsets': subsets.size,
+      'ppo/policy_loss': stats.policy_loss,
+      'ppo/value_loss': stats.value_loss,
+      'ppo/entropy': stats.entropy,
+      'ppo/clip_fraction': stats.clip_fraction,
+      'ppo/approx_kl': stats.approx_kl,
+      'ppo/explained_variance': stats.explained_variance,
+    },
+    { force: true },
+  );
+  return { rollout, stats, selections: eps.map((e) => e.selectedLevels), reward: mean(eps.map((e) => e.reward)) };
+}
+
+function isRange(budget: unknown): boolean {
+  return Array.isArray(budget);
+}
+
+/** Phase 2: RL policy learning with the student fixed. */
+export async function runPolicyPhase(ctx: RunContext): Promise<void> {
+  const E = epochsOf(ctx, 'policy');
+  if (E === 0) return;
+  if (ctx.setup.selection !== 'rl') throw new RlpkdError('internal: the policy phases need distill.selection rl');
+  const stream = new TrainImageStream(ctx.setup.trainLoader, EPOCH_BASE.policy, ctx.state.streams.policy);
+  const iters = iterationsPerEpoch(ctx);
+  let env: ParallelDistillationEnv | null = null;
+  try {
+    while (ctx.state.cursor.epoch < E) {
+      const epoch = ctx.state.cursor.epoch;
+      const bar = ctx.log.progress(`phase 2 policy    epoch ${epoch + 1}/${E}`, iters);
+      bar.update(ctx.state.cursor.unit);
+      try {
+        while (ctx.state.cursor.unit < iters) {
+          const unit = ctx.state.cursor.unit;
+          if (!env || isRange(ctx.config.rl.environment.budget)) {
+            await env?.close();
+            env = await ctx.createEnv({ images: stream, seed: ctx.seed('policy', epoch, unit) });
+          }
+          const it = await policyIteration(ctx, env, ctx.seed('ppo', 'policy', epoch, unit));
+          stream.clearDrawn();
+          ctx.state.streams.policy = stream.cursor();
+          ctx.stepDone();
+          ctx.unitDone();
+          bar.update(unit + 1, { reward: it.reward, kl: it.stats.approx_kl });
+          await ctx.stopIfInterrupted();
+        }
+      } finally {
+        bar.stop();
+      }
+      await ctx.epochDone(epoch === E - 1);
+    }
+  } finally {
+    await env?.close();
+  }
+}
+
+/** Phase 3: joint fine-tuning of the student (GradNorm) and, for rl, the policy. */
+export async function runJointPhase(ctx: RunContext): Promise<void> {
+  const E = epochsOf(ctx, 'joint');
+  if (E === 0) return;
+  const g = ctx.config.gradnorm;
+  if (g.enabled && !ctx.gradnorm) {
+    ctx.gradnorm = new GradNorm({ levels: ctx.setup.levelNames, alpha: g.alpha, lr: g.lr_weights });
+  }
+  if (ctx.gradnorm && ctx.state.cursor.epoch === 0 && ctx.state.cursor.unit === 0) {
+    const w = ctx.setup.sharedParameter!;
+    ctx.log.info(`phase 3: GradNorm measures gradient norms at '${w.name}' (${w.how})`);
+  }
+  if (ctx.setup.selection === 'rl') await jointRl(ctx, E);
+  else await jointFixed(ctx, E, ctx.setup.selection.levels);
+}
+
+async function jointFixed(ctx: RunContext, E: number, levels: readonly string[]): Promise<void> {
+  const loader = ctx.setup.trainLoader;
+  while (ctx.state.cursor.epoch < E) {
+    const epoch = ctx.state.cursor.epoch;
+    const bar = ctx.log.progress(`phase 3 joint     epoch ${epoch + 1}/${E}`, loader.batchesPerEpoch);
+    bar.update(ctx.state.cursor.unit);
+    try {
+      for await (const batch of loader.epoch(EPOCH_BASE.joint + epoch, ctx.state.cursor.unit)) {
+        const r = await ctx.distillStep(batch, ctx.fixedMask(batch.records.length, levels), ctx.gradnorm !== null);
+        ctx.stepDone();
+        ctx.unitDone(batch.index + 1);
+        bar.update(batch.index + 1, { loss: r.loss });
+        await ctx.stopIfInterrupted();
+      }
+    } finally {
+      bar.stop();
+    }
+    const loss = await logHeldOut(ctx, 'joint');
+    ctx.log.info(`phase 3 epoch ${epoch + 1}/${E}: held-out all-level loss ${loss.toPrecision(5)}`);
+    await ctx.epochDone(epoch === E - 1);
+  }
+}
+
+async function jointRl(ctx: RunContext, E: number): Promise<void> {
+  const stream = new TrainImageStream(ctx.setup.trainLoader, EPOCH_BASE.joint, ctx.state.streams.joint);
+  const iters = iterationsPerEpoch(ctx);
+  const N = ctx.config.rl.environment.num_parallel_envs;
+  let env: ParallelDistillationEnv | null = null;
+  try {
+    while (ctx.state.cursor.epoch < E) {
+      const epoch = ctx.state.cursor.epoch;
+      const bar = ctx.log.progress(`phase 3 joint     epoch ${epoch + 1}/${E}`, iters);
+      bar.update(ctx.state.cursor.unit);
+      try {
+        while (ctx.state.cursor.unit < iters) {
+          const unit = ctx.state.cursor.unit;
+          // The trial updates use the current GradNorm weights, so the environment follows them.
+          await env?.close();
+          env = await ctx.createEnv({ images: stream, seed: ctx.seed('joint', epoch, unit) });
+          const it = await policyIteration(ctx, env, ctx.seed('ppo', 'joint', epoch, unit));
+          // Episode batch b used chunk b of the stream; the last chunk started episodes nobody finished.
+          const chunks = stream.takeDrawn();
+          const batches = it.selections.length / N;
+          if (chunks.length < batches) throw new RlpkdError('internal: fewer image chunks than episode batches');
+          let loss = 0;
+          for (let b = 0; b < batches; b++) {
+            const mask = ctx.maskFromSelections(it.selections.slice(b * N, (b + 1) * N));
+            const r = await ctx.distillStep(chunks[b], mask, ctx.gradnorm !== null);
+            loss = r.loss;
+            ctx.stepDone();
+          }
+          ctx.state.streams.joint = stream.cursor();
+          ctx.unitDone();
+          bar.update(unit + 1, { reward: it.reward, loss });
+          await ctx.stopIfInterrupted();
+        }
+      } finally {
+        bar.stop();
+      }
+      const loss = await logHeldOut(ctx, 'joint');
+      ctx.log.info(`phase 3 epoch ${epoch + 1}/${E}: held-out all-level loss ${loss.toPrecision(5)}`);
+      await ctx.epochDone(epoch === E - 1);
+    }
+  } finally {
+    await env?.close();
+  }
+}
+
+/** Phase 4: MAML across the configured tasks, then fast adaptation to the run's own task. */
+export async function runMetaPhase(ctx: RunContext): Promise<void> {
+  const E = epochsOf(ctx, 'meta');
+  if (E === 0) return;
+  if (ctx.setup.selection !== 'rl') throw new RlpkdError('internal: the policy phases need distill.selection rl');
+  const m = ctx.config.maml;
+  const tasks = m.tasks;
+  const perUpdate = tasks.length * (m.support_episodes + m.query_episodes);
+  const updates = Math.max(1, Math.ceil(ctx.setup.splits.train.records.length / perUpdate));
+  const streamName = (t: number) => `meta.${tasks[t].name}`;
+  while (ctx.state.cursor.epoch < E) {
+    const epoch = ctx.state.cursor.epoch;
+    // Ctrl-C inside an epoch saves the epoch's starting point (see run-context).
+    const start = await ctx.liveCheckpoint();
+    ctx.snapshot = async () => start;
+    const policy = await ctx.ensurePolicy();
+    const envs: VecEnv[] = [];
+    const inner: ParallelDistillationEnv[] = [];
+    const streams: TrainImageStream[] = [];
+    const maml = new MAMLTrainer(policy, {
+      innerLr: m.inner_lr,
+      innerSteps: m.inner_steps,
+      metaLr: m.outer_lr,
+      firstOrder: m.first_order,
+      supportEpisodes: m.support_episodes,
+      queryEpisodes: m.query_episodes,
+      gamma: ctx.config.rl.ppo.gamma,
+      gaeLambda: ctx.config.rl.ppo.gae_lambda,
+      clipRange: ctx.config.rl.ppo.clip_epsilon,
+      entCoef: ctx.config.rl.ppo.entropy_coef,
+      vfCoef: ctx.config.rl.ppo.value_coef,
+      maxGradNorm: ctx.config.rl.ppo.max_grad_norm,
+      seed: ctx.seed('maml', epoch),
+    });
+    const bar = ctx.log.progress(`phase 4 meta      epoch ${epoch + 1}/${E}`, updates);
+    try {
+      for (const [t, task] of tasks.entries()) {
+        const loader = ctx.setup.taskLoaders[task.name] ?? ctx.setup.trainLoader;
+        const stream = new TrainImageStream(loader, EPOCH_BASE.meta + 1000 * t, ctx.state.streams[streamName(t)]);
+        streams.push(stream);
+        const env = await ctx.createEnv({
+          images: stream,
+          seed: ctx.seed('meta', task.name, epoch),
+          ...(task.lambda_tradeoff !== undefined ? { lambda: task.lambda_tradeoff } : {}),
+          ...(task.budget !== undefined ? { budget: task.budget } : {}),
+        });
+        inner.push(env);
+        envs.push(ctx.scaled(env));
+      }
+      for (let k = 0; k < updates; k++) {
+        const s = await maml.metaUpdate(envs);
+        ctx.logScalars(
+          {
+            'meta/pre_adapt_reward': s.preAdaptReward,
+            'meta/post_adapt_reward': s.postAdaptReward,
+            'meta/query_loss': s.queryLoss,
+            'meta/grad_norm': s.gradNorm,
+          },
+          { force: true },
+        );
+        ctx.stepDone();
+        bar.update(k + 1, { post: s.postAdaptReward });
+        await ctx.stopIfInterrupted();
+      }
+    } finally {
+      bar.stop();
+      await maml.release();
+      for (const e of inner) await e.close();
+    }
+    streams.forEach((s, t) => (ctx.state.streams[streamName(t)] = s.cursor()));
+    ctx.snapshot = null;
+    await ctx.epochDone(epoch === E - 1);
+  }
+  await adaptToRunTask(ctx);
+}
+
+/** Fast adaptation (maml.inner_steps SGD steps) of the meta-learned policy to the run's own task. */
+async function adaptToRunTask(ctx: RunContext): Promise<void> {
+  const policy = await ctx.ensurePolicy();
+  ctx.policyMeta = policy.toCheckpoint();
+  const m = ctx.config.maml;
+  const stream = new TrainImageStream(ctx.setup.trainLoader, EPOCH_BASE.adapt, ctx.state.streams.adapt);
+  const env = await ctx.createEnv({ images: stream, seed: ctx.seed('adapt') });
+  const maml = new MAMLTrainer(policy, {
+    innerLr: m.inner_lr,
+    supportEpisodes: m.support_episodes,
+    gamma: ctx.config.rl.ppo.gamma,
+    gaeLambda: ctx.config.rl.ppo.gae_lambda,
+    clipRange: ctx.config.rl.ppo.clip_epsilon,
+    entCoef: ctx.config.rl.ppo.entropy_coef,
+    vfCoef: ctx.config.rl.ppo.value_coef,
+    seed: ctx.seed('maml', 'adapt'),
+  });
+  try {
+    await maml.fastAdapt(ctx.scaled(env), { steps: m.inner_steps, episodes: m.support_episodes, apply: true });
+  } finally {
+    await maml.release();
+    await env.close();
+  }
+  ctx.state.streams.adapt = stream.cursor();
+  ctx.log.info(`phase 4: adapted the meta-learned policy to this run's task (${m.inner_steps} steps)`);
+}

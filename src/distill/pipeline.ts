@@ -1,0 +1,268 @@
+/**
+ * `rlpkd train` as a library call: checks the config's models and data, creates (or reopens, for
+ * --resume) the run directory `<output_dir>/<name>-<timestamp>/` with its resolved config, metrics.jsonl,
+ * TensorBoard events, train.log and checkpoints, runs phases 1–4 from the checkpoint cursor, and ends with
+ * the held-out summary (also written as summary.json and policy-heatmap.png). Ctrl-C (an aborted signal)
+ * saves a checkpoint after the current unit of work and returns 'interrupted'.
+ */
+import * as path from 'node:path';
+import { writeResolvedConfig } from '../config/load-config';
+import { loadConfig } from '../config/load-config';
+import type { RunConfig } from '../config/schema';
+import { FeatureCache } from '../data/feature-cache';
+import { RlpkdError } from '../errors';
+import { Logger, type LoggerOptions, type LogLevel, type LogSink } from '../logging/logger';
+import { MetricsWriter } from '../logging/metrics';
+import { createRunDir, openRunDir, type RunDir } from '../logging/run-dir';
+import { encodePng, TensorBoardWriter } from '../logging/tfevents';
+import { PolicyNetwork } from '../rl/policy';
+import type { ExecutionProviderName } from '../runtime/session';
+import { DistillTrainer } from './distill-trainer';
+import { formatSummary, heldOutLoss, heldOutSelection, selectionHeatmap, type TrainSummary } from './evaluation';
+import { GradNorm } from './gradnorm';
+import { runJointPhase, runMetaPhase, runPolicyPhase, runPretrain } from './phases';
+import { ReturnScaler } from './reward-scaling';
+import { studentOptimizer } from './selection-env';
+import { readRunCheckpoint, type LoadedRunCheckpoint, type RunStateJson } from './run-checkpoint';
+import { PHASE_NAMES, RunContext, TrainingInterrupted } from './run-context';
+import { prepareDistillation, type DistillSetup } from './setup';
+
+/** How to run. */
+export interface TrainOptions {
+  /** The run config (new runs). */
+  config?: RunConfig;
+  /** Config files it came from (recorded in the resolved config's header). */
+  sources?: readonly string[];
+  /** Resume this run directory from its latest checkpoint (its resolved config is used). */
+  resume?: string;
+  /** Execution provider (overrides run.ep). */
+  ep?: ExecutionProviderName;
+  /** Run name (overrides run.name). */
+  runName?: string;
+  /** Aborting it (Ctrl-C) saves a checkpoint after the current unit and stops. */
+  signal?: AbortSignal;
+  /** Console logger settings (default: stderr, level and progress from the config). */
+  logger?: Pick<LoggerOptions, 'stream' | 'progress' | 'lineIntervalSeconds'> & { level?: LogLevel };
+}
+
+/** What a run ended with. */
+export interface TrainResult {
+  runDir: string;
+  status: 'completed' | 'interrupted';
+  /** Folder of the last checkpoint written. */
+  checkpoint: string;
+  summary?: TrainSummary;
+  /** The summary table. */
+  summaryText?: string;
+}
+
+/** Collects messages until the run's logger exists. */
+class BufferedLog implements LogSink {
+  readonly lines: { level: LogLevel; message: string }[] = [];
+  constructor(private readonly echo: Logger) {}
+  debug(m: string): void {
+    this.lines.push({ level: 'debug', message: m });
+  }
+  info(m: string): void {
+    this.lines.push({ level: 'info', message: m });
+  }
+  warn(m: string): void {
+    this.echo.warn(m);
+  }
+  error(m: string): void {
+    this.echo.error(m);
+  }
+  replay(into: Logger): void {
+    for (const l of this.lines) into[l.level](l.message);
+  }
+}
+
+function freshState(): RunStateJson {
+  return {
+    version: 1,
+    label: '',
+    cursor: { phase: 1, epoch: 0, unit: 0, globalStep: 0 },
+    streams: {},
+    phaseSeconds: [0, 0, 0, 0],
+    savedAt: '',
+  };
+}
+
+/** Runs (or resumes) a training run; see module doc. */
+export async function runTraining(options: TrainOptions): Promise<TrainResult> {
+  let config: RunConfig;
+  let run: RunDir | undefined;
+  let resumed: LoadedRunCheckpoint | undefined;
+  if (options.resume) {
+    run = openRunDir(options.resume);
+    config = loadConfig(run.configFile);
+    resumed = readRunCheckpoint(run);
+    if (resumed.state.cursor.phase > 4) {
+      throw new RlpkdError(`run '${run.root}' has already finished (its latest checkpoint is final)`, {
+        hint: 'start a new run, or evaluate this one with `rlpkd eval`',
+      });
+    }
+  } else {
+    if (!options.config) throw new RlpkdError('runTraining: pass a config or a run to resume');
+    config = options.config;
+  }
+  if (options.ep) config = { ...config, run: { ...config.run, ep: options.ep } };
+  const loggerBase: LoggerOptions = {
+    level: options.logger?.level ?? config.logging.level,
+    progress: options.logger?.progress ?? config.logging.progress,
+    ...(options.logger?.stream ? { stream: options.logger.stream } : {}),
+    ...(options.logger?.lineIntervalSeconds !== undefined ? { lineIntervalSeconds: options.logger.lineIntervalSeconds } : {}),
+  };
+  const console0 = new Logger(loggerBase);
+  const early = new BufferedLog(console0);
+  // Everything that can be wrong with the models or data fails here, before a run directory exists.
+  const setup = await prepareDistillation(config, { ep: config.run.ep, log: early });
+  console0.close();
+  if (!run) {
+    run = createRunDir(config.run.output_dir, options.runName ?? config.run.name);
+    writeResolvedConfig(run.root, config, options.sources ?? []);
+  }
+  const log = new Logger({ ...loggerBase, file: run.logFile });
+  early.replay(log);
+  const state = resumed ? resumed.state : freshState();
+  const metrics = new MetricsWriter(run.metricsFile, resumed ? { keepUpToStep: state.cursor.globalStep } : {});
+  const tb = config.logging.tensorboard
+    ? new TensorBoardWriter(run.file('tensorboard'), resumed ? { filenameSuffix: `.resume${state.cursor.globalStep}` } : {})
+    : null;
+  let ctx: RunContext | undefined;
+  try {
+    log.info(
+      `${resumed ? 'resuming' : 'run'} ${run.root}${resumed ? ` from ${path.basename(resumed.dir)} (phase ${state.cursor.phase}, epoch ${state.cursor.epoch + 1})` : ''}`,
+    );
+    describeSetup(setup, log);
+    const fc = config.distill.feature_cache;
+    const trainer = await DistillTrainer.create({
+      teacher: setup.teacher,
+      student: setup.student,
+      imageInput: setup.studentImageInput,
+      teacherImageInput: setup.teacherImageInput,
+      pairs: setup.pairs,
+      loss: config.distill.loss,
+      tau: config.distill.cwd_tau,
+      trainable: setup.trainable,
+      optimizer: studentOptimizer(setup),
+      ...(config.distill.grad_clip !== null ? { maxGradNorm: config.distill.grad_clip } : {}),
+      executionProvider: setup.ep,
+      ...(fc.enabled
+        ? {
+            featureCache: {
+              cache: new FeatureCache(fc.dir, { maxBytes: fc.max_size_mb * 2 ** 20, log }),
+              teacherHash: setup.teacherHash,
+              preprocess: { ...setup.preprocess, levels: setup.pairs.map((p) => p.teacher.output) },
+            },
+          }
+        : {}),
+      ...(setup.sharedParameter ? { sharedParameter: setup.sharedParameter.name } : {}),
+      ...(resumed ? { checkpoint: resumed.studentTrain } : {}),
+    });
+    const scaler = new ReturnScaler(config.rl.ppo.gamma);
+    ctx = new RunContext(setup, run, log, metrics, tb, trainer, scaler, state, options.signal);
+    if (resumed) await restore(ctx, resumed);
+    if (!state.heldOutStart) {
+      state.heldOutStart = await heldOutLoss(setup, trainer);
+      log.info(`held-out all-level distillation loss before training: ${state.heldOutStart.loss.toPrecision(5)}`);
+      ctx.logScalars({ 'heldout/start/loss': state.heldOutStart.loss }, { force: true });
+    }
+    const phases = [runPretrain, runPolicyPhase, runJointPhase, runMetaPhase];
+    let last = '';
+    while (state.cursor.phase <= 4) {
+      const p = state.cursor.phase;
+      const skipped = skipReason(setup, p);
+      if (skipped) {
+        log.info(`phase ${p} (${PHASE_NAMES[p - 1]}) skipped: ${skipped}`);
+      } else {
+        ctx.resetTick();
+        await phases[p - 1](ctx);
+        ctx.tick(p);
+        log.info(`phase ${p} (${PHASE_NAMES[p - 1]}) done in ${state.phaseSeconds[p - 1].toFixed(1)}s`);
+      }
+      state.cursor = { ...state.cursor, phase: p + 1, epoch: 0, unit: 0 };
+      if (p < 4 && !skipped) last = await ctx.saveCheckpoint();
+    }
+    const summary = await summarize(ctx);
+    last = await ctx.saveCheckpoint(await ctx.liveCheckpoint('final'));
+    const summaryText = formatSummary(summary);
+    run.writeJson('summary.json', summary);
+    log.info(`final checkpoint: ${last}`);
+    return { runDir: run.root, status: 'completed', checkpoint: last, summary, summaryText };
+  } catch (err) {
+    if (err instanceof TrainingInterrupted) {
+      log.warn(`interrupted: checkpoint saved in ${err.checkpointDir}`);
+      return { runDir: run.root, status: 'interrupted', checkpoint: err.checkpointDir };
+    }
+    throw err;
+  } finally {
+    await ctx?.close();
+    await ctx?.trainer.release();
+    metrics.close();
+    tb?.close();
+    log.close();
+  }
+}
+
+/** Why phase `p` does not run, or undefined when it does. */
+function skipReason(setup: DistillSetup, p: number): string | undefined {
+  const c = setup.config.phases[PHASE_NAMES[p - 1]];
+  if (!c.enabled) return 'disabled';
+  if (c.epochs === 0) return '0 epochs';
+  if ((p === 2 || p === 4) && setup.selection !== 'rl') return 'distill.selection is not rl (no policy to learn)';
+  return undefined;
+}
+
+function describeSetup(setup: DistillSetup, log: LogSink): void {
+  const c = setup.config;
+  log.info(
+    `levels ${setup.pairs.map((p) => `${p.name} ${p.teacher.channels}×${p.teacher.height}×${p.teacher.width}`).join(', ')}; ` +
+      `costs ${setup.levelNames.map((n, l) => `${n} ${setup.costs[l].toFixed(3)}`).join(', ')}`,
+  );
+  log.info(
+    `data ${c.data.type}: ${setup.splits.train.records.length} training images, ${setup.heldOut.hashes.length} held out; ` +
+      `loss ${c.distill.loss}; selection ${setup.selection === 'rl' ? 'rl' : setup.selection.levels.join('+')}; ep ${setup.ep}`,
+  );
+}
+
+async function restore(ctx: RunContext, ckpt: LoadedRunCheckpoint): Promise<void> {
+  const s = ctx.setup;
+  if (ckpt.gradnorm) {
+    const g = ctx.config.gradnorm;
+    ctx.gradnorm = new GradNorm({ levels: s.levelNames, alpha: g.alpha, lr: g.lr_weights });
+    ctx.gradnorm.load(ckpt.gradnorm);
+  }
+  if (ckpt.policyFile) ctx.policy = await PolicyNetwork.load(ckpt.policyFile, { executionProvider: s.ep });
+  if (ckpt.ppoOptimizer) ctx.ppoState = ckpt.ppoOptimizer;
+  if (ckpt.state.returnScaler) ctx.scaler.load(ckpt.state.returnScaler);
+}
+
+async function summarize(ctx: RunContext): Promise<TrainSummary> {
+  const s = ctx.setup;
+  const after = await heldOutLoss(s, ctx.trainer);
+  const selection = await heldOutSelection(ctx);
+  const start = ctx.state.heldOutStart!;
+  const summary: TrainSummary = {
+    runDir: ctx.run.root,
+    lossKind: ctx.config.distill.loss,
+    heldOutImages: s.heldOut.hashes.length,
+    lossBefore: start.loss,
+    lossAfter: after.loss,
+    levelLossBefore: start.levels,
+    levelLossAfter: after.levels,
+    levelNames: [...s.levelNames],
+    selection,
+    phaseSeconds: [...ctx.state.phaseSeconds],
+    ...(ctx.gradnorm ? { gradnormWeights: ctx.gradnorm.weights } : {}),
+  };
+  ctx.logScalars(
+    { 'heldout/final/loss': after.loss, 'heldout/final/used_cost': selection.meanUsedCost },
+    { force: true },
+  );
+  const heat = selectionHeatmap(s.levelNames, selection.selections);
+  const image = await encodePng(heat.pixels, heat.width, heat.height, 1);
+  ctx.run.writeFile('policy-heatmap.png', [image.png]);
+  ctx.tb?.addImage('policy/heatmap_levels_x_heldout_images', image, ctx.state.cursor.globalStep);
+  return summary;
+}
