@@ -258,6 +258,7 @@ class Decisions:
 
 
 def run(args):
+    export_fpn.import_torch()  # a clear error (with the apt command) when PyTorch is missing
     import numpy as np
     import torch
 
@@ -266,8 +267,13 @@ def run(args):
     manifest_path = os.path.join(out_dir, "manifest.json")
     t0 = time.time()
     if args.reuse:
+        if not os.path.exists(manifest_path):
+            raise export_fpn.ExportError(f"--reuse: '{out_dir}' holds no earlier run (manifest.json missing)",
+                                         hint="run once without --reuse first")
         with open(manifest_path) as f:
             manifest = json.load(f)
+        if export_fpn.normalize_arch(manifest["arch"]) != export_fpn.normalize_arch(args.arch):
+            raise export_fpn.ExportError(f"--reuse: '{out_dir}' holds a {manifest['arch']} export, not {args.arch}")
         model, outputs = load_exported(args, out_dir)
         images = torch.from_numpy(np.load(os.path.join(out_dir, "inputs", "images.npy")))
         targets = {name: torch.from_numpy(np.load(os.path.join(out_dir, "targets", f"{name}.npy")))

@@ -27,7 +27,11 @@ async function makeTrainer(options: { cacheDir?: string; shared?: boolean; teach
     ...c.trainable.map((e) => e.name),
     ...pairs.flatMap((p) => (p.adapter ? [p.adapter.weight, p.adapter.bias] : [])),
   ];
-  const W = findSharedParameter(student, pairs.map((p) => p.studentTensor), trainable).name;
+  const W = findSharedParameter(
+    student,
+    pairs.map((p) => p.studentTensor),
+    trainable,
+  ).name;
   const cache = options.cacheDir ? new FeatureCache(options.cacheDir, { maxBytes: 1 << 24 }) : undefined;
   const trainer = await DistillTrainer.create({
     teacher,
@@ -78,7 +82,8 @@ describe('DistillTrainer', () => {
       hashes: [hashes[0], 'e5'.repeat(16), hashes[2], 'f6'.repeat(16)],
       flipped: [false, false, true, false],
     });
-    for (const k of Object.keys(direct)) expect(Array.from(mixed[k].data as Float32Array)).toEqual(Array.from(direct[k].data as Float32Array));
+    for (const k of Object.keys(direct))
+      expect(Array.from(mixed[k].data as Float32Array)).toEqual(Array.from(direct[k].data as Float32Array));
     await trainer.release();
   });
 
@@ -109,13 +114,20 @@ describe('DistillTrainer', () => {
       for (let n = 0; n < N; n++) want += mask[n * L + l] * e[n * L + l];
       expect(r.levelLosses[l]).toBeCloseTo(want / N, 3);
     }
-    expect(r.loss).toBeCloseTo(r.levelLosses.reduce((a, v, l) => a + weights[l] * v, 0), 3);
+    expect(r.loss).toBeCloseTo(
+      r.levelLosses.reduce((a, v, l) => a + weights[l] * v, 0),
+      3,
+    );
     Array.from(r.perSample).forEach((v, i) => expect(v).toBeCloseTo(e[i], 4));
     // GradNorm measurements: positive for selected levels, zero for the level nobody selected.
     expect(r.levelGradNorms!.slice(0, 3).every((g) => g > 0)).toBe(true);
     expect(r.levelGradNorms![3]).toBe(0);
     const after = await trainer.session.getParameters();
-    expect(Object.keys(after).some((k) => (after[k].data as Float32Array).some((v, i) => v !== (before[k].data as Float32Array)[i]))).toBe(true);
+    expect(
+      Object.keys(after).some((k) =>
+        (after[k].data as Float32Array).some((v, i) => v !== (before[k].data as Float32Array)[i]),
+      ),
+    ).toBe(true);
     await trainer.release();
   });
 
@@ -125,14 +137,21 @@ describe('DistillTrainer', () => {
     const outputs = tinyFpn({ seed: 2 }).graph.outputs;
     const x = images(3, 2);
     const teacher = await trainer.teacherFeatures({ images: x });
-    await trainer.step({ images: x, teacher, mask: new Float32Array(2 * L).fill(1), weights: new Float32Array(L).fill(0.25) });
+    await trainer.step({
+      images: x,
+      teacher,
+      mask: new Float32Array(2 * L).fill(1),
+      weights: new Float32Array(L).fill(0.25),
+    });
     const exported = await trainer.exportStudent(outputs);
     expect(exported.graph.outputs.map((o) => o.name)).toEqual(['p2', 'p3', 'p4', 'p5']);
     expect(exported.graph.outputs[0].shape).toEqual(outputs[0].shape);
     expect(exported.graph.initializers.some((t) => t.name.startsWith('adapter.'))).toBe(false);
     const params = await trainer.session.getParameters();
     const w = exported.graph.initializers.find((t) => t.name === 'fpn.layer_blocks.0.0.weight')!;
-    expect(Array.from(w.data as Float32Array)).toEqual(Array.from(params['fpn.layer_blocks.0.0.weight'].data as Float32Array));
+    expect(Array.from(w.data as Float32Array)).toEqual(
+      Array.from(params['fpn.layer_blocks.0.0.weight'].data as Float32Array),
+    );
     await trainer.release();
   });
 });

@@ -67,7 +67,10 @@ describe('level distances (per image)', () => {
     b.op('Identity', [levelDistance(kind, tau)(b, 'S', 'T')], {}, { outputs: ['e'] });
     b.output('e', DataType.FLOAT, ['batch']);
     const session = await createSession(b.build());
-    const feeds: Record<string, HostTensor> = { S: { data: s, dims: [N, C, H, W] }, T: { data: t, dims: [N, C, H, W] } };
+    const feeds: Record<string, HostTensor> = {
+      S: { data: s, dims: [N, C, H, W] },
+      T: { data: t, dims: [N, C, H, W] },
+    };
     const got = Array.from((await session.run(feeds)).e.data as Float32Array);
     await session.release();
     const want = reference(kind, s, t, tau);

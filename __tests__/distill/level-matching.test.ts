@@ -15,8 +15,15 @@ const SIZE = { height: 32, width: 32 };
 function oneLevel(name: string, pad: number): OnnxModel {
   const b = new GraphBuilder({ name });
   b.input('x', DataType.FLOAT, ['batch', 3, 16, 16]);
-  const w = b.initializer(floatTensor('c.weight', [4, 3, 3, 3], new Array(108).fill(0.1)), { exactName: true });
-  b.op('Conv', ['x', w], { kernel_shape: [3, 3], strides: [2, 2], pads: [pad, pad, pad, pad] }, { outputs: ['p1'] });
+  const w = b.initializer(floatTensor('c.weight', [4, 3, 3, 3], new Array(108).fill(0.1)), {
+    exactName: true,
+  });
+  b.op(
+    'Conv',
+    ['x', w],
+    { kernel_shape: [3, 3], strides: [2, 2], pads: [pad, pad, pad, pad] },
+    { outputs: ['p1'] },
+  );
   b.output('p1', DataType.FLOAT);
   return b.build();
 }
@@ -56,32 +63,45 @@ describe('teacher/student level matching', () => {
       [8, 16],
     ]);
     expect(adapted.pairs[0].studentTensor).toBe('p2.adapted');
-    expect(adapted.model.graph.outputs.map((o) => o.name)).toEqual(['p2.adapted', 'p3.adapted', 'p4.adapted', 'p5.adapted']);
+    expect(adapted.model.graph.outputs.map((o) => o.name)).toEqual([
+      'p2.adapted',
+      'p3.adapted',
+      'p4.adapted',
+      'p5.adapted',
+    ]);
     // The adapted model's levels now match the teacher's channels.
     expect(matchLevels(teacher, adapted.model, SIZE).every((p) => p.student.channels === 16)).toBe(true);
     const session = await createSession(adapted.model);
-    const out = await session.run({ images: { data: new Float32Array(3 * 32 * 32).fill(0.5), dims: [1, 3, 32, 32] } });
+    const out = await session.run({
+      images: { data: new Float32Array(3 * 32 * 32).fill(0.5), dims: [1, 3, 32, 32] },
+    });
     expect(out['p2.adapted'].dims).toEqual([1, 16, 8, 8]);
     await session.release();
     const params = Object.fromEntries(
-      adapted.model.graph.initializers.filter((t) => t.name.startsWith('adapter.')).map((t) => [t.name, { data: t.data as Float32Array, dims: t.dims }]),
+      adapted.model.graph.initializers
+        .filter((t) => t.name.startsWith('adapter.'))
+        .map((t) => [t.name, { data: t.data as Float32Array, dims: t.dims }]),
     );
-    const exported = exportModelForInference(adapted.model, params, { outputs: student.graph.outputs.map((o) => o.name) });
+    const exported = exportModelForInference(adapted.model, params, {
+      outputs: student.graph.outputs.map((o) => o.name),
+    });
     expect(exported.graph.initializers.some((t) => t.name.startsWith('adapter.'))).toBe(false);
     expect(exported.graph.outputs.map((o) => o.name)).toEqual(['p2', 'p3', 'p4', 'p5']);
   });
 
   it('names both shapes when a level has the same stride but another size', () => {
-    expect(() => matchLevels(oneLevel('teacher', 1), oneLevel('student', 0), { height: 16, width: 16 })).toThrow(
+    expect(() =>
+      matchLevels(oneLevel('teacher', 1), oneLevel('student', 0), { height: 16, width: 16 }),
+    ).toThrow(
       /level P1 \(stride 2\) does not match: teacher 'p1' is \[4, 8, 8\] but student 'p1' is \[4, 7, 7\]/,
     );
   });
 
   it('reports a student level the teacher lacks, and an input size the graphs do not take', () => {
     const big = { height: 64, width: 64 };
-    expect(() => matchLevels(tinyFpn({ seed: 1, ...big }), tinyFpn({ seed: 2, p6: true, ...big }), big)).toThrow(
-      /level P6 \('p6', stride 64\) has no teacher level of the same stride/,
-    );
+    expect(() =>
+      matchLevels(tinyFpn({ seed: 1, ...big }), tinyFpn({ seed: 2, p6: true, ...big }), big),
+    ).toThrow(/level P6 \('p6', stride 64\) has no teacher level of the same stride/);
     expect(() => matchLevels(tinyFpn(), tinyFpn(), big)).toThrow(
       /data.image_size is 64×64 but the student graph's input 'images' takes 32×32 images/,
     );
@@ -103,7 +123,9 @@ describe('GradNorm shared parameter', () => {
       'body.layer4.1.conv2.weight',
     ]);
     // No per-level parameter (a layer block, another lateral) is a candidate.
-    expect(c.candidates.some((p) => p.startsWith('fpn.layer_blocks') || p.startsWith('fpn.inner_blocks.0'))).toBe(false);
+    expect(
+      c.candidates.some((p) => p.startsWith('fpn.layer_blocks') || p.startsWith('fpn.inner_blocks.0')),
+    ).toBe(false);
   });
 
   it('takes a configured name when it feeds every level, and explains when it does not', () => {

@@ -17,7 +17,9 @@ describe('prepareDistillation', () => {
   const models = writeTinyModels(dir);
 
   it('derives levels, costs, the trainable set, GradNorm W and the selection from the config', async () => {
-    const s = await prepareDistillation(tinyConfig(dir, models, { distill: { selection: ['p3', 'P5'] } }), { log: silentLog });
+    const s = await prepareDistillation(tinyConfig(dir, models, { distill: { selection: ['p3', 'P5'] } }), {
+      log: silentLog,
+    });
     expect(s.levelNames).toEqual(['P2', 'P3', 'P4', 'P5']);
     expect(s.costs.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
     expect(s.costs[0]).toBeGreaterThan(s.costs[3]);
@@ -27,7 +29,10 @@ describe('prepareDistillation', () => {
     expect(s.heldOut.images.dims).toEqual([8, 3, 32, 32]);
     expect(s.decisionOrder).toEqual(['P2', 'P3', 'P4', 'P5']);
     const coarse = await prepareDistillation(
-      tinyConfig(dir, models, { rl: { environment: { level_order: 'coarse_to_fine' } }, models: { levels: ['P3', 'P4', 'P5'] } }),
+      tinyConfig(dir, models, {
+        rl: { environment: { level_order: 'coarse_to_fine' } },
+        models: { levels: ['P3', 'P4', 'P5'] },
+      }),
       { log: silentLog },
     );
     expect(coarse.decisionOrder).toEqual(['P5', 'P4', 'P3']);
@@ -44,33 +49,39 @@ describe('prepareDistillation', () => {
 describe('runTraining with fixed selections (uniform KD and a NAS-style subset share the code path)', () => {
   it.each([
     ['all', ['P2', 'P3', 'P4', 'P5']],
-    [['P3', 'P5'], ['P3', 'P5']],
-  ] as const)('selection %j: phases 2 and 4 skip, phase 3 uses GradNorm on the selected levels', async (selection, levels) => {
-    const dir = tempDir('fixed');
-    const models = writeTinyModels(dir);
-    const r = await runTraining({
-      config: tinyConfig(dir, models, { distill: { selection } }),
-      logger: { stream: quiet(), progress: 'lines' },
-    });
-    expect(r.status).toBe('completed');
-    const s = r.summary!;
-    expect(s.selection.source).toBe('fixed');
-    expect(s.selection.histogram).toEqual([{ subset: levels.join('+'), images: 8, share: 1 }]);
-    expect(s.lossAfter).toBeLessThan(s.lossBefore);
-    expect(s.phaseSeconds[1]).toBe(0);
-    expect(s.phaseSeconds[3]).toBe(0);
-    // Unselected levels have no loss in training; GradNorm moved only the selected levels' weights.
-    const metrics = readMetrics(path.join(r.runDir, 'metrics.jsonl'));
-    const p1 = metrics.find((m) => m.phase === 1 && m['distill/loss'] !== undefined)!;
-    for (const n of ['P2', 'P3', 'P4', 'P5']) {
-      if (!levels.includes(n as never)) expect(p1[`distill/level_loss/${n}`]).toBe(0);
-      else expect(p1[`distill/level_loss/${n}`]).toBeGreaterThan(0);
-    }
-    expect(s.gradnormWeights!.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
-    const tb = path.join(r.runDir, 'tensorboard');
-    const events = fs.readdirSync(tb).flatMap((f) => readEventFile(path.join(tb, f)));
-    expect(events.some((e) => e.summary?.value.some((v) => v.tag === 'gradnorm/weight/P3'))).toBe(true);
-    expect(fs.existsSync(path.join(r.runDir, 'checkpoints', 'final', 'policy.onnx'))).toBe(false);
-    expect(r.summaryText).toMatch(/fixed selection/);
-  });
+    [
+      ['P3', 'P5'],
+      ['P3', 'P5'],
+    ],
+  ] as const)(
+    'selection %j: phases 2 and 4 skip, phase 3 uses GradNorm on the selected levels',
+    async (selection, levels) => {
+      const dir = tempDir('fixed');
+      const models = writeTinyModels(dir);
+      const r = await runTraining({
+        config: tinyConfig(dir, models, { distill: { selection } }),
+        logger: { stream: quiet(), progress: 'lines' },
+      });
+      expect(r.status).toBe('completed');
+      const s = r.summary!;
+      expect(s.selection.source).toBe('fixed');
+      expect(s.selection.histogram).toEqual([{ subset: levels.join('+'), images: 8, share: 1 }]);
+      expect(s.lossAfter).toBeLessThan(s.lossBefore);
+      expect(s.phaseSeconds[1]).toBe(0);
+      expect(s.phaseSeconds[3]).toBe(0);
+      // Unselected levels have no loss in training; GradNorm moved only the selected levels' weights.
+      const metrics = readMetrics(path.join(r.runDir, 'metrics.jsonl'));
+      const p1 = metrics.find((m) => m.phase === 1 && m['distill/loss'] !== undefined)!;
+      for (const n of ['P2', 'P3', 'P4', 'P5']) {
+        if (!levels.includes(n as never)) expect(p1[`distill/level_loss/${n}`]).toBe(0);
+        else expect(p1[`distill/level_loss/${n}`]).toBeGreaterThan(0);
+      }
+      expect(s.gradnormWeights!.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+      const tb = path.join(r.runDir, 'tensorboard');
+      const events = fs.readdirSync(tb).flatMap((f) => readEventFile(path.join(tb, f)));
+      expect(events.some((e) => e.summary?.value.some((v) => v.tag === 'gradnorm/weight/P3'))).toBe(true);
+      expect(fs.existsSync(path.join(r.runDir, 'checkpoints', 'final', 'policy.onnx'))).toBe(false);
+      expect(r.summaryText).toMatch(/fixed selection/);
+    },
+  );
 });

@@ -15,7 +15,10 @@ import { tempDir } from './run-fixtures';
 
 async function checkpoint(globalStep: number, phase = 1): Promise<RunCheckpoint> {
   const cursor = { phase, epoch: 1, unit: 2, globalStep };
-  const policy = await PolicyNetwork.create({ mode: 'sequential', stateDim: 6, numLevels: 2, hiddenSize: 4, costs: [0.7, 0.3] }, { seed: 1 });
+  const policy = await PolicyNetwork.create(
+    { mode: 'sequential', stateDim: 6, numLevels: 2, hiddenSize: 4, costs: [0.7, 0.3] },
+    { seed: 1 },
+  );
   const gn = new GradNorm({ levels: ['P2', 'P3'] });
   gn.update({ gradNorms: [2, 1], losses: [1, 1] });
   return {
@@ -65,7 +68,9 @@ describe('run checkpoints', () => {
     await writeRunCheckpoint(run, await checkpoint(3), 2);
     const bad = await checkpoint(4);
     bad.policy = { ...bad.policy!, version: 2 as 1 }; // unreadable policy state
-    await expect(writeRunCheckpoint(run, bad, 2)).rejects.toThrow(/could not write checkpoint 's00000004-p1-e1-u2'/);
+    await expect(writeRunCheckpoint(run, bad, 2)).rejects.toThrow(
+      /could not write checkpoint 's00000004-p1-e1-u2'/,
+    );
     expect(fs.readdirSync(run.checkpointsDir).sort()).toEqual(['latest', 's00000003-p1-e1-u2']);
     expect(readRunCheckpoint(run).state.cursor.globalStep).toBe(3);
   });

@@ -47,7 +47,10 @@ export function merge(a: Record<string, unknown>, b: Record<string, unknown>): R
 }
 
 /** The tiny run config as a plain object (paths inside `dir`). */
-export function tinyConfigObject(dir: string, models: { teacher: string; student: string }): Record<string, unknown> {
+export function tinyConfigObject(
+  dir: string,
+  models: { teacher: string; student: string },
+): Record<string, unknown> {
   return {
     run: { name: 'tiny', output_dir: path.join(dir, 'runs'), seed: 3 },
     models,
@@ -89,7 +92,11 @@ export function tinyConfigObject(dir: string, models: { teacher: string; student
 }
 
 /** The tiny run config, validated. */
-export function tinyConfig(dir: string, models: { teacher: string; student: string }, overrides: Record<string, unknown> = {}): RunConfig {
+export function tinyConfig(
+  dir: string,
+  models: { teacher: string; student: string },
+  overrides: Record<string, unknown> = {},
+): RunConfig {
   return configFromObject(merge(tinyConfigObject(dir, models), overrides), { cwd: dir });
 }
 

@@ -1,4 +1,3 @@
-import * as path from 'node:path';
 import { BatchLoader } from '../../src/data/batch-loader';
 import { readImageFolder } from '../../src/data/imagefolder';
 import { sequentialImageSource, TrainImageStream } from '../../src/distill/image-stream';

@@ -71,7 +71,9 @@ export class ToyData {
     const r = new Rng(spec.seed).fork('toy-tasks');
     const { inputDim: D, outputDim: K } = spec;
     const base = Float64Array.from({ length: K * D }, () => r.normal(0, 1 / Math.sqrt(D)));
-    this.matrices = spec.scales.map(() => Float64Array.from(base, (v) => v + r.normal(0, 0.35 / Math.sqrt(D))));
+    this.matrices = spec.scales.map(() =>
+      Float64Array.from(base, (v) => v + r.normal(0, 0.35 / Math.sqrt(D))),
+    );
     this.rng = new Rng(spec.seed).fork('toy-data');
   }
 

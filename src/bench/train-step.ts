@@ -4,17 +4,23 @@
  * teacher's features, backward, AdamW; parameters and moments in and out) through TrainingSession —
  * timed per step, with the process's true peak resident set (VmHWM) read from /proc.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { RlpkdError } from '../errors';
-import { loadModel } from '../onnx/model-io';
+import { InputFileError, RlpkdError } from '../errors';
+import { loadModel, modelToBytes, saveModel, writeFileAtomic } from '../onnx/model-io';
 import type { Dim, OnnxModel } from '../onnx/types';
-import { collectGarbage, createSession, type ExecutionProviderName, type GraphSession } from '../runtime/session';
+import {
+  collectGarbage,
+  createSession,
+  type ExecutionProviderName,
+  type GraphSession,
+} from '../runtime/session';
 import type { HostTensor } from '../runtime/tensors';
-import { generateArtifacts, type ArtifactManifest } from '../training/artifacts';
+import { ARTIFACTS_FORMAT_VERSION, generateArtifacts, type ArtifactManifest } from '../training/artifacts';
 import { initialCheckpoint } from '../training/checkpoint';
-import type { OptimizerConfig } from '../training/optimizers';
+import type { AdamWConfig, SgdConfig } from '../training/optimizers';
 import { TrainingSession } from '../training/training-session';
 import { createRng } from '../util/rng';
 
@@ -39,12 +45,15 @@ export interface TrainStepBenchOptions {
   /** Student outputs distilled (default: every student output the teacher also has, e.g. p2..p5). */
   levels?: string[];
   /** Default AdamW lr 1e-4, weight decay 1e-2 (the PyTorch reference's settings). */
-  optimizer?: OptimizerConfig;
+  optimizer?: AdamWConfig | SgdConfig;
+  /** Folder caching prepared benchmarks (default: rlpkd-bench-cache under the OS temp dir). */
+  cacheDir?: string;
   /**
-   * Folder caching the generated training artifacts (default: a folder under the OS temp dir keyed by
-   * content hash); `false` keeps them in memory only.
+   * onnxruntime graph optimization for the teacher (default 'extended'). 'all' adds the NCHWc layout
+   * transform: a faster forward, but a second, reordered copy of the weights (~200 MB more for a
+   * ResNet-101-FPN).
    */
-  artifactsDir?: string | false;
+  teacherOptimization?: 'basic' | 'extended' | 'all';
   /** Called after each step (progress output). */
   onStep?: (step: number, ms: number, warmup: boolean) => void;
 }
@@ -64,8 +73,9 @@ export interface TrainStepBenchResult {
   teacherMedianMs: number;
   studentMedianMs: number;
   stepsMs: number[];
-  /** Artifact generation (or cache load) and session creation. */
+  /** Preparation (or cache lookup) and session creation. */
   setupMs: number;
+  /** True when the prepared artifacts came from the cache. */
   artifactsCached: boolean;
   /** Loss of the first and the last step. */
   firstLoss: number;
@@ -138,9 +148,9 @@ function positiveInt(value: number, what: string): number {
 }
 
 /** The levels to distil: the given ones, or every output of the student. */
-function resolveLevels(student: OnnxModel, levels: string[] | undefined): string[] {
+function resolveLevels(student: OnnxModel, levels: readonly string[] | undefined): string[] {
   const studentOut = student.graph.outputs.map((o) => o.name);
-  const chosen = levels ?? studentOut;
+  const chosen = levels ? [...levels] : studentOut;
   for (const l of chosen) {
     if (!studentOut.includes(l)) {
       throw new RlpkdError(`bench train-step: the student has no output '${l}'`, {
@@ -171,67 +181,178 @@ function imageInput(model: OnnxModel, size: number, what: string): { name: strin
   return { name: input.name, shape };
 }
 
-function defaultArtifactsDir(): string {
-  return path.join(os.tmpdir(), 'rlpkd-bench-artifacts');
+/** Default cache folder for prepared benchmarks. */
+export function defaultBenchCacheDir(): string {
+  return path.join(os.tmpdir(), 'rlpkd-bench-cache');
 }
 
-/** The student's trainable parameters as the model holds them (views, no copies): the initial checkpoint. */
-function initialParameters(model: OnnxModel, manifest: ArtifactManifest): Record<string, HostTensor> {
-  const byName = new Map(model.graph.initializers.map((t) => [t.name, t]));
-  const out: Record<string, HostTensor> = {};
-  for (const p of manifest.parameters) {
-    const t = byName.get(p.name) ?? byName.get(manifest.untied[p.name] ?? '');
-    if (!t || !(t.data instanceof Float32Array)) {
-      throw new RlpkdError(`bench train-step: the student has no float32 initializer for '${p.name}'`);
-    }
-    out[p.name] = { data: t.data, dims: p.dims };
-  }
-  return out;
-}
-
-/** What the timed loop needs of the student; everything else (the model, the graphs) is left to the GC. */
-interface PreparedStudent {
-  session: TrainingSession;
-  input: string;
+/** What a prepared benchmark left in its cache folder; all a measuring process needs. */
+export interface PreparedTrainStep {
+  /** Student training artifacts (generateArtifacts output). */
+  artifactsDir: string;
+  /** The student's initial trainable parameters, raw little-endian float32 in manifest order. */
+  parametersFile: string;
+  /** Teacher graph with its weights in an external-data side file. */
+  teacherFile: string;
+  studentInput: string;
   levels: string[];
+  /** True when this call found everything cached. */
   cached: boolean;
 }
 
+const PREPARED_FILE = 'prepared.json';
+const PARAMETERS_FILE = 'initial-parameters.f32';
+/** Bumped when what prepare writes changes meaning. */
+const PREPARE_FORMAT = 1;
+
+/** Identity of a graph for the cache key: a file by path, size and time; a model by its bytes. */
+function graphIdentity(graph: OnnxModel | string): string {
+  if (typeof graph === 'string') {
+    const stat = fs.statSync(graph);
+    return `file:${path.resolve(graph)}:${stat.size}:${stat.mtimeMs}`;
+  }
+  return `model:${createHash('sha256').update(modelToBytes(graph)).digest('hex')}`;
+}
+
+function loadGraph(graph: OnnxModel | string): OnnxModel {
+  return typeof graph === 'string' ? loadModel(graph) : graph;
+}
+
 /**
- * Generates (or finds cached) the student's training artifacts and opens a TrainingSession on them,
- * starting from the model's own weights, so neither the graphs built in JS nor the zero optimizer state
- * of the artifacts' checkpoint file stay in memory.
+ * The teacher as a file whose weights sit in an ONNX external-data side file: onnxruntime maps those
+ * into memory instead of parsing them out of the protobuf, which leaves a copy's worth of freed heap
+ * behind. A file that already has external data is used as it is.
  */
-async function prepareStudent(options: TrainStepBenchOptions, size: number): Promise<PreparedStudent> {
-  const model = typeof options.student === 'string' ? loadModel(options.student) : options.student;
+function leanTeacherFile(teacher: OnnxModel | string, dir: string): string {
+  if (typeof teacher === 'string' && fs.existsSync(`${teacher}.data`)) return teacher;
+  const file = path.join(dir, 'teacher.onnx');
+  saveModel(loadGraph(teacher), file, { externalDataThreshold: 1024 });
+  return file;
+}
+
+/**
+ * Everything the timed run needs, generated once into a cache folder keyed by the graphs and settings:
+ * the student's training artifacts, its initial parameters as one raw file, and a lean copy of the
+ * teacher. A warm cache is found without loading either graph; a cold one costs the artifact
+ * generation (seconds, and memory the timed run should not inherit: run this in another process).
+ */
+export async function prepareTrainStepBench(options: TrainStepBenchOptions): Promise<PreparedTrainStep> {
+  const size = positiveInt(options.size ?? 224, 'size');
+  const optimizer = options.optimizer ?? { type: 'adamw', lr: 1e-4, weightDecay: 1e-2 };
+  const key = createHash('sha256')
+    .update(
+      JSON.stringify({
+        format: PREPARE_FORMAT,
+        artifacts: ARTIFACTS_FORMAT_VERSION,
+        student: graphIdentity(options.student),
+        teacher: graphIdentity(options.teacher),
+        size,
+        levels: options.levels ?? null,
+        optimizer,
+      }),
+    )
+    .digest('hex')
+    .slice(0, 20);
+  const dir = path.join(options.cacheDir ?? defaultBenchCacheDir(), key);
+  const manifestFile = path.join(dir, PREPARED_FILE);
+  if (fs.existsSync(manifestFile)) {
+    try {
+      const p = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as PreparedTrainStep;
+      if (
+        [p.parametersFile, p.teacherFile, path.join(p.artifactsDir, 'manifest.json')].every((f) =>
+          fs.existsSync(f),
+        )
+      )
+        return { ...p, cached: true };
+    } catch {
+      // damaged: prepare again below
+    }
+  }
+  fs.mkdirSync(dir, { recursive: true });
+  const teacherFile = leanTeacherFile(options.teacher, dir);
+  const model = loadGraph(options.student);
   const levels = resolveLevels(model, options.levels);
   const input = imageInput(model, size, 'student');
-  const optimizer = options.optimizer ?? { type: 'adamw', lr: 1e-4, weightDecay: 1e-2 };
-  const cacheDir =
-    options.artifactsDir === false ? undefined : (options.artifactsDir ?? defaultArtifactsDir());
+  const artifactsDir = path.join(dir, 'student');
   const artifacts = generateArtifacts(model, {
     loss: { type: 'distillation', levels: levels.map((l) => ({ student: l })), perSample: false },
     optimizer,
     inputShapes: { [input.name]: [input.shape[0] ?? 'batch', input.shape[1] ?? 3, size, size] },
-    ...(cacheDir ? { outDir: path.join(cacheDir, artifactsFolderName(model)) } : {}),
+    outDir: artifactsDir,
   });
+  const byName = new Map(model.graph.initializers.map((t) => [t.name, t]));
+  const chunks = artifacts.manifest.parameters.map((p) => {
+    const t = byName.get(p.name) ?? byName.get(artifacts.manifest.untied[p.name] ?? '');
+    if (!t || !(t.data instanceof Float32Array)) {
+      throw new RlpkdError(`bench train-step: the student has no float32 initializer for '${p.name}'`);
+    }
+    return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  });
+  const parametersFile = path.join(dir, PARAMETERS_FILE);
+  writeFileAtomic(parametersFile, chunks);
+  const prepared: PreparedTrainStep = {
+    artifactsDir,
+    parametersFile,
+    teacherFile,
+    studentInput: input.name,
+    levels,
+    cached: false,
+  };
+  writeFileAtomic(manifestFile, `${JSON.stringify(prepared, null, 2)}\n`);
+  return prepared;
+}
+
+/**
+ * Opens the student's TrainingSession from prepared artifacts without reading their checkpoint (three
+ * model-sized tensors): zero state, then the initial parameters straight from their raw file.
+ */
+async function openStudent(
+  prepared: PreparedTrainStep,
+  options: TrainStepBenchOptions,
+): Promise<TrainingSession> {
+  const manifest = JSON.parse(
+    fs.readFileSync(path.join(prepared.artifactsDir, 'manifest.json'), 'utf8'),
+  ) as ArtifactManifest;
+  const zeros: Record<string, HostTensor> = {};
+  for (const p of manifest.parameters) {
+    zeros[p.name] = { data: new Float32Array(p.dims.reduce((a, d) => a * d, 1)), dims: p.dims };
+  }
   const session = await TrainingSession.create({
-    artifacts: artifacts.dir ?? artifacts,
-    checkpoint: initialCheckpoint(initialParameters(model, artifacts.manifest), optimizer),
+    artifacts: prepared.artifactsDir,
+    checkpoint: initialCheckpoint(zeros, manifest.optimizer),
     executionProvider: options.ep ?? 'cpu',
     ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
   });
-  return { session, input: input.name, levels, cached: artifacts.cached === true };
+  // Read straight into one float32 buffer (no intermediate Buffer), copied once into the session.
+  const values = new Float32Array(session.getParametersSize());
+  const bytes = new Uint8Array(values.buffer);
+  const fd = fs.openSync(prepared.parametersFile, 'r');
+  let read = 0;
+  try {
+    for (let n = 1; n > 0 && read < bytes.byteLength; read += n) {
+      n = fs.readSync(fd, bytes, read, bytes.byteLength - read, read);
+    }
+    if (read !== bytes.byteLength || fs.fstatSync(fd).size !== bytes.byteLength) {
+      throw new InputFileError(
+        `'${prepared.parametersFile}' holds ${fs.fstatSync(fd).size} bytes, expected ${bytes.byteLength}`,
+        { hint: 'delete the benchmark cache folder and run again' },
+      );
+    }
+  } catch (err) {
+    await session.release();
+    throw err;
+  } finally {
+    fs.closeSync(fd);
+  }
+  await session.loadParametersBuffer(values);
+  return session;
 }
 
-/** A cache folder per student graph (its name and size), so benchmarks of several graphs do not evict each other. */
-function artifactsFolderName(model: OnnxModel): string {
-  const safe = (model.graph.name || 'student').replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40);
-  const n = model.graph.initializers.reduce((a, t) => a + t.data.length, 0);
-  return `${safe}-${model.graph.nodes.length}n-${n}p`;
-}
-
-/** Times one teacher-forward + student fused step (see module doc); the JS thread is busy throughout. */
+/**
+ * Times one teacher-forward + student fused step (see module doc); the JS thread is busy throughout.
+ * Prepares (or finds cached) everything first; for a peak memory that excludes the one-off artifact
+ * generation, call prepareTrainStepBench in another process beforehand (the CLI does).
+ */
 export async function benchTrainStep(options: TrainStepBenchOptions): Promise<TrainStepBenchResult> {
   const batch = positiveInt(options.batch ?? 2, 'batch');
   const size = positiveInt(options.size ?? 224, 'size');
@@ -243,14 +364,18 @@ export async function benchTrainStep(options: TrainStepBenchOptions): Promise<Tr
   const tracker = new PeakTracker();
   const t0 = performance.now();
 
-  // Student first: its setup is the larger transient, and it is over before the teacher loads.
-  const prepared = await prepareStudent(options, size);
-  const { session: student, levels } = prepared;
+  const prepared = await prepareTrainStepBench(options);
+  const { levels, studentInput } = prepared;
+  // The student's long-lived buffers first, then the teacher.
+  const student = await openStudent(prepared, options);
   tracker.sample();
   let teacher: GraphSession;
   try {
-    teacher = await createSession(options.teacher, {
+    teacher = await createSession(prepared.teacherFile, {
       executionProvider: ep,
+      graphOptimizationLevel: options.teacherOptimization ?? 'extended',
+      // Its intermediates go back to the heap after each forward, for the student's step to reuse.
+      memArena: false,
       ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
     });
   } catch (err) {
@@ -269,7 +394,6 @@ export async function benchTrainStep(options: TrainStepBenchOptions): Promise<Tr
       },
     );
   }
-  const studentInput = prepared.input;
   const trainableParameters = student.getParametersSize();
   const setupMs = performance.now() - t0;
 
@@ -285,7 +409,7 @@ export async function benchTrainStep(options: TrainStepBenchOptions): Promise<Tr
   const weights: HostTensor = { data: new Float32Array(levels.length).fill(1), dims: [levels.length] };
   const lossName = student.manifest.loss;
 
-  collectGarbage(); // the student model and the graphs built for it are garbage now
+  collectGarbage();
   const setupMem = readProcMemory();
   const setupRssMB = setupMem?.rssMB ?? process.memoryUsage().rss / MiB;
   const setupPeakMB = setupMem?.hwmMB ?? tracker.peak();

@@ -40,7 +40,12 @@ export function buildDistillationModel(
   const b = GraphBuilder.fromModel(student);
   b.name = `${student.graph.name}_distill`;
   const teacherInputs = pairs.map((p) =>
-    b.input(DISTILL_IO.teacher(p.name), DataType.FLOAT, ['batch', p.teacher.channels, p.teacher.height, p.teacher.width]),
+    b.input(DISTILL_IO.teacher(p.name), DataType.FLOAT, [
+      'batch',
+      p.teacher.channels,
+      p.teacher.height,
+      p.teacher.width,
+    ]),
   );
   const L = pairs.length;
   b.input(DISTILL_IO.mask, DataType.FLOAT, ['batch', L]);
@@ -55,8 +60,15 @@ export function buildDistillationModel(
   b.outputs.length = 0;
   b.output(b.op('Identity', [t.loss], {}, { outputs: [DISTILL_IO.loss] }), DataType.FLOAT, []);
   const levelLosses = pairs.map((p, l) =>
-    b.output(b.op('Identity', [t.levelLosses[l]], {}, { outputs: [DISTILL_IO.levelLoss(p.name)] }), DataType.FLOAT, []),
+    b.output(
+      b.op('Identity', [t.levelLosses[l]], {}, { outputs: [DISTILL_IO.levelLoss(p.name)] }),
+      DataType.FLOAT,
+      [],
+    ),
   );
-  b.output(b.op('Identity', [t.perSample!], {}, { outputs: [DISTILL_IO.perSample] }), DataType.FLOAT, ['batch', L]);
+  b.output(b.op('Identity', [t.perSample!], {}, { outputs: [DISTILL_IO.perSample] }), DataType.FLOAT, [
+    'batch',
+    L,
+  ]);
   return { model: b.build(), imageInput: options.imageInput, teacherInputs, levelLosses };
 }

@@ -89,7 +89,11 @@ export class DistillTrainer {
       imageInput: options.imageInput,
     });
     const artifacts = generateArtifacts(built.model, {
-      loss: { type: 'output', output: DISTILL_IO.loss, extraOutputs: [...built.levelLosses, DISTILL_IO.perSample] },
+      loss: {
+        type: 'output',
+        output: DISTILL_IO.loss,
+        extraOutputs: [...built.levelLosses, DISTILL_IO.perSample],
+      },
       optimizer: options.optimizer,
       trainable: [...options.trainable],
       untieSharedInitializers: false,
@@ -137,14 +141,19 @@ export class DistillTrainer {
     if (missing.length > 0) {
       const per = images.data.length / N;
       const sub = new Float32Array(missing.length * per);
-      missing.forEach((i, j) => sub.set((images.data as Float32Array).subarray(i * per, (i + 1) * per), j * per));
+      missing.forEach((i, j) =>
+        sub.set((images.data as Float32Array).subarray(i * per, (i + 1) * per), j * per),
+      );
       const computed = await this.runTeacher({ data: sub, dims: [missing.length, ...images.dims.slice(1)] });
       for (const [j, i] of missing.entries()) {
         const set: FeatureSet = {};
         for (const p of pairs) {
           const t = computed[DISTILL_IO.teacher(p.name)];
           const size = t.data.length / missing.length;
-          set[p.name] = { data: (t.data as Float32Array).slice(j * size, (j + 1) * size), dims: t.dims.slice(1) };
+          set[p.name] = {
+            data: (t.data as Float32Array).slice(j * size, (j + 1) * size),
+            dims: t.dims.slice(1),
+          };
         }
         sets[i] = set;
         await cache.cache.put(keys[i], set);
@@ -186,8 +195,10 @@ export class DistillTrainer {
   ): Record<string, HostTensor> {
     const N = images.dims[0];
     const L = this.numLevels;
-    if (mask.length !== N * L) throw new RlpkdError(`distillation step: mask has ${mask.length} values, expected ${N}×${L}`);
-    if (weights.length !== L) throw new RlpkdError(`distillation step: ${weights.length} level weights, expected ${L}`);
+    if (mask.length !== N * L)
+      throw new RlpkdError(`distillation step: mask has ${mask.length} values, expected ${N}×${L}`);
+    if (weights.length !== L)
+      throw new RlpkdError(`distillation step: ${weights.length} level weights, expected ${L}`);
     return {
       [this.options.imageInput]: images,
       ...teacher,
@@ -198,13 +209,19 @@ export class DistillTrainer {
 
   /** One optimizer step on Σ_l w_l·L_l with the level mask; measures ‖∇_W L_l‖ first when asked. */
   async step(
-    input: { images: HostTensor; teacher: Record<string, HostTensor>; mask: Float32Array; weights: Float32Array },
+    input: {
+      images: HostTensor;
+      teacher: Record<string, HostTensor>;
+      mask: Float32Array;
+      weights: Float32Array;
+    },
     options: { measureGradNorms?: boolean } = {},
   ): Promise<DistillStepResult> {
     const feeds = this.feeds(input.images, input.teacher, input.mask, input.weights);
     let levelGradNorms: number[] | undefined;
     if (options.measureGradNorms) {
-      if (!this.probe) throw new RlpkdError('distillation step: GradNorm measurements need a shared parameter');
+      if (!this.probe)
+        throw new RlpkdError('distillation step: GradNorm measurements need a shared parameter');
       const m = await this.probe.run({ ...feeds, ...(await this.session.getParameters()) });
       levelGradNorms = m.gradNorms;
     }

@@ -27,13 +27,18 @@ export interface EvaluateRunOptions {
 }
 
 /** Evaluates a run's checkpoint on its held-out images (see module doc). */
-export async function evaluateRun(options: EvaluateRunOptions): Promise<{ summary: TrainSummary; text: string }> {
+export async function evaluateRun(
+  options: EvaluateRunOptions,
+): Promise<{ summary: TrainSummary; text: string }> {
   const run = openRunDir(options.run);
   let config = loadConfig(run.configFile);
   if (options.ep) config = { ...config, run: { ...config.run, ep: options.ep } };
   const ckpt = readRunCheckpoint(run, options.checkpoint);
   const start = ckpt.state.heldOutStart;
-  if (!start) throw new RlpkdError(`checkpoint '${ckpt.dir}' has no held-out baseline (written by an unfinished first step)`);
+  if (!start)
+    throw new RlpkdError(
+      `checkpoint '${ckpt.dir}' has no held-out baseline (written by an unfinished first step)`,
+    );
   const log = options.log ?? silentLog;
   const setup = await prepareDistillation(config, { ep: config.run.ep, log });
   const fc = config.distill.feature_cache;
@@ -59,7 +64,9 @@ export async function evaluateRun(options: EvaluateRunOptions): Promise<{ summar
         }
       : {}),
   });
-  const policy = ckpt.policyFile ? await PolicyNetwork.load(ckpt.policyFile, { executionProvider: setup.ep }) : null;
+  const policy = ckpt.policyFile
+    ? await PolicyNetwork.load(ckpt.policyFile, { executionProvider: setup.ep })
+    : null;
   try {
     const parameters = await trainer.session.getParameters();
     const after = await heldOutLoss(setup, trainer);

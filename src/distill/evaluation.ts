@@ -56,7 +56,11 @@ export interface SelectionEvalContext {
   setup: DistillSetup;
   policy: PolicyNetwork | null;
   /** Creates a level-selection environment over the given images (RunContext.createEnv). */
-  createEnv(options: { images: ImageBatchSource; seed: string; numEnvs?: number }): Promise<ParallelDistillationEnv>;
+  createEnv(options: {
+    images: ImageBatchSource;
+    seed: string;
+    numEnvs?: number;
+  }): Promise<ParallelDistillationEnv>;
   seed(...parts: (string | number)[]): string;
 }
 
@@ -110,7 +114,8 @@ export function selectionHeatmap(
   selections.forEach((sel, i) => {
     levelNames.forEach((name, l) => {
       const v = sel.includes(name) ? 255 : 24;
-      for (let y = l * cell; y < (l + 1) * cell; y++) pixels.fill(v, y * width + i * cell, y * width + (i + 1) * cell);
+      for (let y = l * cell; y < (l + 1) * cell; y++)
+        pixels.fill(v, y * width + i * cell, y * width + (i + 1) * cell);
     });
   });
   return { pixels, width, height };
@@ -136,7 +141,8 @@ export interface TrainSummary {
 /** The summary as a short text table. */
 export function formatSummary(s: TrainSummary): string {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-  const num = (x: number) => (Math.abs(x) >= 1e4 || Math.abs(x) < 1e-3 ? x.toExponential(3) : x.toPrecision(4));
+  const num = (x: number) =>
+    Math.abs(x) >= 1e4 || Math.abs(x) < 1e-3 ? x.toExponential(3) : x.toPrecision(4);
   const lines: string[] = [];
   lines.push(`run ${s.runDir}`);
   lines.push(
@@ -146,7 +152,9 @@ export function formatSummary(s: TrainSummary): string {
     `  per level: ${s.levelNames.map((n, l) => `${n} ${num(s.levelLossBefore[l])} -> ${num(s.levelLossAfter[l])}`).join(', ')}`,
   );
   if (s.gradnormWeights) {
-    lines.push(`GradNorm weights: ${s.levelNames.map((n, l) => `${n} ${s.gradnormWeights![l].toFixed(3)}`).join(', ')}`);
+    lines.push(
+      `GradNorm weights: ${s.levelNames.map((n, l) => `${n} ${s.gradnormWeights![l].toFixed(3)}`).join(', ')}`,
+    );
   }
   const who = s.selection.source === 'policy' ? 'deterministic policy' : 'fixed selection';
   lines.push(`level subsets on held-out images (${who}):`);
@@ -157,6 +165,8 @@ export function formatSummary(s: TrainSummary): string {
   }
   lines.push(`mean used cost: ${s.selection.meanUsedCost.toFixed(3)} (1 = every level)`);
   const names = ['pretrain', 'policy', 'joint', 'meta'];
-  lines.push(`time per phase: ${s.phaseSeconds.map((t, i) => `${i + 1} ${names[i]} ${formatDuration(t)}`).join(', ')}`);
+  lines.push(
+    `time per phase: ${s.phaseSeconds.map((t, i) => `${i + 1} ${names[i]} ${formatDuration(t)}`).join(', ')}`,
+  );
   return `${lines.join('\n')}\n`;
 }

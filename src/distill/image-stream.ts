@@ -68,9 +68,12 @@ export class TrainImageStream implements ImageBatchSource {
       this.iterator = null;
       this.pos = { epoch: this.pos.epoch + 1, batch: 0, offset: 0 };
     }
-    throw new RlpkdError(`every image of the '${this.loader.dataset.split}' split was skipped as unreadable`, {
-      hint: 'check the dataset folder (the warnings name the files)',
-    });
+    throw new RlpkdError(
+      `every image of the '${this.loader.dataset.split}' split was skipped as unreadable`,
+      {
+        hint: 'check the dataset folder (the warnings name the files)',
+      },
+    );
   }
 
   async next(n: number): Promise<HostTensor> {

@@ -23,7 +23,13 @@ function axesInput(b: GraphBuilder, axes: number[]): string {
 }
 
 /** ReduceSum / ReduceMean in the form the opset wants (ReduceSum axes input from 13, ReduceMean from 18). */
-function reduce(b: GraphBuilder, op: 'ReduceSum' | 'ReduceMean', x: string, axes: number[], keep: boolean): string {
+function reduce(
+  b: GraphBuilder,
+  op: 'ReduceSum' | 'ReduceMean',
+  x: string,
+  axes: number[],
+  keep: boolean,
+): string {
   const inputAxes = op === 'ReduceSum' ? b.opset >= 13 : b.opset >= 18;
   return inputAxes
     ? b.op(op, [x, axesInput(b, axes)], { keepdims: keep ? 1 : 0 })
@@ -37,7 +43,10 @@ function channelNormalize(b: GraphBuilder, x: string): string {
   const shape = b.op('Shape', [x]);
   const dim = (i: number) => b.op('Gather', [shape, b.constInt64(i, [], 'distill/dim')], { axis: 0 });
   const hw = b.op('Cast', [b.op('Mul', [dim(2), dim(3)])], { to: DataType.FLOAT });
-  const denom = b.op('Max', [b.op('Sub', [hw, b.constFloat(1, [], 'distill/one')]), b.constFloat(1, [], 'distill/one')]);
+  const denom = b.op('Max', [
+    b.op('Sub', [hw, b.constFloat(1, [], 'distill/one')]),
+    b.constFloat(1, [], 'distill/one'),
+  ]);
   const variance = b.op('Div', [reduce(b, 'ReduceSum', b.op('Mul', [d, d]), [2, 3], true), denom]);
   // ε inside the root keeps the gradient finite for a constant channel (a dead ReLU, a 1×1 map).
   const std = b.op('Sqrt', [b.op('Add', [variance, b.constFloat(1e-10, [], 'distill/pkd_var_eps')])]);

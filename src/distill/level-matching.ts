@@ -45,7 +45,9 @@ export function checkInputSize(model: OnnxModel, size: InputSize, what: string):
     const own = resolveInputSize(model, { height: fixedH ?? size.height, width: fixedW ?? size.width });
     throw new RlpkdError(
       `data.image_size is ${size.height}×${size.width} but the ${what} graph's input '${input.name}' takes ${own.height}×${own.width} images`,
-      { hint: `set data.image_size to [${own.height}, ${own.width}] (or export the graph with a dynamic size)` },
+      {
+        hint: `set data.image_size to [${own.height}, ${own.width}] (or export the graph with a dynamic size)`,
+      },
     );
   }
 }
@@ -53,7 +55,9 @@ export function checkInputSize(model: OnnxModel, size: InputSize, what: string):
 function pick(levels: readonly PyramidLevel[], wanted: string): PyramidLevel | undefined {
   return (
     levels.find((l) => l.name === wanted || l.output === wanted) ??
-    levels.find((l) => l.name.toLowerCase() === wanted.toLowerCase() || l.output.toLowerCase() === wanted.toLowerCase())
+    levels.find(
+      (l) => l.name.toLowerCase() === wanted.toLowerCase() || l.output.toLowerCase() === wanted.toLowerCase(),
+    )
   );
 }
 
@@ -88,7 +92,9 @@ export function matchLevels(
     if (!t) {
       throw new RlpkdError(
         `the student's level ${s.name} ('${s.output}', stride ${s.stride}) has no teacher level of the same stride; teacher levels: ${listLevels(tLevels)}`,
-        { hint: 'distil only the levels both graphs have (models.levels), or export graphs with the same pyramid' },
+        {
+          hint: 'distil only the levels both graphs have (models.levels), or export graphs with the same pyramid',
+        },
       );
     }
     if (t.height !== s.height || t.width !== s.width) {
@@ -110,7 +116,8 @@ export function addStudentAdapters(
   pairs: readonly LevelPair[],
   seed: Seed = 0,
 ): { model: OnnxModel; pairs: LevelPair[] } {
-  if (pairs.every((p) => p.student.channels === p.teacher.channels)) return { model: student, pairs: [...pairs] };
+  if (pairs.every((p) => p.student.channels === p.teacher.channels))
+    return { model: student, pairs: [...pairs] };
   const b = GraphBuilder.fromModel(student);
   const rng = new Rng(seed).fork('adapters');
   const replaced = new Map<string, ValueInfo>();
@@ -120,17 +127,30 @@ export function addStudentAdapters(
     const cout = p.teacher.channels;
     const bound = 1 / Math.sqrt(cin); // kaiming_uniform(a=√5) and the bias init of torch.nn.Conv2d
     const weight = b.initializer(
-      floatTensor(`adapter.${p.name}.weight`, [cout, cin, 1, 1], Array.from({ length: cout * cin }, () => rng.uniform(-bound, bound))),
+      floatTensor(
+        `adapter.${p.name}.weight`,
+        [cout, cin, 1, 1],
+        Array.from({ length: cout * cin }, () => rng.uniform(-bound, bound)),
+      ),
       { exactName: true },
     );
     const bias = b.initializer(
-      floatTensor(`adapter.${p.name}.bias`, [cout], Array.from({ length: cout }, () => rng.uniform(-bound, bound))),
+      floatTensor(
+        `adapter.${p.name}.bias`,
+        [cout],
+        Array.from({ length: cout }, () => rng.uniform(-bound, bound)),
+      ),
       { exactName: true },
     );
-    const adapted = b.op('Conv', [p.student.output, weight, bias], { kernel_shape: [1, 1] }, {
-      name: `adapter.${p.name}`,
-      outputs: [`${p.student.output}.adapted`],
-    });
+    const adapted = b.op(
+      'Conv',
+      [p.student.output, weight, bias],
+      { kernel_shape: [1, 1] },
+      {
+        name: `adapter.${p.name}`,
+        outputs: [`${p.student.output}.adapted`],
+      },
+    );
     replaced.set(p.student.output, {
       name: adapted,
       dataType: DataType.FLOAT,

@@ -86,7 +86,11 @@ async function policyIteration(ctx: RunContext, env: ParallelDistillationEnv, se
   if (ctx.state.lossReference === undefined) ctx.state.lossReference = env.lossReference;
   const p = ctx.config.rl.ppo;
   const { nSteps } = ctx.rolloutSteps(env.numEnvs);
-  const rollout = await collectRollout(policy, training, start, { nSteps, gamma: p.gamma, gaeLambda: p.gae_lambda });
+  const rollout = await collectRollout(policy, training, start, {
+    nSteps,
+    gamma: p.gamma,
+    gaeLambda: p.gae_lambda,
+  });
   const stats = await ctx.ppoUpdate(rollout.episodes, seed);
   const eps = rollout.summaries;
   const subsets = new Set(eps.map((e) => e.selectedLevels.join('+')));
@@ -106,7 +110,12 @@ async function policyIteration(ctx: RunContext, env: ParallelDistillationEnv, se
     },
     { force: true },
   );
-  return { rollout, stats, selections: eps.map((e) => e.selectedLevels), reward: mean(eps.map((e) => e.reward)) };
+  return {
+    rollout,
+    stats,
+    selections: eps.map((e) => e.selectedLevels),
+    reward: mean(eps.map((e) => e.reward)),
+  };
 }
 
 function isRange(budget: unknown): boolean {
@@ -117,7 +126,8 @@ function isRange(budget: unknown): boolean {
 export async function runPolicyPhase(ctx: RunContext): Promise<void> {
   const E = epochsOf(ctx, 'policy');
   if (E === 0) return;
-  if (ctx.setup.selection !== 'rl') throw new RlpkdError('internal: the policy phases need distill.selection rl');
+  if (ctx.setup.selection !== 'rl')
+    throw new RlpkdError('internal: the policy phases need distill.selection rl');
   const stream = new TrainImageStream(ctx.setup.trainLoader, EPOCH_BASE.policy, ctx.state.streams.policy);
   const iters = iterationsPerEpoch(ctx);
   let env: ParallelDistillationEnv | null = null;
@@ -175,7 +185,11 @@ async function jointFixed(ctx: RunContext, E: number, levels: readonly string[])
     bar.update(ctx.state.cursor.unit);
     try {
       for await (const batch of loader.epoch(EPOCH_BASE.joint + epoch, ctx.state.cursor.unit)) {
-        const r = await ctx.distillStep(batch, ctx.fixedMask(batch.records.length, levels), ctx.gradnorm !== null);
+        const r = await ctx.distillStep(
+          batch,
+          ctx.fixedMask(batch.records.length, levels),
+          ctx.gradnorm !== null,
+        );
         ctx.stepDone();
         ctx.unitDone(batch.index + 1);
         bar.update(batch.index + 1, { loss: r.loss });
@@ -210,7 +224,8 @@ async function jointRl(ctx: RunContext, E: number): Promise<void> {
           // Episode batch b used chunk b of the stream; the last chunk started episodes nobody finished.
           const chunks = stream.takeDrawn();
           const batches = it.selections.length / N;
-          if (chunks.length < batches) throw new RlpkdError('internal: fewer image chunks than episode batches');
+          if (chunks.length < batches)
+            throw new RlpkdError('internal: fewer image chunks than episode batches');
           let loss = 0;
           for (let b = 0; b < batches; b++) {
             const mask = ctx.maskFromSelections(it.selections.slice(b * N, (b + 1) * N));
@@ -239,7 +254,8 @@ async function jointRl(ctx: RunContext, E: number): Promise<void> {
 export async function runMetaPhase(ctx: RunContext): Promise<void> {
   const E = epochsOf(ctx, 'meta');
   if (E === 0) return;
-  if (ctx.setup.selection !== 'rl') throw new RlpkdError('internal: the policy phases need distill.selection rl');
+  if (ctx.setup.selection !== 'rl')
+    throw new RlpkdError('internal: the policy phases need distill.selection rl');
   const m = ctx.config.maml;
   const tasks = m.tasks;
   const perUpdate = tasks.length * (m.support_episodes + m.query_episodes);
@@ -273,7 +289,11 @@ export async function runMetaPhase(ctx: RunContext): Promise<void> {
     try {
       for (const [t, task] of tasks.entries()) {
         const loader = ctx.setup.taskLoaders[task.name] ?? ctx.setup.trainLoader;
-        const stream = new TrainImageStream(loader, EPOCH_BASE.meta + 1000 * t, ctx.state.streams[streamName(t)]);
+        const stream = new TrainImageStream(
+          loader,
+          EPOCH_BASE.meta + 1000 * t,
+          ctx.state.streams[streamName(t)],
+        );
         streams.push(stream);
         const env = await ctx.createEnv({
           images: stream,
@@ -329,7 +349,11 @@ async function adaptToRunTask(ctx: RunContext): Promise<void> {
     seed: ctx.seed('maml', 'adapt'),
   });
   try {
-    await maml.fastAdapt(ctx.scaled(env), { steps: m.inner_steps, episodes: m.support_episodes, apply: true });
+    await maml.fastAdapt(ctx.scaled(env), {
+      steps: m.inner_steps,
+      episodes: m.support_episodes,
+      apply: true,
+    });
   } finally {
     await maml.release();
     await env.close();

@@ -18,7 +18,13 @@ import { encodePng, TensorBoardWriter } from '../logging/tfevents';
 import { PolicyNetwork } from '../rl/policy';
 import type { ExecutionProviderName } from '../runtime/session';
 import { DistillTrainer } from './distill-trainer';
-import { formatSummary, heldOutLoss, heldOutSelection, selectionHeatmap, type TrainSummary } from './evaluation';
+import {
+  formatSummary,
+  heldOutLoss,
+  heldOutSelection,
+  selectionHeatmap,
+  type TrainSummary,
+} from './evaluation';
 import { GradNorm } from './gradnorm';
 import { runJointPhase, runMetaPhase, runPolicyPhase, runPretrain } from './phases';
 import { ReturnScaler } from './reward-scaling';
@@ -111,7 +117,9 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
     level: options.logger?.level ?? config.logging.level,
     progress: options.logger?.progress ?? config.logging.progress,
     ...(options.logger?.stream ? { stream: options.logger.stream } : {}),
-    ...(options.logger?.lineIntervalSeconds !== undefined ? { lineIntervalSeconds: options.logger.lineIntervalSeconds } : {}),
+    ...(options.logger?.lineIntervalSeconds !== undefined
+      ? { lineIntervalSeconds: options.logger.lineIntervalSeconds }
+      : {}),
   };
   const console0 = new Logger(loggerBase);
   const early = new BufferedLog(console0);
@@ -125,9 +133,15 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
   const log = new Logger({ ...loggerBase, file: run.logFile });
   early.replay(log);
   const state = resumed ? resumed.state : freshState();
-  const metrics = new MetricsWriter(run.metricsFile, resumed ? { keepUpToStep: state.cursor.globalStep } : {});
+  const metrics = new MetricsWriter(
+    run.metricsFile,
+    resumed ? { keepUpToStep: state.cursor.globalStep } : {},
+  );
   const tb = config.logging.tensorboard
-    ? new TensorBoardWriter(run.file('tensorboard'), resumed ? { filenameSuffix: `.resume${state.cursor.globalStep}` } : {})
+    ? new TensorBoardWriter(
+        run.file('tensorboard'),
+        resumed ? { filenameSuffix: `.resume${state.cursor.globalStep}` } : {},
+      )
     : null;
   let ctx: RunContext | undefined;
   try {
@@ -165,7 +179,9 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
     if (resumed) await restore(ctx, resumed);
     if (!state.heldOutStart) {
       state.heldOutStart = await heldOutLoss(setup, trainer);
-      log.info(`held-out all-level distillation loss before training: ${state.heldOutStart.loss.toPrecision(5)}`);
+      log.info(
+        `held-out all-level distillation loss before training: ${state.heldOutStart.loss.toPrecision(5)}`,
+      );
       ctx.logScalars({ 'heldout/start/loss': state.heldOutStart.loss }, { force: true });
     }
     const phases = [runPretrain, runPolicyPhase, runJointPhase, runMetaPhase];
@@ -210,7 +226,8 @@ function skipReason(setup: DistillSetup, p: number): string | undefined {
   const c = setup.config.phases[PHASE_NAMES[p - 1]];
   if (!c.enabled) return 'disabled';
   if (c.epochs === 0) return '0 epochs';
-  if ((p === 2 || p === 4) && setup.selection !== 'rl') return 'distill.selection is not rl (no policy to learn)';
+  if ((p === 2 || p === 4) && setup.selection !== 'rl')
+    return 'distill.selection is not rl (no policy to learn)';
   return undefined;
 }
 

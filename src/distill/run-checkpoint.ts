@@ -104,10 +104,15 @@ function removeDir(dir: string): void {
  * Writes a checkpoint atomically (see module doc), points `latest` at it and keeps the `keepLast` newest
  * ordinary checkpoints (a 'final' checkpoint is never pruned). Returns its folder.
  */
-export async function writeRunCheckpoint(run: RunDir, ckpt: RunCheckpoint, keepLast: number): Promise<string> {
+export async function writeRunCheckpoint(
+  run: RunDir,
+  ckpt: RunCheckpoint,
+  keepLast: number,
+): Promise<string> {
   const root = run.checkpointsDir;
   fs.mkdirSync(root, { recursive: true });
-  for (const e of fs.readdirSync(root)) if (e.startsWith('.tmp-') || e.startsWith('.old-')) removeDir(path.join(root, e));
+  for (const e of fs.readdirSync(root))
+    if (e.startsWith('.tmp-') || e.startsWith('.old-')) removeDir(path.join(root, e));
   const label = ckpt.state.label;
   if (!/^[A-Za-z0-9._-]+$/.test(label) || label === LATEST_POINTER) {
     throw new RlpkdError(`invalid checkpoint label '${label}'`);
@@ -118,12 +123,14 @@ export async function writeRunCheckpoint(run: RunDir, ckpt: RunCheckpoint, keepL
   try {
     saveModel(ckpt.student, path.join(tmp, CHECKPOINT_FILES.student));
     saveCheckpoint(path.join(tmp, CHECKPOINT_FILES.studentTrain), ckpt.studentTrain);
-    if (ckpt.policy) (await PolicyNetwork.fromCheckpoint(ckpt.policy)).save(path.join(tmp, CHECKPOINT_FILES.policy));
+    if (ckpt.policy)
+      (await PolicyNetwork.fromCheckpoint(ckpt.policy)).save(path.join(tmp, CHECKPOINT_FILES.policy));
     if (ckpt.policyMeta) {
       (await PolicyNetwork.fromCheckpoint(ckpt.policyMeta)).save(path.join(tmp, CHECKPOINT_FILES.policyMeta));
     }
     if (ckpt.ppoOptimizer) saveCheckpoint(path.join(tmp, CHECKPOINT_FILES.ppoOptimizer), ckpt.ppoOptimizer);
-    if (ckpt.gradnorm) writeFileAtomic(path.join(tmp, CHECKPOINT_FILES.gradnorm), `${JSON.stringify(ckpt.gradnorm)}\n`);
+    if (ckpt.gradnorm)
+      writeFileAtomic(path.join(tmp, CHECKPOINT_FILES.gradnorm), `${JSON.stringify(ckpt.gradnorm)}\n`);
     // state.json last: a folder with a state file has everything else.
     writeFileAtomic(path.join(tmp, CHECKPOINT_FILES.state), `${JSON.stringify(ckpt.state, null, 2)}\n`);
     const final = path.join(root, label);
@@ -179,16 +186,21 @@ export function readRunCheckpoint(run: RunDir, label?: string): LoadedRunCheckpo
   try {
     state = JSON.parse(fs.readFileSync(file(CHECKPOINT_FILES.state), 'utf8')) as RunStateJson;
   } catch (err) {
-    throw new InputFileError(`checkpoint state '${file(CHECKPOINT_FILES.state)}' is unreadable: ${(err as Error).message}`);
+    throw new InputFileError(
+      `checkpoint state '${file(CHECKPOINT_FILES.state)}' is unreadable: ${(err as Error).message}`,
+    );
   }
-  if (state.version !== 1) throw new InputFileError(`checkpoint '${dir}' has an unknown format (version ${state.version})`);
+  if (state.version !== 1)
+    throw new InputFileError(`checkpoint '${dir}' has an unknown format (version ${state.version})`);
   const exists = (f: string) => fs.existsSync(file(f));
   return {
     dir,
     state,
     studentTrain: loadCheckpoint(file(CHECKPOINT_FILES.studentTrain)),
     ...(exists(CHECKPOINT_FILES.policy) ? { policyFile: file(CHECKPOINT_FILES.policy) } : {}),
-    ...(exists(CHECKPOINT_FILES.ppoOptimizer) ? { ppoOptimizer: loadCheckpoint(file(CHECKPOINT_FILES.ppoOptimizer)) } : {}),
+    ...(exists(CHECKPOINT_FILES.ppoOptimizer)
+      ? { ppoOptimizer: loadCheckpoint(file(CHECKPOINT_FILES.ppoOptimizer)) }
+      : {}),
     ...(exists(CHECKPOINT_FILES.gradnorm)
       ? { gradnorm: JSON.parse(fs.readFileSync(file(CHECKPOINT_FILES.gradnorm), 'utf8')) as GradNormState }
       : {}),

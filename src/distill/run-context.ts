@@ -26,12 +26,7 @@ import type { CheckpointState } from '../training/checkpoint';
 import type { DistillStepResult, DistillTrainer, ImageBatch } from './distill-trainer';
 import type { GradNorm } from './gradnorm';
 import { RewardScalingEnv, type ReturnScaler } from './reward-scaling';
-import {
-  checkpointLabel,
-  writeRunCheckpoint,
-  type RunCheckpoint,
-  type RunStateJson,
-} from './run-checkpoint';
+import { checkpointLabel, writeRunCheckpoint, type RunCheckpoint, type RunStateJson } from './run-checkpoint';
 import { createSelectionEnv, decisionCosts, type SelectionEnvOptions } from './selection-env';
 import type { DistillSetup } from './setup';
 
@@ -91,7 +86,10 @@ export class RunContext {
   // ---------------------------------------------------------------------------------------------------
 
   /** Writes scalars to metrics.jsonl and TensorBoard at the current global step (every N steps unless forced). */
-  logScalars(values: Readonly<Record<string, number>>, options: { force?: boolean; extra?: Record<string, unknown> } = {}): void {
+  logScalars(
+    values: Readonly<Record<string, number>>,
+    options: { force?: boolean; extra?: Record<string, unknown> } = {},
+  ): void {
     const step = this.state.cursor.globalStep;
     const every = this.config.logging.every_steps;
     if (!options.force) {
@@ -187,7 +185,9 @@ export class RunContext {
    * A level-selection environment (trial updates rolled back) over `images` on the trainer's current
    * student parameters and GradNorm weights; see selection-env.ts. Training wraps it with `scaled`.
    */
-  async createEnv(options: Omit<SelectionEnvOptions, 'parameters' | 'weights' | 'lossReference'>): Promise<ParallelDistillationEnv> {
+  async createEnv(
+    options: Omit<SelectionEnvOptions, 'parameters' | 'weights' | 'lossReference'>,
+  ): Promise<ParallelDistillationEnv> {
     return createSelectionEnv(this.setup, {
       ...options,
       parameters: await this.trainer.session.getParameters(),
@@ -198,7 +198,9 @@ export class RunContext {
 
   /** The environment as training sees it: rewards scaled when rl.ppo.normalize_reward is on. */
   scaled(env: ParallelDistillationEnv): SelectionEnv | ParallelDistillationEnv {
-    return this.config.rl.ppo.normalize_reward ? (new RewardScalingEnv(env, this.scaler) as SelectionEnv) : env;
+    return this.config.rl.ppo.normalize_reward
+      ? (new RewardScalingEnv(env, this.scaler) as SelectionEnv)
+      : env;
   }
 
   /** The policy for the environment's dimensions (created on first use). */
@@ -316,7 +318,8 @@ export class RunContext {
   tick(phase = this.state.cursor.phase): void {
     const now = Date.now();
     const i = phase - 1;
-    if (i >= 0 && i < this.state.phaseSeconds.length) this.state.phaseSeconds[i] += (now - this.lastTick) / 1000;
+    if (i >= 0 && i < this.state.phaseSeconds.length)
+      this.state.phaseSeconds[i] += (now - this.lastTick) / 1000;
     this.lastTick = now;
   }
 

@@ -40,7 +40,10 @@ export function decisionCosts(setup: DistillSetup): number[] {
 }
 
 /** Creates the environment (see module doc). */
-export async function createSelectionEnv(setup: DistillSetup, options: SelectionEnvOptions): Promise<ParallelDistillationEnv> {
+export async function createSelectionEnv(
+  setup: DistillSetup,
+  options: SelectionEnvOptions,
+): Promise<ParallelDistillationEnv> {
   const c = setup.config;
   const L = setup.levelNames.length;
   const weights = options.weights ?? new Array<number>(L).fill(1 / L);

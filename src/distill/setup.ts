@@ -72,13 +72,17 @@ export async function prepareDistillation(
   const log = options.log;
   const ep = options.ep ?? config.run.ep;
   const [height, width] =
-    typeof config.data.image_size === 'number' ? [config.data.image_size, config.data.image_size] : config.data.image_size;
+    typeof config.data.image_size === 'number'
+      ? [config.data.image_size, config.data.image_size]
+      : config.data.image_size;
   const size = { height, width };
   const teacher = loadModel(config.models.teacher);
   const studentFile = loadModel(config.models.student);
   const classified = classifyParameters(studentFile, { untie: config.models.untie_shared_initializers });
   if (classified.untiedCopies.length > 0) {
-    log.info(`student: untied ${classified.untiedCopies.length} shared initializers (one parameter per consumer)`);
+    log.info(
+      `student: untied ${classified.untiedCopies.length} shared initializers (one parameter per consumer)`,
+    );
   }
   const matched = matchLevels(teacher, classified.model, size, config.models.levels);
   const adapted = addStudentAdapters(classified.model, matched, `${config.run.seed}`);
@@ -109,7 +113,8 @@ export async function prepareDistillation(
     pairs.map((p) => p.teacher.channels),
   );
   const selection = resolveSelection(config.distill.selection, pairs);
-  const usesGradNorm = config.gradnorm.enabled && config.phases.joint.enabled && config.phases.joint.epochs > 0;
+  const usesGradNorm =
+    config.gradnorm.enabled && config.phases.joint.enabled && config.phases.joint.epochs > 0;
   const sharedParameter = usesGradNorm
     ? findSharedParameter(
         adapted.model,
@@ -145,9 +150,12 @@ export async function prepareDistillation(
   const taskLoaders: Record<string, BatchLoader> = {};
   if (selection === 'rl' && config.phases.meta.enabled && config.phases.meta.epochs > 0) {
     if (!config.maml.first_order) {
-      throw new RlpkdError('maml.first_order: false is not available (second-order MAML needs the gradient of a gradient graph)', {
-        hint: 'set maml.first_order: true (first-order MAML), or disable phase 4 (phases.meta.enabled: false)',
-      });
+      throw new RlpkdError(
+        'maml.first_order: false is not available (second-order MAML needs the gradient of a gradient graph)',
+        {
+          hint: 'set maml.first_order: true (first-order MAML), or disable phase 4 (phases.meta.enabled: false)',
+        },
+      );
     }
     for (const task of config.maml.tasks) {
       if (!task.data) continue;
@@ -197,7 +205,9 @@ function resolveSelection(
   const names = selection.map((s) => {
     const p =
       pairs.find((q) => q.name === s || q.student.output === s) ??
-      pairs.find((q) => q.name.toLowerCase() === s.toLowerCase() || q.student.output.toLowerCase() === s.toLowerCase());
+      pairs.find(
+        (q) => q.name.toLowerCase() === s.toLowerCase() || q.student.output.toLowerCase() === s.toLowerCase(),
+      );
     if (!p) {
       throw new RlpkdError(`distill.selection names '${s}', which is not a distilled level`, {
         hint: `distilled levels: ${pairs.map((q) => `${q.name} ('${q.student.output}')`).join(', ')}`,
@@ -213,7 +223,13 @@ async function loadHeldOut(
   common: Omit<BatchLoaderOptions, 'batchSize' | 'rng'>,
   batchSize: number,
 ): Promise<HeldOutImages> {
-  const loader = new BatchLoader(splits.val, { ...common, batchSize, rng: new Rng('held-out'), shuffle: false, hflip: 0 });
+  const loader = new BatchLoader(splits.val, {
+    ...common,
+    batchSize,
+    rng: new Rng('held-out'),
+    shuffle: false,
+    hflip: 0,
+  });
   const chunks: Float32Array[] = [];
   const hashes: string[] = [];
   const files: string[] = [];

@@ -56,7 +56,8 @@ export function findSharedParameter(
   trainable: readonly string[],
   requested?: string,
 ): SharedParameterChoice {
-  if (levelOutputs.length === 0) throw new RlpkdError('GradNorm: no level outputs to find a shared parameter for');
+  if (levelOutputs.length === 0)
+    throw new RlpkdError('GradNorm: no level outputs to find a shared parameter for');
   const trainableSet = new Set(trainable);
   const perLevel = levelOutputs.map((o) => parameterAncestors(model, o, trainableSet));
   const shared = [...perLevel[0]].filter((p) => perLevel.every((s) => s.has(p)));

@@ -24,9 +24,9 @@ export interface SessionOptions {
   /** Let pool threads spin while waiting for work (default true, onnxruntime's default). */
   allowSpinning?: boolean;
   /**
-   * Keep freed tensor memory in onnxruntime's own arena (default: the ONNXRUNTIME_CPU_ARENA environment
-   * variable, '0' disables it; else on). Off, memory goes back to the C heap, where the next session or
-   * run reuses it: the peak of a teacher plus a student process is then that of the larger run.
+   * Keep freed tensor memory in onnxruntime's own arena (default on). Off, memory goes back to the C heap
+   * when a run ends, where the next session or run (and the output copies onnxruntime-node makes) reuse
+   * it: a teacher session plus a training session then peak at the larger run, not their sum.
    */
   memArena?: boolean;
   /** Write onnxruntime's JSON profile (node timings) with this file prefix. */
@@ -106,7 +106,7 @@ export async function createSession(
     executionProviders: ep === 'cuda' ? [{ name: 'cuda', deviceId: 0 }] : ['cpu'],
     graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
     executionMode: 'sequential',
-    enableCpuMemArena: options.memArena ?? process.env.ONNXRUNTIME_CPU_ARENA !== '0',
+    enableCpuMemArena: options.memArena ?? true,
     enableMemPattern: true,
     extra: {
       session: {

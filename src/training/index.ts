@@ -7,3 +7,4 @@ export * from './lr-schedules';
 export * from './optimizers';
 export * from './training-session';
 export * from './worker-session';
+export * from './gradients';

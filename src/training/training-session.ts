@@ -59,6 +59,12 @@ export interface TrainingSessionOptions {
   maxGradNorm?: number;
   intraOpNumThreads?: number;
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  /**
+   * onnxruntime's CPU memory arena for the sessions (default off: a training run's intermediates then go
+   * back to the C heap when it ends, where the output copies onnxruntime-node makes right after reuse
+   * them; with the arena they come on top of the arena's high-water mark, ~300 MB more for a ResNet-50).
+   */
+  memArena?: boolean;
 }
 
 /** What an optimizer update did. */
@@ -199,6 +205,7 @@ export class TrainingSession {
     }
     return createSession(source, {
       executionProvider: this.options.executionProvider ?? 'cpu',
+      memArena: this.options.memArena ?? false,
       ...(this.options.intraOpNumThreads ? { intraOpNumThreads: this.options.intraOpNumThreads } : {}),
       ...(this.options.graphOptimizationLevel
         ? { graphOptimizationLevel: this.options.graphOptimizationLevel }

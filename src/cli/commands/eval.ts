@@ -27,8 +27,15 @@ export function registerEval(program: Command): void {
         'training), level subsets the deterministic policy picks, mean used cost',
     )
     .requiredOption('--run <dir>', 'run directory created by `rlpkd train`')
-    .option('--checkpoint <label>', 'checkpoint folder name under <run>/checkpoints (default: the latest, final when finished)')
-    .option('--ep <provider>', 'execution provider: cpu | cuda | auto (default: run.ep of the run config)', provider)
+    .option(
+      '--checkpoint <label>',
+      'checkpoint folder name under <run>/checkpoints (default: the latest, final when finished)',
+    )
+    .option(
+      '--ep <provider>',
+      'execution provider: cpu | cuda | auto (default: run.ep of the run config)',
+      provider,
+    )
     .option('--json', 'print one JSON object instead of the table')
     .action(async (opts: EvalCliOptions) => {
       const r = await evaluateRun({

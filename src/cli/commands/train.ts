@@ -33,8 +33,15 @@ export function registerTrain(program: Command): void {
     )
     .option('-c, --config <file>', 'YAML run config (default: configs/demo.yaml)')
     .option('--set <key=value...>', 'override config values by dotted key, e.g. --set rl.ppo.lr=1e-4')
-    .option('--ep <provider>', 'execution provider: cpu | cuda | auto (default: run.ep of the config)', provider)
-    .option('--resume <run>', 'continue a run directory from its latest checkpoint (uses its resolved config)')
+    .option(
+      '--ep <provider>',
+      'execution provider: cpu | cuda | auto (default: run.ep of the config)',
+      provider,
+    )
+    .option(
+      '--resume <run>',
+      'continue a run directory from its latest checkpoint (uses its resolved config)',
+    )
     .option('--run-name <name>', 'run name; the run directory is <run.output_dir>/<name>-<timestamp>/')
     .action(async (opts: TrainCliOptions) => {
       if (opts.resume && (opts.config || opts.set?.length || opts.runName)) {
