@@ -71,7 +71,7 @@ describe('MAMLTrainer', () => {
     );
     expect(scores.meta5 - scores.fresh5).toBeGreaterThan(0.1);
     await Promise.all([maml.release(), freshMaml.release(), meta.release(), fresh.release()]);
-  });
+  }, 300_000); // seconds alone; generous for a loaded CI machine
 
   it('refuses second-order MAML with a clear message', async () => {
     const policy = await PolicyNetwork.create({

@@ -100,7 +100,7 @@ describe.each<Mode>(['sequential', 'independent'])('PPOTrainer (%s)', (mode) => 
     expect(before).toBeLessThan(0.95);
     await ppo.release();
     await policy.release();
-  });
+  }, 300_000); // a few seconds alone; generous for a loaded CI machine
 });
 
 describe('PPOTrainer options', () => {

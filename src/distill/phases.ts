@@ -20,7 +20,7 @@ import { collectRollout, resetEnv } from '../rl/rollout';
 import type { VecEnv } from '../rl/vec-env';
 import { heldOutLoss } from './evaluation';
 import { GradNorm } from './gradnorm';
-import { TrainImageStream } from './image-stream';
+import { TrainImageStream, type DrawnChunk } from './image-stream';
 import type { RunContext } from './run-context';
 
 /** Loader epoch / stream bases per phase, so every phase sees its own seeded orders. */
@@ -222,14 +222,19 @@ async function jointRl(ctx: RunContext, E: number): Promise<void> {
           env = await ctx.createEnv({ images: stream, seed: ctx.seed('joint', epoch, unit) });
           const it = await policyIteration(ctx, env, ctx.seed('ppo', 'joint', epoch, unit));
           // Episode batch b used chunk b of the stream; the last chunk started episodes nobody finished.
+          // The student then trains on those images, each on the levels it selected, in batches of
+          // data.batch_size (the same step as phases 1 and 3 with a fixed selection).
           const chunks = stream.takeDrawn();
           const batches = it.selections.length / N;
           if (chunks.length < batches)
             throw new RlpkdError('internal: fewer image chunks than episode batches');
+          const images = joinChunks(chunks.slice(0, batches));
+          const bs = ctx.config.data.batch_size;
           let loss = 0;
-          for (let b = 0; b < batches; b++) {
-            const mask = ctx.maskFromSelections(it.selections.slice(b * N, (b + 1) * N));
-            const r = await ctx.distillStep(chunks[b], mask, ctx.gradnorm !== null);
+          for (let start = 0; start < it.selections.length; start += bs) {
+            const end = Math.min(start + bs, it.selections.length);
+            const mask = ctx.maskFromSelections(it.selections.slice(start, end));
+            const r = await ctx.distillStep(sliceChunk(images, start, end), mask, ctx.gradnorm !== null);
             loss = r.loss;
             ctx.stepDone();
           }
@@ -248,6 +253,34 @@ async function jointRl(ctx: RunContext, E: number): Promise<void> {
   } finally {
     await env?.close();
   }
+}
+
+/** The chunks as one batch of images (with their hashes and flips). */
+function joinChunks(chunks: readonly DrawnChunk[]): DrawnChunk {
+  const [, C, H, W] = chunks[0].images.dims;
+  const n = chunks.reduce((a, c) => a + c.images.dims[0], 0);
+  const data = new Float32Array(n * C * H * W);
+  let o = 0;
+  for (const c of chunks) {
+    data.set(c.images.data, o);
+    o += c.images.data.length;
+  }
+  return {
+    images: { data, dims: [n, C, H, W] },
+    hashes: chunks.flatMap((c) => c.hashes),
+    flipped: chunks.flatMap((c) => c.flipped),
+  };
+}
+
+/** Images [start, end) of a chunk. */
+function sliceChunk(chunk: DrawnChunk, start: number, end: number): DrawnChunk {
+  const [, C, H, W] = chunk.images.dims;
+  const per = C * H * W;
+  return {
+    images: { data: chunk.images.data.subarray(start * per, end * per), dims: [end - start, C, H, W] },
+    hashes: chunk.hashes.slice(start, end),
+    flipped: chunk.flipped.slice(start, end),
+  };
 }
 
 /** Phase 4: MAML across the configured tasks, then fast adaptation to the run's own task. */

@@ -1,6 +1,7 @@
 /** Every CLI command, in the order `rlpkd --help` lists them. A test checks this matches the folder. */
 import type { Command } from 'commander';
 import { registerArtifacts } from './artifacts';
+import { registerBench } from './bench';
 import { registerEval } from './eval';
 import { registerGrad } from './grad';
 import { registerInspect } from './inspect';
@@ -14,4 +15,5 @@ export const COMMANDS: Record<string, (program: Command) => void> = {
   models: registerModels,
   train: registerTrain,
   eval: registerEval,
+  bench: registerBench,
 };
