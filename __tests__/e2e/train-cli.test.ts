@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import { readEventFile } from '../../src/logging/tfevents';
 import { loadModel } from '../../src/onnx/model-io';
-import { createSession } from '../../src/runtime';
+import { createSession, cudaAvailable } from '../../src/runtime';
 import { Rng } from '../../src/util/rng';
 import { tempDir, writeTinyModels } from '../distill/run-fixtures';
 
@@ -204,6 +204,13 @@ describe('rlpkd train on each dataset format', () => {
     ]) {
       expect(tags).toContain(t);
     }
+    // `rlpkd eval` reproduces the run's own summary from its final checkpoint.
+    const ev = cli(['eval', '--run', run, '--json'], dir);
+    expect(ev.code).toBe(0);
+    const summary = JSON.parse(fs.readFileSync(path.join(run, 'summary.json'), 'utf8'));
+    const evaluated = JSON.parse(ev.stdout);
+    expect(evaluated.lossAfter).toBe(summary.lossAfter);
+    expect(evaluated.selection).toEqual(summary.selection);
     // The final student is a plain inference graph with the student's own outputs.
     const student = loadModel(path.join(run, 'checkpoints', 'final', 'student.onnx'));
     expect(student.graph.outputs.map((o) => o.name)).toEqual(['p2', 'p3', 'p4', 'p5']);
@@ -240,6 +247,20 @@ describe('rlpkd train: bad input gives one clear message and a non-zero exit', (
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^error: coco dataset root '\/nonexistent\/coco' does not exist/m);
     expect(r.stderr.match(/^error:/gm)).toHaveLength(1);
+    expect(runDirs(dir)).toEqual([]);
+  });
+
+  it('reports a CUDA provider that is not installed, before creating a run directory', () => {
+    if (cudaAvailable()) {
+      console.log('skipped: onnxruntime-node has its CUDA provider here');
+      return;
+    }
+    const r = cli(
+      ['train', '--ep', 'cuda', ...tinySets(dir, models, [`data.root=${path.join(dir, 'data')}`])],
+      dir,
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error: the CUDA execution provider is not installed in onnxruntime-node/m);
     expect(runDirs(dir)).toEqual([]);
   });
 
@@ -327,7 +348,12 @@ describe('rlpkd train: Ctrl-C', () => {
     const models = writeTinyModels(dir);
     const args = [
       'train',
-      ...tinySets(dir, models, [`data.root=${path.join(dir, 'data')}`, 'phases.policy.epochs=3']),
+      ...tinySets(dir, models, [
+        `data.root=${path.join(dir, 'data')}`,
+        'data.synthetic.train_images=16',
+        'data.synthetic.val_images=8',
+        'phases.policy.epochs=3',
+      ]),
     ];
     const child = spawn(process.execPath, [CLI, ...args], { cwd: dir });
     let stderr = '';

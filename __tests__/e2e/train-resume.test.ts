@@ -38,59 +38,68 @@ async function train(
 }
 
 describe('rlpkd train --resume', () => {
-  it('gives the same final parameters as an uninterrupted run, whatever phase it was stopped in', async () => {
-    const dir = tempDir('resume');
-    const models = writeTinyModels(dir);
-    const full = await train(
-      {
-        config: tinyConfig(dir, models, {
-          run: { name: 'full' },
-          distill: { feature_cache: { dir: path.join(dir, 'cache-a') } },
-        }),
-      },
-      null,
-    );
-    expect(full.status).toBe('completed');
+  it.each([
+    ['a fixed budget', 1],
+    ['budgets sampled per episode', [0.2, 1]],
+  ])(
+    'gives the same final parameters as an uninterrupted run, whatever phase it was stopped in (%s)',
+    async (_what, budget) => {
+      const dir = tempDir('resume');
+      const models = writeTinyModels(dir);
+      const env = { rl: { environment: { budget } } };
+      const full = await train(
+        {
+          config: tinyConfig(dir, models, {
+            ...env,
+            run: { name: 'full' },
+            distill: { feature_cache: { dir: path.join(dir, 'cache-a') } },
+          }),
+        },
+        null,
+      );
+      expect(full.status).toBe('completed');
 
-    const config = tinyConfig(dir, models, {
-      run: { name: 'chain' },
-      distill: { feature_cache: { dir: path.join(dir, 'cache-b') } },
-    });
-    const triggers = [
-      /held-out all-level distillation loss before training/, // after the first phase-1 step
-      /phase 1 \(pretrain\) done/, // after the first PPO iteration of phase 2
-      /GradNorm measures gradient norms/, // after the first joint iteration of phase 3
-      /phase 3 \(joint\) done/, // inside phase 4's first epoch
-    ];
-    let r = await train({ config }, triggers[0]);
-    const stops: string[] = [];
-    for (const trigger of [...triggers.slice(1), null]) {
-      expect(r.status).toBe('interrupted');
-      stops.push(path.basename(r.checkpoint));
-      // No partial checkpoint: every checkpoint folder is complete, and no temporary folder is left.
-      const ckDir = path.join(r.runDir, 'checkpoints');
-      for (const e of fs.readdirSync(ckDir)) {
-        expect(e.startsWith('.tmp-')).toBe(false);
-        if (e !== 'latest') expect(fs.existsSync(path.join(ckDir, e, CHECKPOINT_FILES.state))).toBe(true);
+      const config = tinyConfig(dir, models, {
+        ...env,
+        run: { name: 'chain' },
+        distill: { feature_cache: { dir: path.join(dir, 'cache-b') } },
+      });
+      const triggers = [
+        /held-out all-level distillation loss before training/, // after the first phase-1 step
+        /phase 1 \(pretrain\) done/, // after the first PPO iteration of phase 2
+        /GradNorm measures gradient norms/, // after the first joint iteration of phase 3
+        /phase 3 \(joint\) done/, // inside phase 4's first epoch
+      ];
+      let r = await train({ config }, triggers[0]);
+      const stops: string[] = [];
+      for (const trigger of [...triggers.slice(1), null]) {
+        expect(r.status).toBe('interrupted');
+        stops.push(path.basename(r.checkpoint));
+        // No partial checkpoint: every checkpoint folder is complete, and no temporary folder is left.
+        const ckDir = path.join(r.runDir, 'checkpoints');
+        for (const e of fs.readdirSync(ckDir)) {
+          expect(e.startsWith('.tmp-')).toBe(false);
+          if (e !== 'latest') expect(fs.existsSync(path.join(ckDir, e, CHECKPOINT_FILES.state))).toBe(true);
+        }
+        r = await train({ resume: r.runDir }, trigger);
       }
-      r = await train({ resume: r.runDir }, trigger);
-    }
-    expect(r.status).toBe('completed');
-    // Stops landed in phases 1, 2, 3 and (phase 4 saves the epoch's start) 4.
-    expect(stops.map((s) => /-p(\d)-/.exec(s)![1])).toEqual(['1', '2', '3', '4']);
+      expect(r.status).toBe('completed');
+      // Stops landed in phases 1, 2, 3 and (phase 4 saves the epoch's start) 4.
+      expect(stops.map((s) => /-p(\d)-/.exec(s)![1])).toEqual(['1', '2', '3', '4']);
 
-    const final = (run: string, f: string) => path.join(run, 'checkpoints', 'final', f);
-    const a = initializers(final(full.runDir, CHECKPOINT_FILES.studentTrain));
-    const b = initializers(final(r.runDir, CHECKPOINT_FILES.studentTrain));
-    expect(Object.keys(b)).toEqual(Object.keys(a));
-    for (const k of Object.keys(a)) expect(b[k]).toEqual(a[k]);
-    const pa = initializers(final(full.runDir, CHECKPOINT_FILES.policy));
-    const pb = initializers(final(r.runDir, CHECKPOINT_FILES.policy));
-    for (const k of Object.keys(pa)) expect(pb[k]).toEqual(pa[k]);
-    const ga = JSON.parse(fs.readFileSync(final(full.runDir, CHECKPOINT_FILES.gradnorm), 'utf8'));
-    const gb = JSON.parse(fs.readFileSync(final(r.runDir, CHECKPOINT_FILES.gradnorm), 'utf8'));
-    expect(gb.weights).toEqual(ga.weights);
-    expect(r.summary!.lossAfter).toBe(full.summary!.lossAfter);
-    expect(r.summary!.selection.selections).toEqual(full.summary!.selection.selections);
-  });
+      const final = (run: string, f: string) => path.join(run, 'checkpoints', 'final', f);
+      const a = initializers(final(full.runDir, CHECKPOINT_FILES.studentTrain));
+      const b = initializers(final(r.runDir, CHECKPOINT_FILES.studentTrain));
+      expect(Object.keys(b)).toEqual(Object.keys(a));
+      for (const k of Object.keys(a)) expect(b[k]).toEqual(a[k]);
+      const pa = initializers(final(full.runDir, CHECKPOINT_FILES.policy));
+      const pb = initializers(final(r.runDir, CHECKPOINT_FILES.policy));
+      for (const k of Object.keys(pa)) expect(pb[k]).toEqual(pa[k]);
+      const ga = JSON.parse(fs.readFileSync(final(full.runDir, CHECKPOINT_FILES.gradnorm), 'utf8'));
+      const gb = JSON.parse(fs.readFileSync(final(r.runDir, CHECKPOINT_FILES.gradnorm), 'utf8'));
+      expect(gb.weights).toEqual(ga.weights);
+      expect(r.summary!.lossAfter).toBe(full.summary!.lossAfter);
+      expect(r.summary!.selection.selections).toEqual(full.summary!.selection.selections);
+    },
+  );
 });

@@ -217,9 +217,14 @@ async function jointRl(ctx: RunContext, E: number): Promise<void> {
       try {
         while (ctx.state.cursor.unit < iters) {
           const unit = ctx.state.cursor.unit;
-          // The trial updates use the current GradNorm weights, so the environment follows them.
-          await env?.close();
-          env = await ctx.createEnv({ images: stream, seed: ctx.seed('joint', epoch, unit) });
+          // The environment follows the student and the GradNorm weights; a budget range needs a fresh
+          // one per iteration (its budget RNG is not saved, see run-context).
+          if (!env || isRange(ctx.config.rl.environment.budget)) {
+            await env?.close();
+            env = await ctx.createEnv({ images: stream, seed: ctx.seed('joint', epoch, unit) });
+          } else {
+            await ctx.refreshEnv(env);
+          }
           const it = await policyIteration(ctx, env, ctx.seed('ppo', 'joint', epoch, unit));
           // Episode batch b used chunk b of the stream; the last chunk started episodes nobody finished.
           // The student then trains on those images, each on the levels it selected, in batches of

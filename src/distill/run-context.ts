@@ -196,6 +196,15 @@ export class RunContext {
     });
   }
 
+  /** Gives an existing environment the trainer's current parameters and GradNorm weights. */
+  async refreshEnv(env: ParallelDistillationEnv): Promise<void> {
+    await env.session.loadParameters(await this.trainer.session.getParameters());
+    if (this.gradnorm) {
+      const w = this.gradnorm.weights;
+      env.setLevelWeights(this.setup.decisionOrder.map((n) => w[this.setup.levelNames.indexOf(n)]));
+    }
+  }
+
   /** The environment as training sees it: rewards scaled when rl.ppo.normalize_reward is on. */
   scaled(env: ParallelDistillationEnv): SelectionEnv | ParallelDistillationEnv {
     return this.config.rl.ppo.normalize_reward

@@ -17,7 +17,7 @@ import { RlpkdError } from '../errors';
 import type { LogSink } from '../logging/logger';
 import { loadModel } from '../onnx/model-io';
 import type { OnnxModel, ValueInfo } from '../onnx/types';
-import type { ExecutionProviderName } from '../runtime/session';
+import { resolveExecutionProvider, type ExecutionProviderName } from '../runtime/session';
 import { Rng } from '../util/rng';
 import { addStudentAdapters, matchLevels, type LevelPair } from './level-matching';
 import { findSharedParameter, type SharedParameterChoice } from './shared-parameter';
@@ -70,7 +70,8 @@ export async function prepareDistillation(
   options: { ep?: ExecutionProviderName; log: LogSink },
 ): Promise<DistillSetup> {
   const log = options.log;
-  const ep = options.ep ?? config.run.ep;
+  // A requested CUDA provider that is not installed fails here, before anything else is done.
+  const ep = resolveExecutionProvider(options.ep ?? config.run.ep);
   const [height, width] =
     typeof config.data.image_size === 'number'
       ? [config.data.image_size, config.data.image_size]

@@ -15,15 +15,7 @@ import { GraphBuilder } from '../onnx/graph-builder';
 import { loadModel, modelToBytes, saveModel, writeFileAtomic } from '../onnx/model-io';
 import { untieSharedInitializersDetailed } from '../onnx/shared-initializers';
 import { classifyParameters, type ParameterPatterns } from '../analysis/parameters';
-import {
-  DataType,
-  type Dim,
-  type OnnxModel,
-  type OnnxNode,
-  type OnnxTensor,
-  type ValueInfo,
-} from '../onnx/types';
-import { consumerMap } from '../onnx/graph-structure';
+import { DataType, type Dim, type OnnxModel, type OnnxNode, type ValueInfo } from '../onnx/types';
 import type { HostTensor } from '../runtime/tensors';
 import { initialCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint';
 import { embedParameters, moveInitializersToInputs, pruneToOutputs } from './graph-edit';
@@ -42,7 +34,7 @@ import {
 } from './optimizers';
 
 /** Bumped whenever generated graphs change for the same inputs, so cached artifacts are rebuilt. */
-export const ARTIFACTS_FORMAT_VERSION = 3;
+export const ARTIFACTS_FORMAT_VERSION = 5;
 
 /** File names inside an artifacts folder. */
 export const ARTIFACT_FILES = {
@@ -289,10 +281,10 @@ function collapseOutputIdentities(model: OnnxModel): void {
   const g = model.graph;
   const outputs = new Set(g.outputs.map((o) => o.name));
   const graphInputs = new Set([...g.inputs.map((v) => v.name), ...g.initializers.map((t) => t.name)]);
-  const producer = new Map<string, OnnxModel['graph']['nodes'][number]>();
+  const producer = new Map<string, OnnxNode>();
   for (const n of g.nodes) for (const o of n.outputs) if (o) producer.set(o, n);
   const rename = new Map<string, string>();
-  const drop = new Set<OnnxModel['graph']['nodes'][number]>();
+  const drop = new Set<OnnxNode>();
   for (const n of g.nodes) {
     if (n.opType !== 'Identity' || n.domain || !outputs.has(n.outputs[0])) continue;
     const src = n.inputs[0];
@@ -332,14 +324,21 @@ function buildFusedModel(
   const lr = b.input(OPTIMIZER_INPUTS.learningRate, DataType.FLOAT, []);
   const step = b.input(OPTIMIZER_INPUTS.step, DataType.INT64, []);
   const maxNorm = b.input(OPTIMIZER_INPUTS.maxGradNorm, DataType.FLOAT, []);
+  // Clip per parameter (the norm's float32 sums stay as short as in the optimizer graph), then flatten.
+  const members = layout.groups.flatMap((group) => group.params);
+  const clip = appendGlobalNormClip(
+    b,
+    members.map((p) => manifest.gradients[p]),
+    maxNorm,
+  );
+  const clipped = new Map(members.map((p, i) => [p, clip.grads[i]]));
   const flat = b.constInt64([-1], [1], 'optimizer/flat_shape');
   const flatGrads = layout.groups.map((group, k) => {
-    const parts = group.params.map((p) => b.op('Reshape', [manifest.gradients[p], flat]));
+    const parts = group.params.map((p) => b.op('Reshape', [clipped.get(p)!, flat]));
     return parts.length === 1
       ? parts[0]
       : b.op('Concat', parts, { axis: 0 }, { name: `optimizer/flat${k}_grad` });
   });
-  const clip = appendGlobalNormClip(b, flatGrads, maxNorm);
   const slots: UpdateSlot[] = layout.groups.map((group, k) => {
     checkFreeName(b, group.input, 'fused step graph');
     const param = b.input(group.input, DataType.FLOAT, [group.size]);
@@ -349,7 +348,7 @@ function buildFusedModel(
       state[s] = b.input(name, DataType.FLOAT, [group.size]);
     }
     // The slot carries a member's name, so the update applies (or skips) weight decay for the block.
-    return { name: group.params[0], param, grad: clip.grads[k], state };
+    return { name: group.params[0], param, grad: flatGrads[k], state };
   });
   const update = appendOptimizerUpdate(b, slots, optimizer, { learningRate: lr, step });
   layout.groups.forEach((group, k) => {

@@ -111,16 +111,19 @@ function flippedKernel(ctx: GradContext, w: string, s: ConvShape): string {
 }
 
 /**
- * The input-gradient method the rule uses: the flipped-kernel Conv where it applies and the weight is
- * small beside one sample's output gradient (onnxruntime's Conv beats its ConvTranspose, whose col2im
- * pass is memory-bound, but flipping costs two passes over the weight: a Slice and a Transpose, 25 ms
- * for a 512→512 3×3 kernel, more than the whole ConvTranspose at 7×7); ConvTranspose otherwise.
+ * The input-gradient method the rule uses: the flipped-kernel Conv where it applies, unless the weight is
+ * over 8× one sample's output gradient (onnxruntime's Conv beats its ConvTranspose, whose col2im pass is
+ * memory-bound and grows with the spatial size, but flipping costs two passes over the weight, a Slice
+ * and a Transpose); ConvTranspose otherwise. Measured (src/bench/conv-grad.ts, batch 2, 2 threads, best
+ * of 15 on a busy machine): 512→512 3×3 at 7×7 flipped 15 ms vs ConvTranspose 5 ms; 256→256 at 14×14
+ * about equal; at 28×28 ConvTranspose was 3× the flipped Conv in a training-step profile; at 56×56
+ * flipped 60 ms vs ConvTranspose 107 ms.
  */
 export function defaultInputGradMethod(s: ConvShape): ConvInputGradMethod {
   if (!canFlip(s)) return 'conv-transpose';
   const weight = s.cout * (s.cin / s.group) * product(s.geometry.kernel);
   const perSample = s.cout * product(s.geometry.output);
-  return weight <= perSample ? 'flipped-conv' : 'conv-transpose';
+  return weight <= 8 * perSample ? 'flipped-conv' : 'conv-transpose';
 }
 
 /**
@@ -271,8 +274,8 @@ function weightGradIm2col(ctx: GradContext, x: string, dY: string, s: ConvShape)
 /**
  * One batched MatMul per tap, summed over the batch right away ([g, Cout, Cin] per tap), stacked on a
  * leading tap axis (contiguous copies) and moved behind the channels by one Transpose of the weight's
- * size. (Stacking on a trailing tap axis instead writes every element with a stride of the tap count,
- * twice as much data because the batch is not summed yet: 18 ms against 7 for a 512→512 3×3 kernel.)
+ * size. Stacking on a trailing tap axis before the batch sum instead writes twice the data, each element
+ * at a stride of the tap count: 512→512 3×3 at 7×7, batch 2, 27 ms against 16 (best of 15, busy machine).
  */
 function weightGradPerTap(ctx: GradContext, x: string, dY: string, s: ConvShape): string {
   const { b } = ctx;
