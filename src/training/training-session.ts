@@ -37,6 +37,9 @@ import {
 } from './optimizers';
 
 /** What a TrainingSession needs from a runtime session (Node sessions and wasm sessions both fit). */
+
+/** Parameter bytes updated per run above which a forced garbage collection pays for itself. */
+const GC_THRESHOLD_BYTES = 32 * 1024 * 1024;
 export type RunnableGraph = Pick<GraphSession, 'inputNames' | 'outputNames' | 'run' | 'release' | 'runInto'>;
 
 /** Which onnxruntime runs the graphs: onnxruntime-node (cpu/cuda) or onnxruntime-web's wasm backend. */
@@ -348,7 +351,10 @@ export class TrainingSession {
   ): Promise<Record<string, HostTensor>> {
     if (session.runInto) {
       // The previous update's output copies are unreachable by now: free them before this run allocates.
-      collectGarbage();
+      // Only worth a full collection when the copies are big; for small models it would dominate the step.
+      let bytes = 0;
+      for (const t of Object.values(into)) bytes += t.data.byteLength;
+      if (bytes >= GC_THRESHOLD_BYTES) collectGarbage();
       return session.runInto(feeds, into, fetches);
     }
     const out = await session.run(feeds, [...fetches, ...Object.keys(into)]);
