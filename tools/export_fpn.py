@@ -195,6 +195,10 @@ def export(args):
             with torch.no_grad():
                 torch.onnx.export(model, example, tmp, input_names=["images"], output_names=outputs,
                                   dynamic_axes=dynamic, opset_version=args.opset, do_constant_folding=True)
+        # mkstemp creates the file 0600; give the export the usual permissions of a new file.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
