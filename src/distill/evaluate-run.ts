@@ -4,16 +4,15 @@
  * selection) picks on each held-out image, and their mean cost. Same numbers as the run's own summary.
  */
 import { loadConfig } from '../config/load-config';
-import { FeatureCache } from '../data/feature-cache';
 import { RlpkdError } from '../errors';
 import { silentLog, type LogSink } from '../logging/logger';
 import { openRunDir } from '../logging/run-dir';
 import { PolicyNetwork } from '../rl/policy';
 import type { ExecutionProviderName } from '../runtime/session';
-import { DistillTrainer } from './distill-trainer';
+import { createDistillTrainer } from './create-trainer';
 import { formatSummary, heldOutLoss, heldOutSelection, type TrainSummary } from './evaluation';
 import { readRunCheckpoint } from './run-checkpoint';
-import { createSelectionEnv, studentOptimizer } from './selection-env';
+import { createSelectionEnv } from './selection-env';
 import { prepareDistillation } from './setup';
 
 /** What to evaluate. */
@@ -41,29 +40,7 @@ export async function evaluateRun(
     );
   const log = options.log ?? silentLog;
   const setup = await prepareDistillation(config, { ep: config.run.ep, log });
-  const fc = config.distill.feature_cache;
-  const trainer = await DistillTrainer.create({
-    teacher: setup.teacher,
-    student: setup.student,
-    imageInput: setup.studentImageInput,
-    teacherImageInput: setup.teacherImageInput,
-    pairs: setup.pairs,
-    loss: config.distill.loss,
-    tau: config.distill.cwd_tau,
-    trainable: setup.trainable,
-    optimizer: studentOptimizer(setup),
-    executionProvider: setup.ep,
-    checkpoint: ckpt.studentTrain,
-    ...(fc.enabled
-      ? {
-          featureCache: {
-            cache: new FeatureCache(fc.dir, { maxBytes: fc.max_size_mb * 2 ** 20, log }),
-            teacherHash: setup.teacherHash,
-            preprocess: { ...setup.preprocess, levels: setup.pairs.map((p) => p.teacher.output) },
-          },
-        }
-      : {}),
-  });
+  const trainer = await createDistillTrainer(setup, log, { checkpoint: ckpt.studentTrain });
   const policy = ckpt.policyFile
     ? await PolicyNetwork.load(ckpt.policyFile, { executionProvider: setup.ep })
     : null;

@@ -9,7 +9,6 @@ import * as path from 'node:path';
 import { writeResolvedConfig } from '../config/load-config';
 import { loadConfig } from '../config/load-config';
 import type { RunConfig } from '../config/schema';
-import { FeatureCache } from '../data/feature-cache';
 import { RlpkdError } from '../errors';
 import { Logger, type LoggerOptions, type LogLevel, type LogSink } from '../logging/logger';
 import { MetricsWriter } from '../logging/metrics';
@@ -17,7 +16,7 @@ import { createRunDir, openRunDir, type RunDir } from '../logging/run-dir';
 import { encodePng, TensorBoardWriter } from '../logging/tfevents';
 import { PolicyNetwork } from '../rl/policy';
 import type { ExecutionProviderName } from '../runtime/session';
-import { DistillTrainer } from './distill-trainer';
+import { createDistillTrainer } from './create-trainer';
 import {
   formatSummary,
   heldOutLoss,
@@ -28,7 +27,6 @@ import {
 import { GradNorm } from './gradnorm';
 import { runJointPhase, runMetaPhase, runPolicyPhase, runPretrain } from './phases';
 import { ReturnScaler } from './reward-scaling';
-import { studentOptimizer } from './selection-env';
 import { readRunCheckpoint, type LoadedRunCheckpoint, type RunStateJson } from './run-checkpoint';
 import { PHASE_NAMES, RunContext, TrainingInterrupted } from './run-context';
 import { prepareDistillation, type DistillSetup } from './setup';
@@ -149,28 +147,8 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
       `${resumed ? 'resuming' : 'run'} ${run.root}${resumed ? ` from ${path.basename(resumed.dir)} (phase ${state.cursor.phase}, epoch ${state.cursor.epoch + 1})` : ''}`,
     );
     describeSetup(setup, log);
-    const fc = config.distill.feature_cache;
-    const trainer = await DistillTrainer.create({
-      teacher: setup.teacher,
-      student: setup.student,
-      imageInput: setup.studentImageInput,
-      teacherImageInput: setup.teacherImageInput,
-      pairs: setup.pairs,
-      loss: config.distill.loss,
-      tau: config.distill.cwd_tau,
-      trainable: setup.trainable,
-      optimizer: studentOptimizer(setup),
+    const trainer = await createDistillTrainer(setup, log, {
       ...(config.distill.grad_clip !== null ? { maxGradNorm: config.distill.grad_clip } : {}),
-      executionProvider: setup.ep,
-      ...(fc.enabled
-        ? {
-            featureCache: {
-              cache: new FeatureCache(fc.dir, { maxBytes: fc.max_size_mb * 2 ** 20, log }),
-              teacherHash: setup.teacherHash,
-              preprocess: { ...setup.preprocess, levels: setup.pairs.map((p) => p.teacher.output) },
-            },
-          }
-        : {}),
       ...(setup.sharedParameter ? { sharedParameter: setup.sharedParameter.name } : {}),
       ...(resumed ? { checkpoint: resumed.studentTrain } : {}),
     });
