@@ -16,6 +16,7 @@ import type { GradContext, GradientRuleEntry } from '../autodiff/types';
 import { createSession, type ExecutionProviderName, type HostTensor } from '../runtime';
 import { createRng } from '../util/rng';
 import { buildRuleGraph, type RuleGraph } from './rule-harness';
+import { median } from './stats';
 
 /** The conv layer to time. */
 export interface ConvGradBenchOptions {
@@ -55,11 +56,6 @@ export interface ConvGradBenchResult {
 }
 
 const WEIGHT_METHODS: ConvWeightGradMethod[] = ['im2col', 'per-tap', 'im2col-gemm', 'swapped-conv'];
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 /** A graph holding only what `emit` adds (the forward node is dropped unless `keepForward`). */
 function gradOnlyGraph(

@@ -23,6 +23,7 @@ import { initialCheckpoint } from '../training/checkpoint';
 import type { AdamWConfig, SgdConfig } from '../training/optimizers';
 import { TrainingSession } from '../training/training-session';
 import { createRng } from '../util/rng';
+import { median } from './stats';
 
 /** What to time: the two graphs, the batch, and how many steps. */
 export interface TrainStepBenchOptions {
@@ -133,12 +134,6 @@ class PeakTracker {
 
 function percentile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.round(q * (sorted.length - 1)))];
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
 function positiveInt(value: number, what: string): number {

@@ -26,6 +26,7 @@ import { benchPolicyThroughput } from '../../rl/bench-policy';
 import type { ExecutionProviderName } from '../../runtime/session';
 import { findTorchPython } from '../../tools/python';
 import { printJson } from '../run-cli';
+import { median } from '../../bench/stats';
 
 interface StepFlags {
   batch: number;
@@ -274,13 +275,11 @@ async function runTorch(flags: CompareFlags): Promise<TorchResult> {
   return lastJson<TorchResult>(out, 'the PyTorch reference');
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-async function runCompare(flags: CompareFlags): Promise<void> {
+/** The builder-made teacher/student of a compare/all run, the step options and the child's arguments. */
+function trainStepRun(flags: CompareFlags): {
+  options: ReturnType<typeof benchOptions>;
+  childArgs: string[];
+} {
   const cacheDir = flags.cache ?? defaultBenchCacheDir();
   const graphs = builtGraphs(cacheDir, flags.teacherArch, flags.studentArch, flags.size);
   const options = benchOptions(flags, graphs.teacher, graphs.student);
@@ -293,6 +292,11 @@ async function runCompare(flags: CompareFlags): Promise<void> {
     graphs.student,
     ...stepArgs(flags),
   ];
+  return { options, childArgs };
+}
+
+async function runCompare(flags: CompareFlags): Promise<void> {
+  const { options, childArgs } = trainStepRun(flags);
   torchPython(); // fail early, before minutes of work
   const ours: TrainStepBenchResult[] = [];
   const torch: TorchResult[] = [];
@@ -345,18 +349,7 @@ async function runCompare(flags: CompareFlags): Promise<void> {
 }
 
 async function runAll(flags: CompareFlags): Promise<void> {
-  const cacheDir = flags.cache ?? defaultBenchCacheDir();
-  const graphs = builtGraphs(cacheDir, flags.teacherArch, flags.studentArch, flags.size);
-  const options = benchOptions(flags, graphs.teacher, graphs.student);
-  const childArgs = [
-    'bench',
-    'train-step',
-    '--teacher',
-    graphs.teacher,
-    '--student',
-    graphs.student,
-    ...stepArgs(flags),
-  ];
+  const { options, childArgs } = trainStepRun(flags);
   const trainStep = await timeTrainStep(options, flags, childArgs);
   const convGrad = await benchConvGrad({ ...(flags.threads ? { threads: flags.threads } : {}) });
   const policy = await benchPolicyThroughput({
