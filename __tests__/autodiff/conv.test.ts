@@ -244,6 +244,7 @@ describe('every Conv gradient formulation', () => {
     ['conv-transpose', 'im2col'],
     ['flipped-conv', 'im2col-gemm'],
     ['conv-transpose', 'swapped-conv'],
+    ['flipped-conv', 'im2col-folded'],
   ];
   test.each(formulations)('dX %s, dW %s', async (dxMethod, dwMethod) => {
     const r = await checkRule(
@@ -274,33 +275,74 @@ describe('every Conv gradient formulation', () => {
   });
 
   test.each([
-    ['3x3 128→128', [128, 128, 3, 3], 1, 'per-tap'],
-    ['1x1 256→64', [64, 256, 1, 1], 1, 'per-tap'],
+    [
+      'groups 2, stride 2, asymmetric pads, odd sizes',
+      { group: 2, strides: [2, 2], pads: [1, 0, 0, 1] },
+      [6, 2, 3, 3],
+      4,
+    ],
+    ['1x1 stride 2', { strides: [2, 2] }, [5, 4, 1, 1], 4],
+    ['3x3 dilation 2', { pads: [2, 2, 2, 2], dilations: [2, 2] }, [3, 5, 3, 3], 5],
+  ] as [string, Record<string, number | number[]>, number[], number][])(
+    'dW im2col-folded (batch inside the GEMM): %s',
+    async (_name, attributes, w, cin) => {
+      const r = await checkRule(
+        {
+          opType: 'Conv',
+          rule: (ctx) => {
+            const s = convShape(ctx);
+            const dY = ctx.dY[0] as string;
+            return [emitConvInputGrad(ctx, dY, 'w', s), emitConvWeightGrad(ctx, 'x', dY, s, 'im2col-folded')];
+          },
+        },
+        ops,
+        {
+          opType: 'Conv',
+          attributes: { ...attributes },
+          inputs: [
+            { name: 'x', shape: ['N', cin, 7, 9] },
+            { name: 'w', shape: [...w] },
+          ],
+          batches: [1, 3],
+        },
+      );
+      expect(worstGrad(r)).toBeLessThan(1e-4);
+    },
+  );
+
+  test.each([
+    ['3x3 512→512 at 7x7', [512, 512, 3, 3], 1, 'im2col-folded', 7],
+    ['1x1 2048→512 at 7x7', [512, 2048, 1, 1], 1, 'im2col-folded', 7],
+    ['3x3 128→128 at 28x28', [128, 128, 3, 3], 1, 'per-tap', 28],
+    ['1x1 256→64 at 56x56', [64, 256, 1, 1], 1, 'per-tap', 56],
     ['7x7 stem 3→64', [64, 3, 7, 7], 1, 'swapped-conv'],
     ['3x3 on 8 channels', [64, 8, 3, 3], 1, 'im2col'],
     ['depthwise 3x3', [32, 1, 3, 3], 32, 'im2col'],
-  ] as const)('the rule picks the measured-fastest dW method: %s → %s', (_name, w, group, want) => {
-    let got = '';
-    buildRuleGraph(
-      {
-        opType: 'Conv',
-        attributes: { group },
-        inputs: [
-          { name: 'x', shape: ['N', w[1] * group, 12, 12] },
-          { name: 'w', shape: [...w] },
-        ],
-        outputs: [['N', w[0], 12 - w[2] + 1, 12 - w[3] + 1]],
-      },
-      {
-        opType: 'Conv',
-        rule: (ctx) => {
-          got = defaultWeightGradMethod(convShape(ctx));
-          return [];
+  ] as [string, number[], number, string, number?][])(
+    'the rule picks the measured-fastest dW method: %s → %s',
+    (_name, w, group, want, size = 12) => {
+      let got = '';
+      buildRuleGraph(
+        {
+          opType: 'Conv',
+          attributes: { group },
+          inputs: [
+            { name: 'x', shape: ['N', w[1] * group, size, size] },
+            { name: 'w', shape: [...w] },
+          ],
+          outputs: [['N', w[0], size - w[2] + 1, size - w[3] + 1]],
         },
-      },
-    );
-    expect(got).toBe(want);
-  });
+        {
+          opType: 'Conv',
+          rule: (ctx) => {
+            got = defaultWeightGradMethod(convShape(ctx));
+            return [];
+          },
+        },
+      );
+      expect(got).toBe(want);
+    },
+  );
 
   test('1x1 conv with pads 1 (adjoint pads negative) falls back to ConvTranspose', async () => {
     const r = await checkRule(conv, ops, {

@@ -69,6 +69,7 @@ describe('TrainingSession on a tiny teacher/student pyramid', () => {
       'eval_model.onnx',
       'forward_model.onnx',
       'fused_step_model.onnx',
+      'gradient_step_model.onnx',
       'manifest.json',
       'optimizer_model.onnx',
       'training_model.onnx',
@@ -233,6 +234,65 @@ describe('TrainingSession on a tiny teacher/student pyramid', () => {
     expect(diff).toBeLessThan(1e-6);
     await separate.release();
     await fused.release();
+  });
+
+  it('host-side updates are bit-identical to the fused graph (AdamW with clipping and decay exemptions, SGD variants)', async () => {
+    const configs: ArtifactOptions['optimizer'][] = [
+      { type: 'adamw', lr: 1e-2, weightDecay: 1e-2, noWeightDecay: ['body.conv1.bias', 'fpn.inner2.bias'] },
+      { type: 'sgd', lr: 5e-2, momentum: 0.9, nesterov: true, weightDecay: 1e-3 },
+      { type: 'sgd', lr: 5e-2, momentum: 0.8, dampening: 0.3 },
+      { type: 'sgd', lr: 5e-2 },
+    ];
+    for (const optimizer of configs) {
+      const a = generateArtifacts(tinyPyramid({ seed: 2, width: 8, upsample: UPSAMPLE, name: 'student' }), {
+        ...options,
+        optimizer,
+      });
+      const common = {
+        artifacts: a,
+        maxGradNorm: 0.05,
+        lrSchedule: { type: 'cosine', totalSteps: 10 },
+      } as const;
+      const onHost = await TrainingSession.create(common);
+      const inGraph = await TrainingSession.create({ ...common, optimizerOnHost: false });
+      expect(onHost.updateLocation).toBe('host');
+      expect(inGraph.updateLocation).toBe('graph');
+      let clipped = 0;
+      for (let step = 0; step < 4; step++) {
+        const h = await onHost.fusedStep(batches[step % 2]);
+        const g = await inGraph.fusedStep(batches[step % 2]);
+        expect(h.gradNorm).toBe(g.gradNorm);
+        expect(scalar(h.outputs['distill.loss'])).toBe(scalar(g.outputs['distill.loss']));
+        if (g.gradNorm > 0.05) clipped++;
+      }
+      expect(clipped).toBeGreaterThan(0);
+      const hp = onHost.checkpointState();
+      const gp = inGraph.checkpointState();
+      for (const k of Object.keys(gp.parameters))
+        expect(Array.from(hp.parameters[k].data as Float32Array)).toEqual(
+          Array.from(gp.parameters[k].data as Float32Array),
+        );
+      for (const k of Object.keys(gp.optimizer.state))
+        expect(Array.from(hp.optimizer.state[k].data as Float32Array)).toEqual(
+          Array.from(gp.optimizer.state[k].data as Float32Array),
+        );
+      expect(maxAbsDiff(hp.parameters, a.checkpoint.parameters)).toBeGreaterThan(0);
+      await onHost.release();
+      await inGraph.release();
+    }
+  });
+
+  it('updates in the fused graph where host updates do not apply, and says why when they are demanded', async () => {
+    const plain = generateArtifacts(tinyPyramid({ seed: 2, width: 8, upsample: UPSAMPLE, name: 'student' }), {
+      ...options,
+      fused: false,
+    });
+    await expect(TrainingSession.create({ artifacts: plain, optimizerOnHost: true })).rejects.toThrow(
+      /optimizerOnHost: the artifacts were generated without the fused step graphs/,
+    );
+    const web = await TrainingSession.create({ artifacts, runtime: 'web' });
+    expect(web.updateLocation).toBe('graph');
+    await web.release();
   });
 
   it('resumes from a checkpoint in a fresh session with EXACTLY the parameters of uninterrupted training', async () => {

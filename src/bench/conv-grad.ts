@@ -55,7 +55,13 @@ export interface ConvGradBenchResult {
   weightGradAgreement: Partial<Record<ConvWeightGradMethod, number>>;
 }
 
-const WEIGHT_METHODS: ConvWeightGradMethod[] = ['im2col', 'per-tap', 'im2col-gemm', 'swapped-conv'];
+const WEIGHT_METHODS: ConvWeightGradMethod[] = [
+  'im2col',
+  'per-tap',
+  'im2col-folded',
+  'im2col-gemm',
+  'swapped-conv',
+];
 
 /** A graph holding only what `emit` adds (the forward node is dropped unless `keepForward`). */
 function gradOnlyGraph(

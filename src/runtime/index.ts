@@ -1,3 +1,4 @@
 export * from './tensors';
 export * from './session';
 export * from './web-session';
+export * from './optimized-model';

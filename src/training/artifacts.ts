@@ -23,6 +23,7 @@ import { appendLoss, type LossSpec } from './losses';
 import {
   GRAD_NORM_OUTPUT,
   OPTIMIZER_INPUTS,
+  appendGlobalNorm,
   appendGlobalNormClip,
   appendOptimizerUpdate,
   buildOptimizerModel,
@@ -34,7 +35,7 @@ import {
 } from './optimizers';
 
 /** Bumped whenever generated graphs change for the same inputs, so cached artifacts are rebuilt. */
-export const ARTIFACTS_FORMAT_VERSION = 5;
+export const ARTIFACTS_FORMAT_VERSION = 6;
 
 /** File names inside an artifacts folder. */
 export const ARTIFACT_FILES = {
@@ -42,12 +43,13 @@ export const ARTIFACT_FILES = {
   eval: 'eval_model.onnx',
   optimizer: 'optimizer_model.onnx',
   fused: 'fused_step_model.onnx',
+  gradientStep: 'gradient_step_model.onnx',
   forward: 'forward_model.onnx',
   checkpoint: 'checkpoint.onnx',
   manifest: 'manifest.json',
 } as const;
 
-export type ArtifactGraph = 'training' | 'eval' | 'optimizer' | 'fused' | 'forward';
+export type ArtifactGraph = 'training' | 'eval' | 'optimizer' | 'fused' | 'gradientStep' | 'forward';
 
 export interface ArtifactOptions {
   /**
@@ -68,7 +70,7 @@ export interface ArtifactOptions {
   keepOutputs?: readonly string[];
   /** Concrete or symbolic shapes for graph inputs whose shapes the model leaves open. */
   inputShapes?: Record<string, Dim[]>;
-  /** Also build the fused step graph (default true). */
+  /** Also build the fused step graph and the gradient step graph for host-side updates (default true). */
   fused?: boolean;
   /** Extra text mixed into the cache key (e.g. a version of custom code the graphs depend on). */
   cacheKey?: string;
@@ -253,7 +255,12 @@ export function fusedLayout(
     const k = groups.length;
     const stateInputs: Record<string, string> = {};
     for (const st of optimizerStateNames(optimizer)) stateInputs[st] = flatInputName(k, st);
-    groups.push({ params, size, input: flatInputName(k, 'param'), stateInputs });
+    groups.push({
+      params,
+      size,
+      input: flatInputName(k, 'param'),
+      stateInputs,
+    });
   };
   for (const part of parts) {
     let params: string[] = [];
@@ -302,6 +309,46 @@ function collapseOutputIdentities(model: OnnxModel): void {
   g.valueInfo = g.valueInfo.filter((v) => !rename.has(v.name));
 }
 
+/** Each group's gradients reshaped to 1-D and concatenated in block order (one tensor per group). */
+function appendFlatGradients(
+  b: GraphBuilder,
+  layout: FusedLayout,
+  gradient: (parameter: string) => string,
+): string[] {
+  const flat = b.constInt64([-1], [1], 'optimizer/flat_shape');
+  return layout.groups.map((group, k) => {
+    const parts = group.params.map((p) => b.op('Reshape', [gradient(p), flat]));
+    return parts.length === 1
+      ? parts[0]
+      : b.op('Concat', parts, { axis: 0 }, { name: `optimizer/flat${k}_grad` });
+  });
+}
+
+/**
+ * The gradient step graph for host-side updates: the training graph plus the global gradient norm,
+ * computed exactly as the fused graph computes it, so the host update clips and steps bit-identically.
+ * Each gradient stays a graph output of its own: the session binds it to its slice of the gradient
+ * block, so onnxruntime writes it there as soon as it is computed instead of holding every gradient
+ * until a final concatenation (~100 MB less at the peak for a ResNet-50-FPN).
+ */
+function buildGradientStepModel(
+  training: OnnxModel,
+  manifest: Pick<ArtifactManifest, 'gradients'>,
+  layout: FusedLayout,
+): OnnxModel {
+  const b = GraphBuilder.fromModel(training);
+  b.name = `${training.graph.name}_gradient_step`;
+  const members = layout.groups.flatMap((group) => group.params);
+  const norm = appendGlobalNorm(
+    b,
+    members.map((p) => manifest.gradients[p]),
+  );
+  b.output(b.op('Identity', [norm], {}, { outputs: [GRAD_NORM_OUTPUT] }), DataType.FLOAT, []);
+  const model = b.build();
+  collapseOutputIdentities(model);
+  return model;
+}
+
 /**
  * Builds the fused step graph from the training graph: the gradients of each parameter group are
  * concatenated into one flat tensor, clipped by the global norm and fed with the group's flat parameter
@@ -332,13 +379,7 @@ function buildFusedModel(
     maxNorm,
   );
   const clipped = new Map(members.map((p, i) => [p, clip.grads[i]]));
-  const flat = b.constInt64([-1], [1], 'optimizer/flat_shape');
-  const flatGrads = layout.groups.map((group, k) => {
-    const parts = group.params.map((p) => b.op('Reshape', [clipped.get(p)!, flat]));
-    return parts.length === 1
-      ? parts[0]
-      : b.op('Concat', parts, { axis: 0 }, { name: `optimizer/flat${k}_grad` });
-  });
+  const flatGrads = appendFlatGradients(b, layout, (p) => clipped.get(p)!);
   const slots: UpdateSlot[] = layout.groups.map((group, k) => {
     checkFreeName(b, group.input, 'fused step graph');
     const param = b.input(group.input, DataType.FLOAT, [group.size]);
@@ -466,6 +507,7 @@ function buildArtifacts(source: OnnxModel, options: ArtifactOptions, hash: strin
   if (options.fused ?? true) {
     manifest.fusedLayout = fusedLayout(parameters, gradients, optimizer);
     models.fused = buildFusedModel(training, manifest, optimizer, manifest.fusedLayout);
+    models.gradientStep = buildGradientStepModel(training, manifest, manifest.fusedLayout);
   }
   return { manifest, models, checkpoint: initialCheckpoint(initialParams, optimizer) };
 }
@@ -520,7 +562,10 @@ export function artifactModel(artifacts: TrainingArtifacts, graph: ArtifactGraph
   const file = artifacts.manifest.files[graph];
   if (!file || !artifacts.dir) {
     throw new RlpkdError(`these training artifacts have no ${graph} graph`, {
-      hint: graph === 'fused' ? 'generate them with fused: true (the default)' : 'regenerate the artifacts',
+      hint:
+        graph === 'fused' || graph === 'gradientStep'
+          ? 'generate them with fused: true (the default)'
+          : 'regenerate the artifacts',
     });
   }
   const model = loadModel(path.join(artifacts.dir, file));

@@ -6,5 +6,6 @@ export * from './losses';
 export * from './lr-schedules';
 export * from './optimizers';
 export * from './training-session';
+export * from './host-update';
 export * from './worker-session';
 export * from './gradients';

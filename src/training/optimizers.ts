@@ -233,6 +233,17 @@ export function appendOptimizerUpdate(
 }
 
 /**
+ * Appends the global 2-norm of `grads` (float32 sum of each tensor's ReduceSumSquare), the norm that
+ * clipping uses; host-side updates read it from the graph so they clip exactly as the fused graph does.
+ */
+export function appendGlobalNorm(b: GraphBuilder, grads: readonly string[]): string {
+  if (grads.length === 0) throw new RlpkdError('gradient norm: no gradients');
+  const squares = grads.map((g) => b.op('ReduceSumSquare', [g], { keepdims: 0 }));
+  const total = squares.length === 1 ? squares[0] : b.op('Sum', squares);
+  return b.op('Sqrt', [total], {}, { name: 'clip/norm' });
+}
+
+/**
  * Appends PyTorch's `clip_grad_norm_` (2-norm over all gradients; coefficient min(max/(norm+1e-6), 1)
  * applied to every gradient). A bound of +Infinity leaves gradients unchanged. Returns the clipped
  * gradients and the norm before clipping.
@@ -242,10 +253,7 @@ export function appendGlobalNormClip(
   grads: readonly string[],
   maxNorm: string,
 ): { grads: string[]; norm: string } {
-  if (grads.length === 0) throw new RlpkdError('gradient clipping: no gradients to clip');
-  const squares = grads.map((g) => b.op('ReduceSumSquare', [g], { keepdims: 0 }));
-  const total = squares.length === 1 ? squares[0] : b.op('Sum', squares);
-  const norm = b.op('Sqrt', [total], {}, { name: 'clip/norm' });
+  const norm = appendGlobalNorm(b, grads);
   const coef = b.op('Min', [
     b.op('Div', [maxNorm, b.op('Add', [norm, b.constFloat(1e-6, [], 'clip/eps')])]),
     b.constFloat(1, [], 'clip/one'),

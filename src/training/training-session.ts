@@ -11,6 +11,7 @@ import type { OnnxModel } from '../onnx/types';
 import {
   createSession,
   collectGarbage,
+  resolveExecutionProvider,
   type ExecutionProviderName,
   type GraphSession,
 } from '../runtime/session';
@@ -27,6 +28,13 @@ import {
   type TrainingArtifacts,
 } from './artifacts';
 import { checkCheckpointFits, loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint';
+import {
+  HostUpdateKernels,
+  HostUpdateMemory,
+  adamwUpdateScalars,
+  hostUpdateSupported,
+  sgdUpdateScalars,
+} from './host-update';
 import { createLrSchedule, type LrSchedule, type LrScheduleConfig } from './lr-schedules';
 import {
   GRAD_NORM_OUTPUT,
@@ -63,6 +71,15 @@ export interface TrainingSessionOptions {
   intraOpNumThreads?: number;
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   /**
+   * fusedStep runs a graph that only computes the gradients, then updates parameters and optimizer state on
+   * the host with WebAssembly SIMD kernels, in place, bit-identical to the fused graph's update. Default:
+   * on for onnxruntime-node on the CPU (where elementwise update ops and onnxruntime-node's copy of every
+   * updated output cost more than the update itself), off for CUDA (where each run's transfers dominate
+   * and the fused graph keeps everything on the device) and for the wasm runtime. Models too large for one
+   * WebAssembly memory (over ~250 M parameters with AdamW) use the fused graph.
+   */
+  optimizerOnHost?: boolean;
+  /**
    * onnxruntime's CPU memory arena for the sessions (default off: a training run's intermediates then go
    * back to the C heap when it ends, where the output copies onnxruntime-node makes right after reuse
    * them; with the arena they come on top of the arena's high-water mark, ~300 MB more for a ResNet-50).
@@ -89,6 +106,12 @@ function float32(t: HostTensor, what: string): Float32Array {
   return t.data;
 }
 
+/** The fused graph's clipping coefficient in float32: min(max / (norm + 1e-6), 1). */
+function clipCoefficient(norm: number, maxNorm: number): number {
+  const f = Math.fround;
+  return Math.min(f(f(maxNorm) / f(norm + f(1e-6))), 1);
+}
+
 function sameDims(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
@@ -99,6 +122,10 @@ interface FlatBlock {
   params: Float32Array;
   /** Optimizer state name → block. */
   state: Record<string, Float32Array>;
+  /** The block's gradient, written by the gradient step graph (host updates only). */
+  grad?: Float32Array;
+  /** Parameter → its gradient's view into `grad`. */
+  gradViews?: Map<string, Float32Array>;
 }
 
 /**
@@ -121,13 +148,15 @@ export class TrainingSession {
   private stepCount = 0;
   private schedule: LrSchedule;
   private busy = false;
+  /** Kernels of host-side updates; set when fusedStep updates on the host. */
+  private hostKernels?: HostUpdateKernels;
 
   private constructor(
     readonly artifacts: TrainingArtifacts,
     private readonly options: TrainingSessionOptions,
   ) {
     for (const p of artifacts.manifest.parameters) this.paramDims.set(p.name, p.dims);
-    this.allocateStorage();
+    this.allocateStorage(this.hostMemory());
     this.schedule = createLrSchedule(
       options.lrSchedule ?? { type: 'constant' },
       options.learningRate ?? artifacts.manifest.optimizer.lr,
@@ -184,6 +213,50 @@ export class TrainingSession {
   /** Learning rate the next optimizer step will use. */
   get learningRate(): number {
     return this.schedule(this.stepCount + 1);
+  }
+
+  /** Where fusedStep updates: 'host' (gradient graph + WebAssembly kernels) or 'graph' (fused graph). */
+  get updateLocation(): 'host' | 'graph' {
+    return this.hostKernels ? 'host' : 'graph';
+  }
+
+  /**
+   * The memory for host-side updates, or undefined when fusedStep updates in the fused graph (see
+   * TrainingSessionOptions.optimizerOnHost for the default). Asking for host updates where they cannot
+   * work is an error naming the reason.
+   */
+  private hostMemory(): HostUpdateMemory | undefined {
+    const m = this.manifest;
+    const requested = this.options.optimizerOnHost;
+    if (requested === false) return undefined;
+    const layout = m.fusedLayout;
+    const reason = !layout
+      ? 'the artifacts were generated without the fused step graphs (fused: false)'
+      : !m.files.gradientStep && !this.artifacts.models.gradientStep
+        ? 'the artifacts have no gradient step graph'
+        : !hostUpdateSupported()
+          ? 'this JavaScript engine has no WebAssembly SIMD'
+          : undefined;
+    if (reason) {
+      if (requested) {
+        throw new RlpkdError(`optimizerOnHost: ${reason}`, {
+          hint: 'regenerate the artifacts with fused: true, or leave optimizerOnHost unset',
+        });
+      }
+      return undefined;
+    }
+    if (requested === undefined) {
+      if ((this.options.runtime ?? 'node') !== 'node') return undefined;
+      if (resolveExecutionProvider(this.options.executionProvider ?? 'cpu') !== 'cpu') return undefined;
+    }
+    const slots = 2 + optimizerStateNames(m.optimizer).length; // parameters, gradient, states
+    const floats = layout!.groups.reduce((n, g) => n + g.size * slots, 0);
+    try {
+      return HostUpdateMemory.create(floats);
+    } catch (err) {
+      if (requested) throw err;
+      return undefined; // too large for one WebAssembly memory: the fused graph updates instead
+    }
   }
 
   private session(graph: ArtifactGraph): Promise<RunnableGraph> {
@@ -404,6 +477,7 @@ export class TrainingSession {
    * Equivalent to lazyResetGrad + trainStep + optimizerStep; accumulated gradients are left untouched.
    */
   fusedStep(feeds: Record<string, HostTensor>): Promise<FusedStepResult> {
+    if (this.hostKernels) return this.exclusive('fusedStep', () => this.hostStep(feeds, this.hostKernels!));
     return this.exclusive('fusedStep', async () => {
       const session = await this.session('fused');
       const step = this.stepCount + 1;
@@ -442,6 +516,44 @@ export class TrainingSession {
       const gradNorm = (out[GRAD_NORM_OUTPUT].data as Float32Array)[0];
       return { outputs: this.pick(out, this.manifest.stepOutputs), step, learningRate, gradNorm };
     });
+  }
+
+  /**
+   * fusedStep with the update on the host: the gradient step graph writes each gradient into its slice of
+   * the session's gradient blocks and returns the global norm; the kernels then clip and update in place with
+   * the scalars and float32 operation order of the fused graph (appendGlobalNormClip + appendOptimizerUpdate).
+   */
+  private async hostStep(
+    feeds: Record<string, HostTensor>,
+    kernels: HostUpdateKernels,
+  ): Promise<FusedStepResult> {
+    const session = await this.session('gradientStep');
+    const step = this.stepCount + 1;
+    const learningRate = this.schedule(step);
+    const into: Record<string, HostTensor> = {};
+    for (const block of this.blocks) {
+      for (const [param, view] of block.gradViews!) {
+        into[this.manifest.gradients[param]] = { data: view, dims: this.paramDims.get(param)! };
+      }
+    }
+    const fetches = [...this.manifest.stepOutputs, GRAD_NORM_OUTPUT];
+    const out = await this.runUpdating(session, this.feeds(session, feeds, {}, 'fusedStep'), into, fetches);
+    const gradNorm = (out[GRAD_NORM_OUTPUT].data as Float32Array)[0];
+    const gradScale = clipCoefficient(gradNorm, this.options.maxGradNorm ?? Infinity);
+    const config = this.manifest.optimizer;
+    const noDecay = new Set(config.noWeightDecay);
+    for (const block of this.blocks) {
+      const decays = !noDecay.has(block.group.params[0]);
+      if (config.type === 'adamw') {
+        const s = adamwUpdateScalars(config, step, learningRate, gradScale, decays);
+        kernels.adamw(block.params, block.grad!, block.state.exp_avg, block.state.exp_avg_sq, s);
+      } else {
+        const s = sgdUpdateScalars(config, step, learningRate, gradScale, decays);
+        kernels.sgd(block.params, block.grad!, config.momentum > 0 ? block.state.momentum_buffer : null, s);
+      }
+    }
+    this.stepCount = step;
+    return { outputs: this.pick(out, this.manifest.stepOutputs), step, learningRate, gradNorm };
   }
 
   private copyMap(m: Map<string, Float32Array>): Record<string, HostTensor> {
@@ -546,8 +658,9 @@ export class TrainingSession {
    * every parameter that gets a gradient) holding the parameters and each optimizer state; views into it
    * stand for the individual tensors. Parameters without a gradient get their own arrays.
    */
-  private allocateStorage(): void {
+  private allocateStorage(memory?: HostUpdateMemory): void {
     const m = this.manifest;
+    const alloc = (n: number): Float32Array => (memory ? memory.alloc(n) : new Float32Array(n));
     const stateNames = optimizerStateNames(m.optimizer);
     const groups: FusedParameterGroup[] = m.fusedLayout?.groups ?? [
       {
@@ -560,12 +673,17 @@ export class TrainingSession {
     const numel = (name: string): number => this.paramDims.get(name)!.reduce((a, d) => a * d, 1);
     for (const group of groups) {
       const size = group.params.reduce((n, p) => n + numel(p), 0);
-      const block: FlatBlock = { group, params: new Float32Array(size), state: {} };
-      for (const s of stateNames) block.state[s] = new Float32Array(size);
+      const block: FlatBlock = { group, params: alloc(size), state: {} };
+      for (const s of stateNames) block.state[s] = alloc(size);
+      if (memory) {
+        block.grad = alloc(size);
+        block.gradViews = new Map();
+      }
       let offset = 0;
       for (const p of group.params) {
         const n = numel(p);
         this.params.set(p, block.params.subarray(offset, offset + n));
+        block.gradViews?.set(p, block.grad!.subarray(offset, offset + n));
         for (const s of stateNames) {
           this.state.set(stateTensorName(p, s), block.state[s].subarray(offset, offset + n));
           this.stateOwner.set(stateTensorName(p, s), p);
@@ -574,6 +692,7 @@ export class TrainingSession {
       }
       this.blocks.push(block);
     }
+    if (memory) this.hostKernels = HostUpdateKernels.create(memory);
     for (const p of m.parameters) {
       if (this.params.has(p.name)) continue;
       this.params.set(p.name, new Float32Array(numel(p.name)));

@@ -14,8 +14,14 @@ function unary(local: (ctx: GradContext, dy: string, x: string, y: string) => st
   };
 }
 
-/** Relu: dy where y > 0 (0 at x = 0, as PyTorch). */
-const relu = unary((c, dy, _x, y) => c.b.op('Where', [c.b.op('Greater', [y, c.scalar(0)]), dy, c.scalar(0)]));
+/**
+ * Relu: dy where y > 0 (0 at x = 0, as PyTorch), as dy times the mask cast to dy's type: onnxruntime's
+ * Where with a broadcast scalar takes a slow path (2.8 ms against 0.8 ms for Mul on a [2, 256, 56, 56]
+ * tensor; ReLU gradients were ~50 ms of a ResNet-50-FPN training step).
+ */
+const relu = unary((c, dy, _x, y) =>
+  c.b.op('Mul', [dy, c.b.op('Cast', [c.b.op('Greater', [y, c.scalar(0)])], { to: c.info(y).dataType })]),
+);
 
 /** LeakyRelu: dy where x > 0, alpha·dy elsewhere. */
 const leakyRelu = unary((c, dy, x) => {
