@@ -173,6 +173,17 @@ class OrtGraphSession implements GraphSession {
     into: Record<string, HostTensor>,
     fetches: readonly string[],
   ): Promise<Record<string, HostTensor>> {
+    // onnxruntime-node would skip a name that is not an output, leaving that target unwritten.
+    const unknown = [...Object.keys(into), ...fetches].filter((k) => !this.session.outputNames.includes(k));
+    if (unknown.length) {
+      throw new RlpkdError(
+        `the graph has no output ${unknown
+          .slice(0, 5)
+          .map((k) => `'${k}'`)
+          .join(', ')}${unknown.length > 5 ? ` (and ${unknown.length - 5} more)` : ''}`,
+        { hint: 'the artifacts may be stale: regenerate them' },
+      );
+    }
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrtTensor(v);
     const ortFetches: Record<string, ort.Tensor | null> = {};

@@ -7,5 +7,6 @@ export * from './lr-schedules';
 export * from './optimizers';
 export * from './training-session';
 export * from './host-update';
+export * from './fold-frozen-affine';
 export * from './worker-session';
 export * from './gradients';

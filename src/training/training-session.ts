@@ -533,7 +533,9 @@ export class TrainingSession {
     const into: Record<string, HostTensor> = {};
     for (const block of this.blocks) {
       for (const [param, view] of block.gradViews!) {
-        into[this.manifest.gradients[param]] = { data: view, dims: this.paramDims.get(param)! };
+        const name = this.manifest.gradients[param];
+        const dims = this.manifest.fusedLayout?.gradientShapes?.[name] ?? this.paramDims.get(param)!;
+        into[name] = { data: view, dims };
       }
     }
     const fetches = [...this.manifest.stepOutputs, GRAD_NORM_OUTPUT];
