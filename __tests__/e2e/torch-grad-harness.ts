@@ -19,6 +19,7 @@ import { readNpy, writeNpy } from '../../src/io/npy';
 import { loadModel, type OnnxModel } from '../../src/onnx';
 import type { HostTensor } from '../../src/runtime';
 import { computeGradients } from '../../src/training/gradients';
+import { relativeL2 } from '../helpers/tensor-compare';
 
 const TOOL = path.join(__dirname, '..', '..', 'tools', 'torch_grad.py');
 
@@ -125,19 +126,6 @@ export async function runGradCli(args: string[]): Promise<void> {
     err.mockRestore();
   }
   if (code !== 0) throw new Error(`rlpkd grad exited ${code}:\n${errors.join('')}`);
-}
-
-/** Relative L2 error ‖got − ref‖ / ‖ref‖ in float64. */
-export function relativeL2(got: Float32Array, ref: Float32Array): number {
-  if (got.length !== ref.length) return Infinity;
-  let d2 = 0;
-  let r2 = 0;
-  for (let i = 0; i < ref.length; i++) {
-    const d = got[i] - ref[i];
-    d2 += d * d;
-    r2 += ref[i] * ref[i];
-  }
-  return r2 > 0 ? Math.sqrt(d2 / r2) : Math.sqrt(d2) > 0 ? Infinity : 0;
 }
 
 function compare(

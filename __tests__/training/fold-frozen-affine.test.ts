@@ -6,6 +6,7 @@ import { generateArtifacts } from '../../src/training/artifacts';
 import { foldFrozenAffine } from '../../src/training/fold-frozen-affine';
 import { TrainingSession } from '../../src/training/training-session';
 import { createRng } from '../../src/util/rng';
+import { relativeL2 } from '../helpers/tensor-compare';
 
 const rng = createRng('fold-frozen-affine');
 const values = (n: number, scale = 1): Float32Array =>
@@ -50,16 +51,6 @@ function chain(): OnnxModel {
 
 const TRAINABLE = new Set(['w1', 'w2', 'b2', 'w3']);
 
-function relL2(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
-
 describe('foldFrozenAffine', () => {
   const x: HostTensor = { data: values(2 * 3 * 9 * 7), dims: [2, 3, 9, 7] };
 
@@ -79,7 +70,7 @@ describe('foldFrozenAffine', () => {
     const b = await createSession(folded);
     const ya = await a.run({ x });
     const yb = await b.run({ x });
-    expect(relL2(yb.y.data as Float32Array, ya.y.data as Float32Array)).toBeLessThan(1e-6);
+    expect(relativeL2(yb.y.data as Float32Array, ya.y.data as Float32Array)).toBeLessThan(1e-6);
     expect(Array.from(yb.z.data as Float32Array)).toEqual(Array.from(ya.z.data as Float32Array));
     await a.release();
     await b.release();
@@ -111,7 +102,7 @@ describe('foldFrozenAffine', () => {
     const plain = await grads(false);
     expect(Object.keys(folded).sort()).toEqual([...TRAINABLE].sort());
     for (const k of Object.keys(plain)) {
-      const err = relL2(folded[k].data as Float32Array, plain[k].data as Float32Array);
+      const err = relativeL2(folded[k].data as Float32Array, plain[k].data as Float32Array);
       expect(err).toBeLessThan(1e-5);
     }
   });

@@ -20,6 +20,7 @@ export async function createDistillTrainer(
   const fc = config.distill.feature_cache;
   return DistillTrainer.create({
     teacher: setup.teacher,
+    teacherSession: setup.teacherSession,
     student: setup.student,
     imageInput: setup.studentImageInput,
     teacherImageInput: setup.teacherImageInput,

@@ -10,6 +10,7 @@ import type { FeatureCache, FeatureSet } from '../data/feature-cache';
 import { featureKey } from '../data/feature-cache';
 import { RlpkdError } from '../errors';
 import type { OnnxModel, ValueInfo } from '../onnx/types';
+import type { GraphFile } from '../runtime/optimized-model';
 import { createSession, type ExecutionProviderName, type GraphSession } from '../runtime/session';
 import type { HostTensor } from '../runtime/tensors';
 import { artifactModel, exportModelForInference, generateArtifacts } from '../training/artifacts';
@@ -24,6 +25,8 @@ import type { LevelPair } from './level-matching';
 /** What the trainer needs. */
 export interface DistillTrainerOptions {
   teacher: OnnxModel;
+  /** Load the teacher session from this file (e.g. its onnxruntime-optimized form) instead of `teacher`. */
+  teacherSession?: GraphFile;
   /** The student graph to train (shared initializers already untied, adapters already added). */
   student: OnnxModel;
   /** Student image input name. */
@@ -106,7 +109,12 @@ export class DistillTrainer {
       ...(options.maxGradNorm !== undefined ? { maxGradNorm: options.maxGradNorm } : {}),
       ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
     });
-    const teacher = await createSession(options.teacher, ep);
+    const teacher = options.teacherSession
+      ? await createSession(options.teacherSession.file, {
+          ...ep,
+          graphOptimizationLevel: options.teacherSession.graphOptimizationLevel,
+        })
+      : await createSession(options.teacher, ep);
     const probe = options.sharedParameter
       ? await GradNormProbe.create({
           model: artifactModel(artifacts, 'eval'),

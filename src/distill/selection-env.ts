@@ -49,6 +49,7 @@ export async function createSelectionEnv(
   const weights = options.weights ?? new Array<number>(L).fill(1 / L);
   const env = await ParallelDistillationEnv.create({
     teacher: setup.teacher,
+    teacherSession: setup.teacherSession,
     student: setup.student,
     images: options.images,
     numEnvs: options.numEnvs ?? c.rl.environment.num_parallel_envs,

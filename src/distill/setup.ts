@@ -5,6 +5,7 @@
  * the trainable set, GradNorm's shared parameter, the resolved level selection, the datasets and the
  * held-out images.
  */
+import * as path from 'node:path';
 import { computeCostModel } from '../analysis/cost-model';
 import { imageInput, type InputSize, type PyramidLevel } from '../analysis/pyramid';
 import { classifyParameters } from '../analysis/parameters';
@@ -17,6 +18,7 @@ import { RlpkdError } from '../errors';
 import type { LogSink } from '../logging/logger';
 import { loadModel } from '../onnx/model-io';
 import type { OnnxModel, ValueInfo } from '../onnx/types';
+import { frozenGraphFile, type GraphFile } from '../runtime/optimized-model';
 import { resolveExecutionProvider, type ExecutionProviderName } from '../runtime/session';
 import { Rng } from '../util/rng';
 import { addStudentAdapters, matchLevels, type LevelPair } from './level-matching';
@@ -35,6 +37,8 @@ export interface DistillSetup {
   ep: ExecutionProviderName;
   size: InputSize;
   teacher: OnnxModel;
+  /** Where the teacher session loads from (its onnxruntime-optimized form on the CPU). */
+  teacherSession: GraphFile;
   teacherHash: string;
   /** The student as trained: shared initializers untied (when configured), adapters added. */
   student: OnnxModel;
@@ -78,6 +82,11 @@ export async function prepareDistillation(
       : config.data.image_size;
   const size = { height, width };
   const teacher = loadModel(config.models.teacher);
+  const teacherSession = await frozenGraphFile(config.models.teacher, ep, {
+    // Beside the teacher feature cache: both are derived from the teacher and shared across runs.
+    cacheDir: path.join(path.dirname(config.distill.feature_cache.dir), 'optimized-graphs'),
+    onFallback: (why) => log.warn(`teacher: loading it without the optimized-graph cache (${why})`),
+  });
   const studentFile = loadModel(config.models.student);
   const classified = classifyParameters(studentFile, { untie: config.models.untie_shared_initializers });
   if (classified.untiedCopies.length > 0) {
@@ -176,6 +185,7 @@ export async function prepareDistillation(
     ep,
     size,
     teacher,
+    teacherSession,
     teacherHash: teacherHash(config.models.teacher),
     student: adapted.model,
     studentOutputs: classified.model.graph.outputs.map((o) => ({ ...o })),

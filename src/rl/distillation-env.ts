@@ -23,6 +23,7 @@ import {
 } from '../analysis/pyramid';
 import { RlpkdError } from '../errors';
 import type { OnnxModel } from '../onnx/types';
+import type { GraphFile } from '../runtime/optimized-model';
 import { createSession, type GraphSession } from '../runtime/session';
 import type { HostTensor } from '../runtime/tensors';
 import { generateArtifacts } from '../training/artifacts';
@@ -60,6 +61,8 @@ export interface DistillationStepInfo extends StepInfo {
 
 export interface DistillationEnvOptions {
   teacher: OnnxModel;
+  /** Load the teacher session from this file (e.g. its onnxruntime-optimized form) instead of `teacher`. */
+  teacherSession?: GraphFile;
   student: OnnxModel;
   images: ImageBatchSource;
   numEnvs: number;
@@ -235,9 +238,13 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
       ...(options.lrSchedule ? { lrSchedule: options.lrSchedule } : {}),
       ...(options.maxGradNorm !== undefined ? { maxGradNorm: options.maxGradNorm } : {}),
     });
-    const teacher = await createSession(options.teacher, {
-      ...(options.executionProvider ? { executionProvider: options.executionProvider } : {}),
-    });
+    const ep = options.executionProvider ? { executionProvider: options.executionProvider } : {};
+    const teacher = options.teacherSession
+      ? await createSession(options.teacherSession.file, {
+          ...ep,
+          graphOptimizationLevel: options.teacherSession.graphOptimizationLevel,
+        })
+      : await createSession(options.teacher, ep);
     return new ParallelDistillationEnv(options, {
       session,
       teacher,

@@ -13,6 +13,12 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { InputFileError, RlpkdError } from '../errors';
 
+/** A graph file and the onnxruntime optimization level to load it with. */
+export interface GraphFile {
+  file: string;
+  graphOptimizationLevel: 'basic' | 'extended' | 'all';
+}
+
 /** File name of the optimized graph inside its cache entry; the weights sit beside it in `<name>.data`. */
 const OPTIMIZED_FILE = 'optimized.onnx';
 
@@ -91,5 +97,25 @@ export async function optimizedModelFile(
       hint: 'run `rlpkd inspect` on the model, or load it without the optimized cache',
       cause: err,
     });
+  }
+}
+
+/**
+ * How to load a frozen inference graph (a teacher) for `ep`: on the CPU its optimized form from the
+ * cache at level 'basic'; elsewhere (or when onnxruntime cannot save an optimized form of it) the file
+ * itself at level 'all'. `onFallback` hears why the cache was not used.
+ */
+export async function frozenGraphFile(
+  model: string,
+  ep: 'cpu' | 'cuda',
+  options: { cacheDir: string; onFallback?: (reason: string) => void },
+): Promise<GraphFile> {
+  if (ep !== 'cpu') return { file: model, graphOptimizationLevel: 'all' };
+  try {
+    return { file: await optimizedModelFile(model, options), graphOptimizationLevel: 'basic' };
+  } catch (err) {
+    if (err instanceof InputFileError) throw err;
+    options.onFallback?.((err as Error).message);
+    return { file: model, graphOptimizationLevel: 'all' };
   }
 }
