@@ -163,11 +163,13 @@ async function runArtifacts(opts: ArtifactsOptions): Promise<void> {
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
-/** `rlpkd artifacts --model M.onnx --out DIR`: training, eval, optimizer and fused-step graphs + checkpoint. */
+/** `rlpkd artifacts --model M.onnx --out DIR`: training, eval, optimizer, fused-step and gradient-step graphs + checkpoint. */
 export function registerArtifacts(program: Command): void {
   program
     .command('artifacts')
-    .description('build training/eval/optimizer/fused-step graphs and a checkpoint (cached by content hash)')
+    .description(
+      'build training/eval/optimizer/fused-step/gradient-step graphs and a checkpoint (cached by content hash)',
+    )
     .requiredOption('--model <file>', 'ONNX model to train')
     .requiredOption('--out <dir>', 'folder for the artifacts (reused when the model and options match)')
     .option(
@@ -185,7 +187,7 @@ export function registerArtifacts(program: Command): void {
     .option('--trainable <pattern...>', 'also train initializers matching these globs or /regex/')
     .option('--frozen <pattern...>', 'freeze initializers matching these globs or /regex/')
     .option('--no-untie', 'keep shared parameter initializers tied')
-    .option('--no-fused', 'skip the fused step graph')
+    .option('--no-fused', 'skip the fused step and gradient step graphs')
     .option('--json', 'print one JSON object')
     .action(async (opts: ArtifactsOptions) => runArtifacts(opts));
 }
