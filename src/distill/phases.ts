@@ -129,31 +129,56 @@ export async function runPolicyPhase(ctx: RunContext): Promise<void> {
   if (ctx.setup.selection !== 'rl')
     throw new RlpkdError('internal: the policy phases need distill.selection rl');
   const stream = new TrainImageStream(ctx.setup.trainLoader, EPOCH_BASE.policy, ctx.state.streams.policy);
+  await runEnvEpochs(ctx, E, 'policy', stream, async (env, epoch, unit) => {
+    const it = await policyIteration(ctx, env, ctx.seed('ppo', 'policy', epoch, unit));
+    stream.clearDrawn();
+    ctx.state.streams.policy = stream.cursor();
+    ctx.stepDone();
+    return { reward: it.reward, kl: it.stats.approx_kl };
+  });
+}
+
+/**
+ * The epoch/iteration driver phases 2 and 3 share with RL selection: progress bar, resumable cursor,
+ * interruption checks, and an environment that follows the student — re-created per iteration for a
+ * budget range (its budget RNG is not saved, see run-context), else created once and, in phase 3,
+ * refreshed from the student and GradNorm weights before each iteration. `iteration` returns the
+ * figures the progress bar shows; `endOfEpoch` runs before the epoch is recorded as done.
+ */
+async function runEnvEpochs(
+  ctx: RunContext,
+  E: number,
+  phase: 'policy' | 'joint',
+  stream: TrainImageStream,
+  iteration: (env: ParallelDistillationEnv, epoch: number, unit: number) => Promise<Record<string, number>>,
+  endOfEpoch?: (epoch: number) => Promise<void>,
+): Promise<void> {
   const iters = iterationsPerEpoch(ctx);
+  const label = `phase ${phase === 'policy' ? 2 : 3} ${phase.padEnd(10)}`;
   let env: ParallelDistillationEnv | null = null;
   try {
     while (ctx.state.cursor.epoch < E) {
       const epoch = ctx.state.cursor.epoch;
-      const bar = ctx.log.progress(`phase 2 policy    epoch ${epoch + 1}/${E}`, iters);
+      const bar = ctx.log.progress(`${label}epoch ${epoch + 1}/${E}`, iters);
       bar.update(ctx.state.cursor.unit);
       try {
         while (ctx.state.cursor.unit < iters) {
           const unit = ctx.state.cursor.unit;
           if (!env || isRange(ctx.config.rl.environment.budget)) {
             await env?.close();
-            env = await ctx.createEnv({ images: stream, seed: ctx.seed('policy', epoch, unit) });
+            env = await ctx.createEnv({ images: stream, seed: ctx.seed(phase, epoch, unit) });
+          } else if (phase === 'joint') {
+            await ctx.refreshEnv(env);
           }
-          const it = await policyIteration(ctx, env, ctx.seed('ppo', 'policy', epoch, unit));
-          stream.clearDrawn();
-          ctx.state.streams.policy = stream.cursor();
-          ctx.stepDone();
+          const shown = await iteration(env, epoch, unit);
           ctx.unitDone();
-          bar.update(unit + 1, { reward: it.reward, kl: it.stats.approx_kl });
+          bar.update(unit + 1, shown);
           await ctx.stopIfInterrupted();
         }
       } finally {
         bar.stop();
       }
+      await endOfEpoch?.(epoch);
       await ctx.epochDone(epoch === E - 1);
     }
   } finally {
@@ -198,66 +223,46 @@ async function jointFixed(ctx: RunContext, E: number, levels: readonly string[])
     } finally {
       bar.stop();
     }
-    const loss = await logHeldOut(ctx, 'joint');
-    ctx.log.info(`phase 3 epoch ${epoch + 1}/${E}: held-out all-level loss ${loss.toPrecision(5)}`);
+    await logJointEpoch(ctx, epoch, E);
     await ctx.epochDone(epoch === E - 1);
   }
 }
 
 async function jointRl(ctx: RunContext, E: number): Promise<void> {
   const stream = new TrainImageStream(ctx.setup.trainLoader, EPOCH_BASE.joint, ctx.state.streams.joint);
-  const iters = iterationsPerEpoch(ctx);
   const N = ctx.config.rl.environment.num_parallel_envs;
-  let env: ParallelDistillationEnv | null = null;
-  try {
-    while (ctx.state.cursor.epoch < E) {
-      const epoch = ctx.state.cursor.epoch;
-      const bar = ctx.log.progress(`phase 3 joint     epoch ${epoch + 1}/${E}`, iters);
-      bar.update(ctx.state.cursor.unit);
-      try {
-        while (ctx.state.cursor.unit < iters) {
-          const unit = ctx.state.cursor.unit;
-          // The environment follows the student and the GradNorm weights; a budget range needs a fresh
-          // one per iteration (its budget RNG is not saved, see run-context).
-          if (!env || isRange(ctx.config.rl.environment.budget)) {
-            await env?.close();
-            env = await ctx.createEnv({ images: stream, seed: ctx.seed('joint', epoch, unit) });
-          } else {
-            await ctx.refreshEnv(env);
-          }
-          const it = await policyIteration(ctx, env, ctx.seed('ppo', 'joint', epoch, unit));
-          // Episode batch b used chunk b of the stream; the last chunk started episodes nobody finished.
-          // The student then trains on those images, each on the levels it selected, in batches of
-          // data.batch_size (the same step as phases 1 and 3 with a fixed selection).
-          const chunks = stream.takeDrawn();
-          const batches = it.selections.length / N;
-          if (chunks.length < batches)
-            throw new RlpkdError('internal: fewer image chunks than episode batches');
-          const images = joinChunks(chunks.slice(0, batches));
-          const bs = ctx.config.data.batch_size;
-          let loss = 0;
-          for (let start = 0; start < it.selections.length; start += bs) {
-            const end = Math.min(start + bs, it.selections.length);
-            const mask = ctx.maskFromSelections(it.selections.slice(start, end));
-            const r = await ctx.distillStep(sliceChunk(images, start, end), mask, ctx.gradnorm !== null);
-            loss = r.loss;
-            ctx.stepDone();
-          }
-          ctx.state.streams.joint = stream.cursor();
-          ctx.unitDone();
-          bar.update(unit + 1, { reward: it.reward, loss });
-          await ctx.stopIfInterrupted();
-        }
-      } finally {
-        bar.stop();
-      }
-      const loss = await logHeldOut(ctx, 'joint');
-      ctx.log.info(`phase 3 epoch ${epoch + 1}/${E}: held-out all-level loss ${loss.toPrecision(5)}`);
-      await ctx.epochDone(epoch === E - 1);
+  const iteration = async (
+    env: ParallelDistillationEnv,
+    epoch: number,
+    unit: number,
+  ): Promise<Record<string, number>> => {
+    const it = await policyIteration(ctx, env, ctx.seed('ppo', 'joint', epoch, unit));
+    // Episode batch b used chunk b of the stream; the last chunk started episodes nobody finished.
+    // The student then trains on those images, each on the levels it selected, in batches of
+    // data.batch_size (the same step as phases 1 and 3 with a fixed selection).
+    const chunks = stream.takeDrawn();
+    const batches = it.selections.length / N;
+    if (chunks.length < batches) throw new RlpkdError('internal: fewer image chunks than episode batches');
+    const images = joinChunks(chunks.slice(0, batches));
+    const bs = ctx.config.data.batch_size;
+    let loss = 0;
+    for (let start = 0; start < it.selections.length; start += bs) {
+      const end = Math.min(start + bs, it.selections.length);
+      const mask = ctx.maskFromSelections(it.selections.slice(start, end));
+      const r = await ctx.distillStep(sliceChunk(images, start, end), mask, ctx.gradnorm !== null);
+      loss = r.loss;
+      ctx.stepDone();
     }
-  } finally {
-    await env?.close();
-  }
+    ctx.state.streams.joint = stream.cursor();
+    return { reward: it.reward, loss };
+  };
+  await runEnvEpochs(ctx, E, 'joint', stream, iteration, (epoch) => logJointEpoch(ctx, epoch, E));
+}
+
+/** Phase 3's end-of-epoch line: the held-out all-level loss (also logged as a metric). */
+async function logJointEpoch(ctx: RunContext, epoch: number, E: number): Promise<void> {
+  const loss = await logHeldOut(ctx, 'joint');
+  ctx.log.info(`phase 3 epoch ${epoch + 1}/${E}: held-out all-level loss ${loss.toPrecision(5)}`);
 }
 
 /** The chunks as one batch of images (with their hashes and flips). */

@@ -119,6 +119,18 @@ function downsample(
   return e.frozenBatchNorm(child(ds, 'downsample.1'), y, out);
 }
 
+/** A block's `conv<i>` followed by its `bn<i>` (torchvision's module names): backbone conv, frozen batch norm. */
+function convBn(
+  e: TorchEmitter,
+  scope: Scope,
+  i: number,
+  x: string,
+  conv: Omit<Parameters<TorchEmitter['conv']>[2], 'role'>,
+): string {
+  const y = e.conv(child(scope, `conv${i}`), x, { ...conv, role: 'backbone' });
+  return e.frozenBatchNorm(child(scope, `bn${i}`), y, conv.outChannels);
+}
+
 /** torchvision BasicBlock: conv3x3-bn-relu-conv3x3-bn, + identity (or downsample), relu. */
 function basicBlock(
   e: TorchEmitter,
@@ -128,24 +140,15 @@ function basicBlock(
   planes: number,
   stride: number,
 ): BlockOut {
-  let y = e.conv(child(scope, 'conv1'), x, {
+  let y = convBn(e, scope, 1, x, {
     inChannels: inplanes,
     outChannels: planes,
     kernel: 3,
     stride,
     padding: 1,
-    role: 'backbone',
   });
-  y = e.frozenBatchNorm(child(scope, 'bn1'), y, planes);
   y = e.relu(child(scope, 'relu'), y);
-  y = e.conv(child(scope, 'conv2'), y, {
-    inChannels: planes,
-    outChannels: planes,
-    kernel: 3,
-    padding: 1,
-    role: 'backbone',
-  });
-  y = e.frozenBatchNorm(child(scope, 'bn2'), y, planes);
+  y = convBn(e, scope, 2, y, { inChannels: planes, outChannels: planes, kernel: 3, padding: 1 });
   const identity =
     stride !== 1 || inplanes !== planes ? downsample(e, scope, x, inplanes, planes, stride) : x;
   const sum = e.op(scope, 'Add', [y, identity]);
@@ -162,26 +165,11 @@ function bottleneck(
   stride: number,
 ): BlockOut {
   const out = planes * 4;
-  let y = e.conv(child(scope, 'conv1'), x, {
-    inChannels: inplanes,
-    outChannels: planes,
-    kernel: 1,
-    role: 'backbone',
-  });
-  y = e.frozenBatchNorm(child(scope, 'bn1'), y, planes);
+  let y = convBn(e, scope, 1, x, { inChannels: inplanes, outChannels: planes, kernel: 1 });
   y = e.relu(child(scope, 'relu'), y);
-  y = e.conv(child(scope, 'conv2'), y, {
-    inChannels: planes,
-    outChannels: planes,
-    kernel: 3,
-    stride,
-    padding: 1,
-    role: 'backbone',
-  });
-  y = e.frozenBatchNorm(child(scope, 'bn2'), y, planes);
+  y = convBn(e, scope, 2, y, { inChannels: planes, outChannels: planes, kernel: 3, stride, padding: 1 });
   y = e.relu(child(scope, 'relu_1'), y);
-  y = e.conv(child(scope, 'conv3'), y, { inChannels: planes, outChannels: out, kernel: 1, role: 'backbone' });
-  y = e.frozenBatchNorm(child(scope, 'bn3'), y, out);
+  y = convBn(e, scope, 3, y, { inChannels: planes, outChannels: out, kernel: 1 });
   const identity = stride !== 1 || inplanes !== out ? downsample(e, scope, x, inplanes, out, stride) : x;
   const sum = e.op(scope, 'Add', [y, identity]);
   return { output: e.relu(child(scope, 'relu_2'), sum), channels: out };

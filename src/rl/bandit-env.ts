@@ -10,7 +10,15 @@
 import { RlpkdError } from '../errors';
 import { Rng, type Seed } from '../util/rng';
 import { DecisionKind, DecisionTracker, type DecisionConstraints } from './bernoulli';
-import type { ActionMode, EpisodeSummary, StepInfo, VecEnv, VecResetResult, VecStepResult } from './vec-env';
+import {
+  recordLevelActions,
+  type ActionMode,
+  type EpisodeSummary,
+  type StepInfo,
+  type VecEnv,
+  type VecResetResult,
+  type VecStepResult,
+} from './vec-env';
 
 /** Costs of P2..P5 in the design document (4 : 2 : 1 : 0.5), as shares of the full pyramid. */
 export const SEED_LEVEL_COSTS: readonly number[] = [4 / 7.5, 2 / 7.5, 1 / 7.5, 0.5 / 7.5];
@@ -201,21 +209,13 @@ export class ContextualBanditEnv implements VecEnv<BanditStepInfo> {
     if (!this.started) throw new RlpkdError('ContextualBanditEnv.step called before reset()');
     const n = this.numEnvs;
     const L = this.numLevels;
-    const perStep = this.actionMode === 'sequential' ? 1 : L;
-    if (actions.length !== n * perStep) {
-      throw new RlpkdError(
-        `ContextualBanditEnv.step: expected ${n * perStep} actions, got ${actions.length}`,
-      );
-    }
-    for (let e = 0; e < n; e++) {
-      for (let j = 0; j < perStep; j++) {
-        const level = this.actionMode === 'sequential' ? this.k : j;
-        const a = actions[e * perStep + j] ? 1 : 0;
-        this.selected[e * L + level] = a;
-        if (a) this.used[e] += this.costs[level];
-      }
-    }
-    this.k += perStep;
+    this.k += recordLevelActions(
+      actions,
+      this,
+      { selected: this.selected, used: this.used },
+      this.k,
+      'ContextualBanditEnv.step',
+    );
     const rewards = new Float64Array(n);
     const dones = new Uint8Array(n);
     const infos: BanditStepInfo[] = Array.from({ length: n }, () => ({}));

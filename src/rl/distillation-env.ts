@@ -32,7 +32,15 @@ import type { LrScheduleConfig } from '../training/lr-schedules';
 import type { OptimizerConfig } from '../training/optimizers';
 import { TrainingSession } from '../training/training-session';
 import { Rng, type Seed } from '../util/rng';
-import type { ActionMode, EpisodeSummary, StepInfo, VecEnv, VecResetResult, VecStepResult } from './vec-env';
+import {
+  recordLevelActions,
+  type ActionMode,
+  type EpisodeSummary,
+  type StepInfo,
+  type VecEnv,
+  type VecResetResult,
+  type VecStepResult,
+} from './vec-env';
 
 /** Supplies batches of images [n, C, H, W] (float32, already preprocessed for the graphs). */
 export interface ImageBatchSource {
@@ -279,21 +287,13 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
     if (!this.images) throw new RlpkdError('distillation env: step() called before reset()');
     const N = this.numEnvs;
     const L = this.numLevels;
-    const perStep = this.actionMode === 'sequential' ? 1 : L;
-    if (actions.length !== N * perStep) {
-      throw new RlpkdError(`distillation env: expected ${N * perStep} actions, got ${actions.length}`);
-    }
-    for (let e = 0; e < N; e++) {
-      for (let j = 0; j < perStep; j++) {
-        const k = this.actionMode === 'sequential' ? this.k : j;
-        const a = actions[e * perStep + j];
-        if (a !== 0 && a !== 1)
-          throw new RlpkdError(`distillation env: action ${a} of env ${e} is not 0 or 1`);
-        this.selected[e * L + k] = a;
-        if (a) this.used[e] += this.costs[k];
-      }
-    }
-    this.k += perStep;
+    this.k += recordLevelActions(
+      actions,
+      this,
+      { selected: this.selected, used: this.used },
+      this.k,
+      'distillation env',
+    );
     const rewards = new Float64Array(N);
     const dones = new Uint8Array(N);
     let infos: DistillationStepInfo[] = Array.from({ length: N }, () => ({}));

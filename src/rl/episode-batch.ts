@@ -94,6 +94,36 @@ export const EPISODE_FIELDS: readonly Field[] = [
   'budgets',
 ];
 
+/** The arrays that hold one row per step (states and decision arrays several values per step). */
+export type StepRows = Pick<
+  EpisodeBatch,
+  'states' | 'actions' | 'kinds' | 'logits' | 'logProbs' | 'values' | 'rewards' | 'advantages' | 'returns'
+>;
+
+/**
+ * Copies step `from` of `src` into step `to` of `dst` (flat step indices; `stateDim` state values and
+ * `decisions` actions, kinds and logits per step, one of each other value). Budgets are per episode and
+ * not copied.
+ */
+export function copyStep(
+  src: StepRows,
+  from: number,
+  dst: StepRows,
+  to: number,
+  shape: Pick<EpisodeShape, 'stateDim' | 'decisions'>,
+): void {
+  const { stateDim: D, decisions: A } = shape;
+  dst.states.set(src.states.subarray(from * D, (from + 1) * D), to * D);
+  dst.actions.set(src.actions.subarray(from * A, (from + 1) * A), to * A);
+  dst.kinds.set(src.kinds.subarray(from * A, (from + 1) * A), to * A);
+  dst.logits.set(src.logits.subarray(from * A, (from + 1) * A), to * A);
+  dst.logProbs[to] = src.logProbs[from];
+  dst.values[to] = src.values[from];
+  dst.rewards[to] = src.rewards[from];
+  dst.advantages[to] = src.advantages[from];
+  dst.returns[to] = src.returns[from];
+}
+
 /** Copies episode `from` of `src` into row `to` of `dst` (same shape). */
 export function copyEpisode(src: EpisodeBatch, from: number, dst: EpisodeBatch, to: number): void {
   const sizes = rowSizes(src);

@@ -8,37 +8,23 @@ import type { Rng } from '../util/rng';
 import {
   allocateEpisodes,
   copyEpisode,
+  copyStep,
   EPISODE_FIELDS,
   selectEpisodes,
   type EpisodeBatch,
   type EpisodeShape,
 } from './episode-batch';
 
-/** Single steps drawn from stored episodes. */
-export interface TransitionBatch {
-  count: number;
-  decisions: number;
-  stateDim: number;
-  /** [n, D] */
-  states: Float32Array;
-  /** [n, A] */
-  actions: Uint8Array;
-  /** [n, A] */
-  kinds: Uint8Array;
-  /** [n, A] */
-  logits: Float32Array;
-  /** [n] each of the following */
-  logProbs: Float64Array;
-  values: Float64Array;
-  rewards: Float64Array;
-  advantages: Float64Array;
-  returns: Float64Array;
-  budgets: Float64Array;
+/**
+ * Single steps drawn from stored episodes: EpisodeBatch's fields with one row per transition ([n, D]
+ * states, [n, A] actions/kinds/logits, [n] for the per-step values), plus where each step sat.
+ */
+export type TransitionBatch = Omit<EpisodeBatch, 'steps'> & {
   /** 1 on an episode's last step. */
   dones: Uint8Array;
   /** Position of the step in its episode. */
   stepIndex: Int32Array;
-}
+};
 
 /** JSON form of a replay buffer (typed arrays as base64 of their little-endian bytes). */
 export interface ReplayBufferState {
@@ -149,15 +135,7 @@ export class ReplayBuffer {
       const ep = this.row(Math.floor(flat / S));
       const s = flat % S;
       const j = ep * S + s;
-      out.states.set(st.states.subarray(j * D, (j + 1) * D), i * D);
-      out.actions.set(st.actions.subarray(j * A, (j + 1) * A), i * A);
-      out.kinds.set(st.kinds.subarray(j * A, (j + 1) * A), i * A);
-      out.logits.set(st.logits.subarray(j * A, (j + 1) * A), i * A);
-      out.logProbs[i] = st.logProbs[j];
-      out.values[i] = st.values[j];
-      out.rewards[i] = st.rewards[j];
-      out.advantages[i] = st.advantages[j];
-      out.returns[i] = st.returns[j];
+      copyStep(st, j, out, i, st);
       out.budgets[i] = st.budgets[ep];
       out.dones[i] = s === S - 1 ? 1 : 0;
       out.stepIndex[i] = s;

@@ -4,7 +4,7 @@
  * episodes (the unit the sequential policy is re-evaluated on, by teacher forcing).
  */
 import { RlpkdError } from '../errors';
-import { allocateEpisodes, type EpisodeBatch } from './episode-batch';
+import { allocateEpisodes, copyStep, type EpisodeBatch, type StepRows } from './episode-batch';
 import { computeGae } from './gae';
 
 export interface RolloutBufferOptions {
@@ -157,6 +157,17 @@ export class RolloutBuffer {
     const { numSteps: T, numEnvs: N, stateDim: D, decisions: A, stepsPerEpisode: S } = this.options;
     const blocks = T / S;
     const out = allocateEpisodes(blocks * N, { steps: S, decisions: A, stateDim: D });
+    const steps: StepRows = {
+      states: this.states,
+      actions: this.actions,
+      kinds: this.kinds,
+      logits: this.logits,
+      logProbs: this.logProbs,
+      values: this.values,
+      rewards: this.rewards,
+      advantages: this.advantages,
+      returns: this.returns,
+    };
     for (let b = 0; b < blocks; b++) {
       for (let e = 0; e < N; e++) {
         const m = b * N + e;
@@ -174,15 +185,7 @@ export class RolloutBuffer {
             );
           }
           const j = m * S + s;
-          out.states.set(this.states.subarray(i * D, (i + 1) * D), j * D);
-          out.actions.set(this.actions.subarray(i * A, (i + 1) * A), j * A);
-          out.kinds.set(this.kinds.subarray(i * A, (i + 1) * A), j * A);
-          out.logits.set(this.logits.subarray(i * A, (i + 1) * A), j * A);
-          out.logProbs[j] = this.logProbs[i];
-          out.values[j] = this.values[i];
-          out.rewards[j] = this.rewards[i];
-          out.advantages[j] = this.advantages[i];
-          out.returns[j] = this.returns[i];
+          copyStep(steps, i, out, j, out);
         }
       }
     }

@@ -131,3 +131,33 @@ export function checkVecResult(env: VecEnv, result: VecResetResult, what: string
       throw new RlpkdError(`${what}: budget of env ${i} must be > 0, got ${result.budgets[i]}`);
   }
 }
+
+/**
+ * Records one step's 0/1 decisions of every env of `env` (sequential: the decision for level `k`;
+ * independent: one per level) in its row of `selected` ([numEnvs, numLevels]) and its `used` cost; returns
+ * the decisions each env made. `what` prefixes the errors for a wrong action count or an action that is
+ * not 0 or 1.
+ */
+export function recordLevelActions(
+  actions: Uint8Array,
+  env: Pick<VecEnv, 'numEnvs' | 'numLevels' | 'actionMode' | 'costs'>,
+  rows: { selected: Uint8Array; used: Float64Array },
+  k: number,
+  what: string,
+): number {
+  const { numEnvs: n, numLevels: L } = env;
+  const perStep = env.actionMode === 'sequential' ? 1 : L;
+  if (actions.length !== n * perStep) {
+    throw new RlpkdError(`${what}: expected ${n * perStep} actions, got ${actions.length}`);
+  }
+  for (let e = 0; e < n; e++) {
+    for (let j = 0; j < perStep; j++) {
+      const level = env.actionMode === 'sequential' ? k : j;
+      const a = actions[e * perStep + j];
+      if (a !== 0 && a !== 1) throw new RlpkdError(`${what}: action ${a} of env ${e} is not 0 or 1`);
+      rows.selected[e * L + level] = a;
+      if (a) rows.used[e] += env.costs[level];
+    }
+  }
+  return perStep;
+}
