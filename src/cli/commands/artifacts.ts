@@ -1,7 +1,7 @@
 /** `rlpkd artifacts`: a thin layer over generateArtifacts that prints what it wrote (or found cached). */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { RlpkdError } from '../../errors';
 import { loadModel } from '../../onnx/model-io';
 import type { ValueInfo } from '../../onnx/types';
@@ -9,6 +9,7 @@ import { generateArtifacts, type TrainingArtifacts } from '../../training/artifa
 import type { LossSpec } from '../../training/losses';
 import type { OptimizerConfig } from '../../training/optimizers';
 import { printJson } from '../run-cli';
+import { choice, nonNegative } from '../option-parsers';
 
 /** Loss names the command accepts (kebab-case spellings of the LossSpec types). */
 export const ARTIFACT_LOSSES = ['mse', 'l1', 'smooth-l1', 'cross-entropy', 'distill'] as const;
@@ -29,21 +30,6 @@ interface ArtifactsOptions {
   untie: boolean;
   fused: boolean;
   json?: boolean;
-}
-
-function choice<T extends string>(...allowed: readonly T[]): (value: string) => T {
-  return (value) => {
-    if (!(allowed as readonly string[]).includes(value))
-      throw new InvalidArgumentError(`expected one of ${allowed.join(', ')}, got '${value}'`);
-    return value as T;
-  };
-}
-
-function nonNegative(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0)
-    throw new InvalidArgumentError(`expected a number ≥ 0, got '${value}'`);
-  return n;
 }
 
 /** The LossSpec a command line asks for; `modelOutputs` are the distillation levels when none are named. */

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { benchConvGrad } from '../../bench/conv-grad';
 import {
   benchTrainStep,
@@ -27,6 +27,7 @@ import type { ExecutionProviderName } from '../../runtime/session';
 import { findTorchPython } from '../../tools/python';
 import { printJson } from '../run-cli';
 import { median } from '../../bench/stats';
+import { choice, integer } from '../option-parsers';
 
 interface StepFlags {
   batch: number;
@@ -59,23 +60,6 @@ interface TorchResult {
   minMs: number;
   peakRssMB: number;
   runtime: string;
-}
-
-function integer(min: number): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (!/^\d+$/.test(value.trim()) || n < min)
-      throw new InvalidArgumentError(`expected an integer ≥ ${min}, got '${value}'`);
-    return n;
-  };
-}
-
-function choice<T extends string>(...allowed: T[]): (value: string) => T {
-  return (value) => {
-    if (!(allowed as string[]).includes(value))
-      throw new InvalidArgumentError(`expected one of ${allowed.join(', ')}, got '${value}'`);
-    return value as T;
-  };
 }
 
 /** Options shared by the subcommands that run a train step. */
@@ -177,17 +161,21 @@ async function timeTrainStep(
   return lastJson<TrainStepBenchResult>(out, 'the timed benchmark process');
 }
 
+/** What both timed programs (this CLI's child and tools/bench_torch_step.py) take alike, as arguments. */
+function sharedStepArgs(flags: StepFlags): string[] {
+  const args: [string, number][] = [
+    ['--batch', flags.batch],
+    ['--size', flags.size],
+    ['--steps', flags.steps],
+    ['--warmup', flags.warmup],
+  ];
+  return args.flatMap(([flag, value]) => [flag, String(value)]);
+}
+
 /** The flags of a StepFlags as command-line arguments for a child `bench train-step`. */
 function stepArgs(flags: StepFlags): string[] {
   return [
-    '--batch',
-    String(flags.batch),
-    '--size',
-    String(flags.size),
-    '--steps',
-    String(flags.steps),
-    '--warmup',
-    String(flags.warmup),
+    ...sharedStepArgs(flags),
     '--ep',
     flags.ep,
     '--teacher-opt',
@@ -259,14 +247,7 @@ async function runTorch(flags: CompareFlags): Promise<TorchResult> {
       flags.teacherArch.replace(/-fpn$/, ''),
       '--student',
       flags.studentArch.replace(/-fpn$/, ''),
-      '--batch',
-      String(flags.batch),
-      '--size',
-      String(flags.size),
-      '--steps',
-      String(flags.steps),
-      '--warmup',
-      String(flags.warmup),
+      ...sharedStepArgs(flags),
       '--threads',
       String(flags.threads ?? os.cpus().length),
     ],

@@ -1,21 +1,15 @@
 /** `rlpkd eval`: a thin layer over evaluateRun (held-out distillation loss, policy subsets, cost). */
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { evaluateRun } from '../../distill/evaluate-run';
 import type { ExecutionProviderName } from '../../runtime/session';
 import { printJson } from '../run-cli';
+import { provider } from '../option-parsers';
 
 interface EvalCliOptions {
   run: string;
   checkpoint?: string;
   ep?: ExecutionProviderName;
   json?: boolean;
-}
-
-function provider(value: string): ExecutionProviderName {
-  if (value !== 'cpu' && value !== 'cuda' && value !== 'auto') {
-    throw new InvalidArgumentError(`expected cpu, cuda or auto, got '${value}'`);
-  }
-  return value;
 }
 
 /** `rlpkd eval --run RUN [--checkpoint LABEL] [--ep cpu|cuda|auto] [--json]`. */

@@ -5,13 +5,14 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { InputFileError, RlpkdError } from '../../errors';
 import { readNpy, writeNpy } from '../../io/npy';
 import { loadModel, writeFileAtomic } from '../../onnx/model-io';
 import type { ExecutionProviderName } from '../../runtime/session';
 import type { HostTensor } from '../../runtime/tensors';
 import { computeGradients } from '../../training/gradients';
+import { choice } from '../option-parsers';
 
 interface GradOptions {
   model: string;
@@ -26,14 +27,6 @@ interface GradOptions {
 /** Files the command writes next to the gradients. */
 export const GRAD_INDEX_FILE = 'index.json';
 export const GRAD_LOSS_FILE = 'loss.json';
-
-function choice<T extends string>(...allowed: T[]): (value: string) => T {
-  return (value) => {
-    if (!(allowed as string[]).includes(value))
-      throw new InvalidArgumentError(`expected one of ${allowed.join(', ')}, got '${value}'`);
-    return value as T;
-  };
-}
 
 /** Splits `NAME=FILE` specs (at the first '='); a name given twice is an error. */
 export function parseAssignments(specs: readonly string[], flag: string): Map<string, string> {

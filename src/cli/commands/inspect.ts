@@ -1,9 +1,10 @@
 /** `rlpkd inspect`: a thin layer over `inspectModel` that picks the input size and prints the report. */
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { inspectModel, resolveInputSize, describeShape, type InspectReport } from '../../analysis';
 import { loadModel } from '../../onnx/model-io';
 import { validateModel } from '../../onnx/graph-structure';
 import { printJson } from '../run-cli';
+import { positiveInt } from '../option-parsers';
 
 interface InspectOptions {
   json?: boolean;
@@ -11,14 +12,6 @@ interface InspectOptions {
   width?: number;
   trainable?: string[];
   frozen?: string[];
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < 1) {
-    throw new InvalidArgumentError(`expected a positive integer, got '${value}'`);
-  }
-  return n;
 }
 
 /** `rlpkd inspect MODEL`: what a graph is made of, its pyramid levels and their cost, what cannot train. */

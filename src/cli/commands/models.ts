@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import {
   DEMO_GRAPHS,
   RESNET_FPN_ARCHS,
@@ -14,6 +14,7 @@ import {
 } from '../../models';
 import { saveModel } from '../../onnx/model-io';
 import { printJson } from '../run-cli';
+import { choice, integer, positiveNumber } from '../option-parsers';
 
 interface BuildOptions {
   arch: string;
@@ -29,30 +30,6 @@ interface BuildOptions {
   batchNorm: 'random' | 'identity';
   tieIdentical?: boolean;
   externalData?: boolean;
-}
-
-function integer(min: number): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (!/^-?\d+$/.test(value.trim()) || n < min)
-      throw new InvalidArgumentError(`expected an integer ≥ ${min}, got '${value}'`);
-    return n;
-  };
-}
-
-function positiveNumber(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new InvalidArgumentError(`expected a positive number, got '${value}'`);
-  return n;
-}
-
-function choice<T extends string>(...allowed: T[]): (value: string) => T {
-  return (value) => {
-    if (!(allowed as string[]).includes(value))
-      throw new InvalidArgumentError(`expected one of ${allowed.join(', ')}, got '${value}'`);
-    return value as T;
-  };
 }
 
 const int = (n: number): string => n.toLocaleString('en-US');

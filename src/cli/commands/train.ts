@@ -1,9 +1,10 @@
 /** `rlpkd train`: a thin layer over runTraining (config loading, Ctrl-C, exit codes, the summary table). */
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { demoConfigPath, loadConfig } from '../../config/load-config';
 import { runTraining } from '../../distill/pipeline';
 import { RlpkdError } from '../../errors';
 import type { ExecutionProviderName } from '../../runtime/session';
+import { provider } from '../option-parsers';
 
 interface TrainCliOptions {
   config?: string;
@@ -11,13 +12,6 @@ interface TrainCliOptions {
   ep?: ExecutionProviderName;
   resume?: string;
   runName?: string;
-}
-
-function provider(value: string): ExecutionProviderName {
-  if (value !== 'cpu' && value !== 'cuda' && value !== 'auto') {
-    throw new InvalidArgumentError(`expected cpu, cuda or auto, got '${value}'`);
-  }
-  return value;
 }
 
 /** Exit code of a run stopped with Ctrl-C (128 + SIGINT), after its checkpoint is saved. */
