@@ -268,12 +268,7 @@ export function fusedLayout(
     const k = groups.length;
     const stateInputs: Record<string, string> = {};
     for (const st of optimizerStateNames(optimizer)) stateInputs[st] = flatInputName(k, st);
-    groups.push({
-      params,
-      size,
-      input: flatInputName(k, 'param'),
-      stateInputs,
-    });
+    groups.push({ params, size, input: flatInputName(k, 'param'), stateInputs });
   };
   for (const part of parts) {
     let params: string[] = [];
@@ -294,32 +289,55 @@ export function fusedLayout(
 }
 
 /**
- * Removes Identity nodes that only rename a computed tensor to a graph output: the producer writes the
- * output directly (onnxruntime keeps such an Identity when the tensor has other readers, copying it).
+ * Lets producers write graph outputs directly: an Identity that only renames a computed tensor to a graph
+ * output, and a Reshape producing one of `reshapedOutputs` from a tensor of static shape, are removed and
+ * the producer writes the output under its name (onnxruntime keeps such nodes when the tensor has other
+ * readers, copying it; a Reshape into a caller's buffer copies too: ~30 ms per ResNet-50 gradient step).
+ * A bypassed Reshape's output keeps its source's shape; returns those outputs → their new shapes.
  */
-function collapseOutputIdentities(model: OnnxModel): void {
+function bypassOutputCopies(
+  model: OnnxModel,
+  reshapedOutputs: ReadonlySet<string> = new Set(),
+): Record<string, number[]> {
   const g = model.graph;
-  const outputs = new Set(g.outputs.map((o) => o.name));
-  const graphInputs = new Set([...g.inputs.map((v) => v.name), ...g.initializers.map((t) => t.name)]);
-  const producer = new Map<string, OnnxNode>();
-  for (const n of g.nodes) for (const o of n.outputs) if (o) producer.set(o, n);
-  const rename = new Map<string, string>();
-  const drop = new Set<OnnxNode>();
-  for (const n of g.nodes) {
-    if (n.opType !== 'Identity' || n.domain || !outputs.has(n.outputs[0])) continue;
-    const src = n.inputs[0];
-    const p = producer.get(src);
-    if (!p || graphInputs.has(src) || outputs.has(src) || rename.has(src)) continue;
-    rename.set(src, n.outputs[0]);
-    drop.add(n);
+  // Sources keep their names until bypassed, and a bypassed one becomes an output (never a source again).
+  const shapes = reshapedOutputs.size > 0 ? inferShapes(model) : undefined;
+  const reshaped: Record<string, number[]> = {};
+  // Repeated because one bypass can expose another (an Identity renaming a Reshape's output).
+  for (let changed = true; changed;) {
+    const outputs = new Set(g.outputs.map((o) => o.name));
+    const outer = new Set([...outputs, ...g.inputs.map((v) => v.name), ...g.initializers.map((t) => t.name)]);
+    const producer = new Map<string, OnnxNode>();
+    for (const n of g.nodes) for (const o of n.outputs) if (o) producer.set(o, n);
+    const rename = new Map<string, string>();
+    const drop = new Set<OnnxNode>();
+    for (const n of g.nodes) {
+      const out = n.outputs[0];
+      if (n.domain || !outputs.has(out)) continue;
+      const src = n.inputs[0];
+      if (!producer.has(src) || outer.has(src) || rename.has(src)) continue;
+      if (n.opType === 'Reshape' && reshapedOutputs.has(out)) {
+        const dims = shapes!.get(src)?.shape;
+        if (!dims || !dims.every((d): d is number => typeof d === 'number')) continue;
+        reshaped[out] = dims;
+      } else if (n.opType !== 'Identity') continue;
+      rename.set(src, out);
+      drop.add(n);
+    }
+    changed = rename.size > 0;
+    g.nodes = g.nodes.filter((n) => !drop.has(n));
+    for (const n of g.nodes) {
+      n.inputs = n.inputs.map((i) => rename.get(i) ?? i);
+      n.outputs = n.outputs.map((o) => rename.get(o) ?? o);
+    }
+    g.valueInfo = g.valueInfo.filter((v) => !rename.has(v.name) && !reshaped[v.name]);
   }
-  if (rename.size === 0) return;
-  g.nodes = g.nodes.filter((n) => !drop.has(n));
-  for (const n of g.nodes) {
-    n.inputs = n.inputs.map((i) => rename.get(i) ?? i);
-    n.outputs = n.outputs.map((o) => rename.get(o) ?? o);
-  }
-  g.valueInfo = g.valueInfo.filter((v) => !rename.has(v.name));
+  for (const o of g.outputs) if (reshaped[o.name]) o.shape = [...reshaped[o.name]];
+  // The dropped Reshapes' shape constants are read by nothing now (onnxruntime would warn about each).
+  const read = new Set(g.nodes.flatMap((n) => n.inputs));
+  const io = new Set([...g.inputs, ...g.outputs].map((v) => v.name));
+  g.initializers = g.initializers.filter((t) => read.has(t.name) || io.has(t.name));
+  return reshaped;
 }
 
 /** Each group's gradients reshaped to 1-D and concatenated in block order (one tensor per group). */
@@ -358,52 +376,8 @@ function buildGradientStepModel(
   );
   b.output(b.op('Identity', [norm], {}, { outputs: [GRAD_NORM_OUTPUT] }), DataType.FLOAT, []);
   const model = b.build();
-  collapseOutputIdentities(model);
-  layout.gradientShapes = dropOutputReshapes(
-    model,
-    members.map((p) => manifest.gradients[p]),
-  );
+  layout.gradientShapes = bypassOutputCopies(model, new Set(members.map((p) => manifest.gradients[p])));
   return model;
-}
-
-/**
- * Makes the tensor each of `outputs` reshapes the graph output itself (when its shape is static and it is
- * not a graph input or output already): a Reshape into a caller's buffer is a copy (~30 ms per ResNet-50
- * step), while the producer can write there directly. Returns output → its new shape.
- */
-function dropOutputReshapes(model: OnnxModel, outputs: readonly string[]): Record<string, number[]> {
-  const g = model.graph;
-  const shapes = inferShapes(model);
-  const producer = new Map<string, OnnxNode>();
-  for (const n of g.nodes) for (const o of n.outputs) if (o) producer.set(o, n);
-  const outer = new Set([...g.inputs, ...g.outputs].map((v) => v.name));
-  for (const t of g.initializers) outer.add(t.name);
-  const changed: Record<string, number[]> = {};
-  const rename = new Map<string, string>();
-  const drop = new Set<OnnxNode>();
-  for (const out of outputs) {
-    const r = producer.get(out);
-    if (!r || r.opType !== 'Reshape' || r.domain) continue;
-    const src = r.inputs[0];
-    const dims = shapes.get(src)?.shape;
-    if (!producer.has(src) || outer.has(src) || rename.has(src)) continue;
-    if (!dims || !dims.every((d): d is number => typeof d === 'number')) continue;
-    rename.set(src, out);
-    drop.add(r);
-    changed[out] = dims;
-  }
-  g.nodes = g.nodes.filter((n) => !drop.has(n));
-  for (const n of g.nodes) {
-    n.inputs = n.inputs.map((i) => rename.get(i) ?? i);
-    n.outputs = n.outputs.map((o) => rename.get(o) ?? o);
-  }
-  for (const o of g.outputs) if (changed[o.name]) o.shape = [...changed[o.name]];
-  g.valueInfo = g.valueInfo.filter((v) => !rename.has(v.name) && !changed[v.name]);
-  // The dropped Reshapes' shape constants are read by nothing now (onnxruntime would warn about each).
-  const read = new Set(g.nodes.flatMap((n) => n.inputs));
-  const io = new Set([...g.inputs, ...g.outputs].map((v) => v.name));
-  g.initializers = g.initializers.filter((t) => read.has(t.name) || io.has(t.name));
-  return changed;
 }
 
 /**
@@ -456,7 +430,7 @@ function buildFusedModel(
   });
   b.output(b.op('Identity', [clip.norm], {}, { outputs: [GRAD_NORM_OUTPUT] }), DataType.FLOAT, []);
   const model = b.build();
-  collapseOutputIdentities(model);
+  bypassOutputCopies(model);
   return model;
 }
 
