@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { InputFileError, RlpkdError } from '../errors';
 import { loadModel, modelToBytes, saveModel, writeFileAtomic } from '../onnx/model-io';
 import type { Dim, OnnxModel } from '../onnx/types';
-import { optimizedModelFile } from '../runtime/optimized-model';
+import { frozenGraphFile } from '../runtime/optimized-model';
 import {
   collectGarbage,
   createSession,
@@ -192,7 +192,7 @@ export interface PreparedTrainStep {
   /** Teacher graph with its weights in an external-data side file (already optimized when teacherLevel is 'basic'). */
   teacherFile: string;
   /** onnxruntime optimization level to load the teacher file with. */
-  teacherLevel?: 'basic' | 'extended' | 'all';
+  teacherLevel: 'basic' | 'extended' | 'all';
   studentInput: string;
   levels: string[];
   /** True when this call found everything cached. */
@@ -238,19 +238,24 @@ function leanTeacherFile(teacher: OnnxModel | string, dir: string): string {
 export async function prepareTrainStepBench(options: TrainStepBenchOptions): Promise<PreparedTrainStep> {
   const prepared = await prepareArtifacts(options);
   const level = options.teacherOptimization ?? 'all';
-  if (level !== 'all' || resolveExecutionProvider(options.ep ?? 'cpu') !== 'cpu') {
-    return { ...prepared, teacherLevel: level };
-  }
-  const cacheDir = options.cacheDir ?? defaultBenchCacheDir();
-  const teacherFile = await optimizedModelFile(prepared.teacherFile, {
-    cacheDir: path.join(cacheDir, 'optimized'),
+  if (level !== 'all') return { ...prepared, teacherLevel: level };
+  const teacher = await frozenGraphFile(prepared.teacherFile, resolveExecutionProvider(options.ep ?? 'cpu'), {
+    cacheDir: path.join(options.cacheDir ?? defaultBenchCacheDir(), 'optimized'),
     ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+    // A timed teacher must be the one asked for: no quiet fallback to optimizing at load.
+    onFallback: (why) => {
+      throw new RlpkdError(`bench train-step: could not optimize the teacher: ${why}`, {
+        hint: 'pass --teacher-opt extended',
+      });
+    },
   });
-  return { ...prepared, teacherFile, teacherLevel: 'basic' };
+  return { ...prepared, teacherFile: teacher.file, teacherLevel: teacher.graphOptimizationLevel };
 }
 
 /** The student's artifacts and initial parameters and the lean teacher file, cached by graphs and settings. */
-async function prepareArtifacts(options: TrainStepBenchOptions): Promise<PreparedTrainStep> {
+async function prepareArtifacts(
+  options: TrainStepBenchOptions,
+): Promise<Omit<PreparedTrainStep, 'teacherLevel'>> {
   const size = positiveInt(options.size ?? 224, 'size');
   const optimizer = options.optimizer ?? { type: 'adamw', lr: 1e-4, weightDecay: 1e-2 };
   const key = createHash('sha256')
@@ -271,7 +276,7 @@ async function prepareArtifacts(options: TrainStepBenchOptions): Promise<Prepare
   const manifestFile = path.join(dir, PREPARED_FILE);
   if (fs.existsSync(manifestFile)) {
     try {
-      const p = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as PreparedTrainStep;
+      const p = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as Omit<PreparedTrainStep, 'teacherLevel'>;
       if (
         [p.parametersFile, p.teacherFile, path.join(p.artifactsDir, 'manifest.json')].every((f) =>
           fs.existsSync(f),
@@ -304,7 +309,7 @@ async function prepareArtifacts(options: TrainStepBenchOptions): Promise<Prepare
   });
   const parametersFile = path.join(dir, PARAMETERS_FILE);
   writeFileAtomic(parametersFile, chunks);
-  const prepared: PreparedTrainStep = {
+  const prepared: Omit<PreparedTrainStep, 'teacherLevel'> = {
     artifactsDir,
     parametersFile,
     teacherFile,
@@ -387,7 +392,7 @@ export async function benchTrainStep(options: TrainStepBenchOptions): Promise<Tr
   try {
     teacher = await createSession(prepared.teacherFile, {
       executionProvider: ep,
-      graphOptimizationLevel: prepared.teacherLevel ?? options.teacherOptimization ?? 'all',
+      graphOptimizationLevel: prepared.teacherLevel,
       // Its intermediates go back to the heap after each forward, for the student's step to reuse.
       memArena: false,
       ...(options.threads ? { intraOpNumThreads: options.threads } : {}),

@@ -103,12 +103,12 @@ export async function optimizedModelFile(
 /**
  * How to load a frozen inference graph (a teacher) for `ep`: on the CPU its optimized form from the
  * cache at level 'basic'; elsewhere (or when onnxruntime cannot save an optimized form of it) the file
- * itself at level 'all'. `onFallback` hears why the cache was not used.
+ * itself at level 'all'. `onFallback` hears why the cache was not used (it may throw to refuse).
  */
 export async function frozenGraphFile(
   model: string,
   ep: 'cpu' | 'cuda',
-  options: { cacheDir: string; onFallback?: (reason: string) => void },
+  options: { cacheDir: string; intraOpNumThreads?: number; onFallback?: (reason: string) => void },
 ): Promise<GraphFile> {
   if (ep !== 'cpu') return { file: model, graphOptimizationLevel: 'all' };
   try {
