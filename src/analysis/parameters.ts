@@ -9,7 +9,7 @@
  */
 import { RlpkdError } from '../errors';
 import { isFloatType } from '../onnx/infer/fold';
-import { producerMap } from '../onnx/graph-structure';
+import { initializerBehind, producerMap } from '../onnx/graph-structure';
 import {
   findSharedInitializers,
   isParameterSlot,
@@ -98,17 +98,7 @@ function compilePattern(pattern: string): RegExp {
 export function defaultTrainable(graph: OnnxGraph): Map<string, string> {
   const inits = new Map(graph.initializers.map((t) => [t.name, t]));
   const producer = producerMap(graph);
-  const resolve = (name: string): OnnxTensor | undefined => {
-    const seen = new Set<string>();
-    let cur = name;
-    while (!inits.has(cur)) {
-      const p = producer.get(cur);
-      if (!p || p.opType !== 'Identity' || seen.has(cur) || !p.inputs[0]) return undefined;
-      seen.add(cur);
-      cur = p.inputs[0];
-    }
-    return inits.get(cur);
-  };
+  const resolve = (name: string): OnnxTensor | undefined => initializerBehind(name, inits, producer);
   const roles = new Map<string, string>();
   const mark = (name: string, role: string): void => {
     const t = resolve(name);

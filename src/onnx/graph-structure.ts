@@ -1,12 +1,33 @@
 /** Structural queries on a graph: producers, consumers, topological order, validity. */
 import { GraphError } from '../errors';
-import type { OnnxGraph, OnnxModel, OnnxNode } from './types';
+import type { OnnxGraph, OnnxModel, OnnxNode, OnnxTensor } from './types';
 
 /** Map tensor name → the node that produces it. */
 export function producerMap(graph: OnnxGraph): Map<string, OnnxNode> {
   const m = new Map<string, OnnxNode>();
   for (const n of graph.nodes) for (const o of n.outputs) if (o) m.set(o, n);
   return m;
+}
+
+/**
+ * The initializer `name` is, directly or forwarded through default-domain Identity nodes (as
+ * torch.onnx.export forwards deduplicated constants); undefined for anything computed.
+ */
+export function initializerBehind(
+  name: string,
+  initializers: ReadonlyMap<string, OnnxTensor>,
+  producer: ReadonlyMap<string, OnnxNode>,
+): OnnxTensor | undefined {
+  const seen = new Set<string>();
+  let cur = name;
+  while (!initializers.has(cur)) {
+    const p = producer.get(cur);
+    const identity = p && p.opType === 'Identity' && (p.domain === '' || p.domain === 'ai.onnx');
+    if (!identity || seen.has(cur) || !p.inputs[0]) return undefined;
+    seen.add(cur);
+    cur = p.inputs[0];
+  }
+  return initializers.get(cur);
 }
 
 /** Map tensor name → the nodes that read it (a node reading a tensor twice appears twice). */

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { buildGradientGraph } from '../autodiff/gradient-graph';
 import { GraphError, InputFileError, RlpkdError } from '../errors';
 import { GraphBuilder } from '../onnx/graph-builder';
+import { producerMap } from '../onnx/graph-structure';
 import { inferShapes } from '../onnx/shape-inference';
 import { loadModel, modelToBytes, saveModel, writeFileAtomic } from '../onnx/model-io';
 import { untieSharedInitializersDetailed } from '../onnx/shared-initializers';
@@ -307,8 +308,7 @@ function bypassOutputCopies(
   for (let changed = true; changed;) {
     const outputs = new Set(g.outputs.map((o) => o.name));
     const outer = new Set([...outputs, ...g.inputs.map((v) => v.name), ...g.initializers.map((t) => t.name)]);
-    const producer = new Map<string, OnnxNode>();
-    for (const n of g.nodes) for (const o of n.outputs) if (o) producer.set(o, n);
+    const producer = producerMap(g);
     const rename = new Map<string, string>();
     const drop = new Set<OnnxNode>();
     for (const n of g.nodes) {

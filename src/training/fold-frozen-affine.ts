@@ -7,6 +7,7 @@
  * that pays where the Conv's output is larger than its weight (see `pays`).
  * The trainable parameter stays W (same name and values); results agree up to float32 rounding.
  */
+import { consumerMap, initializerBehind, producerMap } from '../onnx/graph-structure';
 import { inferShapes } from '../onnx/shape-inference';
 import { DataType, type OnnxModel, type OnnxNode, type OnnxTensor } from '../onnx/types';
 
@@ -48,12 +49,8 @@ export function foldFrozenAffine(
     return 3 * perSample >= 2 * weight.dims.reduce((a, d) => a * d, 1);
   };
   const inits = new Map(g.initializers.map((t) => [t.name, t]));
-  const producer = new Map<string, OnnxNode>();
-  const readers = new Map<string, OnnxNode[]>();
-  for (const n of g.nodes) {
-    for (const o of n.outputs) if (o) producer.set(o, n);
-    for (const i of n.inputs) if (i) readers.set(i, [...(readers.get(i) ?? []), n]);
-  }
+  const producer = producerMap(g);
+  const readers = consumerMap(g);
   const graphOutputs = new Set(g.outputs.map((o) => o.name));
   const taken = new Set<string>([
     ...g.initializers.map((t) => t.name),
@@ -69,15 +66,10 @@ export function foldFrozenAffine(
 
   /** The constant behind `name` (an initializer, possibly through Identity nodes) if it is per-channel. */
   const channelConstant = (name: string, channels: number, rank: number): ChannelConstant | undefined => {
-    let cur = name;
-    for (let hops = 0; !inits.has(cur); hops++) {
-      const p = producer.get(cur);
-      if (!p || p.opType !== 'Identity' || p.domain || hops > 16) return undefined;
-      cur = p.inputs[0];
-    }
-    const t = inits.get(cur)!;
-    if (trainable.has(cur) || t.dataType !== DataType.FLOAT || !(t.data instanceof Float32Array))
+    const t = initializerBehind(name, inits, producer);
+    if (!t || trainable.has(t.name) || t.dataType !== DataType.FLOAT || !(t.data instanceof Float32Array)) {
       return undefined;
+    }
     const n = t.data.length;
     if (n === 1) return { values: new Float32Array(channels).fill(t.data[0]) };
     // Right-aligned against the Conv output [N, C, spatial…]: only the channel axis may exceed 1.
