@@ -9,6 +9,7 @@ import {
   type AdamWScalars,
   type SgdScalars,
   adamwUpdateScalars,
+  clipCoefficient,
   sgdUpdateScalars,
 } from '../../src/training/host-update';
 import {
@@ -398,8 +399,8 @@ describe('host update kernels vs onnxruntime (bit identity with the graph update
       'w.exp_avg_sq': { data: v.slice(), dims: DIMS },
     });
     const norm = (out[GRAD_NORM_OUTPUT].data as Float32Array)[0];
-    // appendGlobalNormClip: Min(Div(maxNorm, Add(norm, 1e-6)), 1) in float32.
-    const coef = Math.min(f(bound / f(norm + f(1e-6))), 1);
+    // The host's mirror of appendGlobalNormClip's Min(Div(maxNorm, Add(norm, 1e-6)), 1), checked against it.
+    const coef = clipCoefficient(norm, bound);
     expect(coef).toBeLessThan(1); // the bound really clips
     kernels.adamw(param, grad, m, v, adamwScalars(config, lr32, 1, coef, true));
     expectBitEqual(param, out[updatedName('w')].data as Float32Array, 'param');

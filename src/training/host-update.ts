@@ -378,6 +378,15 @@ function kernelModuleBytes(): Uint8Array {
 }
 
 /**
+ * The gradient scale of global-norm clipping exactly as appendGlobalNormClip computes it in the graph,
+ * in float32: min(max / (norm + 1e-6), 1); 1 when `maxNorm` is +Infinity.
+ */
+export function clipCoefficient(norm: number, maxNorm: number): number {
+  const f = Math.fround;
+  return Math.min(f(f(maxNorm) / f(norm + f(1e-6))), 1);
+}
+
+/**
  * AdamW's float32 scalars for update `step` exactly as appendOptimizerUpdate derives them in the graph:
  * the learning rate read as float32 and widened, bias corrections in float64, each cast to float32 once.
  */

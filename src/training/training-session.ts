@@ -32,6 +32,7 @@ import {
   HostUpdateKernels,
   HostUpdateMemory,
   adamwUpdateScalars,
+  clipCoefficient,
   hostUpdateSupported,
   sgdUpdateScalars,
 } from './host-update';
@@ -104,12 +105,6 @@ export interface FusedStepResult extends OptimizerStepResult {
 function float32(t: HostTensor, what: string): Float32Array {
   if (!(t.data instanceof Float32Array)) throw new RlpkdError(`${what} must be a float32 tensor`);
   return t.data;
-}
-
-/** The fused graph's clipping coefficient in float32: min(max / (norm + 1e-6), 1). */
-function clipCoefficient(norm: number, maxNorm: number): number {
-  const f = Math.fround;
-  return Math.min(f(f(maxNorm) / f(norm + f(1e-6))), 1);
 }
 
 function sameDims(a: readonly number[], b: readonly number[]): boolean {
