@@ -68,6 +68,14 @@ function checkRewards(
   });
 }
 
+/** A seeded policy over `env`'s states, levels, costs and action mode. */
+function policyFor(env: ParallelDistillationEnv, seed: number, hiddenSize = 16): Promise<PolicyNetwork> {
+  return PolicyNetwork.create(
+    { mode: env.actionMode, stateDim: env.stateDim, numLevels: env.numLevels, hiddenSize, costs: env.costs },
+    { seed },
+  );
+}
+
 describe('ParallelDistillationEnv over the demo teacher/student graphs', () => {
   jest.setTimeout(120000);
 
@@ -99,10 +107,7 @@ describe('ParallelDistillationEnv over the demo teacher/student graphs', () => {
       numEnvs: 3,
       phase: 2,
     });
-    const policy = await PolicyNetwork.create(
-      { mode: 'sequential', stateDim: env.stateDim, numLevels: 4, hiddenSize: 8, costs: env.costs },
-      { seed: 4 },
-    );
+    const policy = await policyFor(env, 4, 8);
     const r = await env.reset();
     const out = await runEpisodes(env, policy, r);
     const t = await createSession(teacher);
@@ -142,16 +147,7 @@ describe('ParallelDistillationEnv over the demo teacher/student graphs', () => {
       optimizer: { type: 'adamw', lr: 1e-2, weightDecay: 0 },
       seed: 2,
     });
-    const policy = await PolicyNetwork.create(
-      {
-        mode: 'sequential',
-        stateDim: env.stateDim,
-        numLevels: env.numLevels,
-        hiddenSize: 16,
-        costs: env.costs,
-      },
-      { seed: 2 },
-    );
+    const policy = await policyFor(env, 2);
     const before = await params(env);
     let cursor = await env.reset();
     for (let episode = 0; episode < 2; episode++) {
@@ -181,16 +177,7 @@ describe('ParallelDistillationEnv over the demo teacher/student graphs', () => {
       optimizer: { type: 'adamw', lr: 1e-2, weightDecay: 0 },
       seed: 3,
     });
-    const policy = await PolicyNetwork.create(
-      {
-        mode: 'independent',
-        stateDim: env.stateDim,
-        numLevels: env.numLevels,
-        hiddenSize: 16,
-        costs: env.costs,
-      },
-      { seed: 3 },
-    );
+    const policy = await policyFor(env, 3);
     const before = await params(env);
     const out = await runEpisodes(env, policy, await env.reset());
     checkRewards(env, out.rewards, out.infos);
@@ -215,16 +202,7 @@ describe('ParallelDistillationEnv over the demo teacher/student graphs', () => {
       optimizer: { type: 'adamw', lr: 1e-2, weightDecay: 0 },
       seed: 5,
     });
-    const policy = await PolicyNetwork.create(
-      {
-        mode: 'sequential',
-        stateDim: env.stateDim,
-        numLevels: env.numLevels,
-        hiddenSize: 16,
-        costs: env.costs,
-      },
-      { seed: 5 },
-    );
+    const policy = await policyFor(env, 5);
     const ppo = new PPOTrainer(policy, { nSteps: 8, batchSize: 8, nEpochs: 2, seed: 5 });
     const before = await params(env);
     const res = await ppo.learn(env, { totalSteps: 2 * 8 * 4 });
