@@ -8,7 +8,9 @@ import {
 } from '../../src/rl/distillation-env';
 import { PolicyNetwork } from '../../src/rl/policy';
 import { PPOTrainer } from '../../src/rl/ppo';
+import type { DistillLossKind } from '../../src/training/level-distances';
 import { Rng } from '../../src/util/rng';
+import { levelDistanceReference } from '../helpers/level-distance-reference';
 
 const teacher = buildDemoGraph('teacher').model;
 const student = buildDemoGraph('student').model;
@@ -96,45 +98,57 @@ describe('ParallelDistillationEnv over the demo teacher/student graphs', () => {
     await env.close();
   });
 
-  it('measures the all-level loss Σ_l mean((S_l − T_l)²) per image, as plain inference runs do', async () => {
-    const batches: HostTensor[] = [];
-    const source = arrayImageSource(images(6, 4), 4);
-    const recording = { next: async (n: number) => batches[batches.push(await source.next(n)) - 1] };
-    const env = await ParallelDistillationEnv.create({
-      teacher,
-      student,
-      images: recording,
-      numEnvs: 3,
-      phase: 2,
-    });
-    const policy = await policyFor(env, 4, 8);
-    const r = await env.reset();
-    const out = await runEpisodes(env, policy, r);
-    const t = await createSession(teacher);
-    const s = await createSession(student);
-    const tf = await t.run({ images: batches[0] });
-    const sf = await s.run({ images: batches[0] });
-    const ref = [0, 0, 0];
-    for (const level of ['p2', 'p3', 'p4', 'p5']) {
-      const a = sf[level].data as Float32Array;
-      const b = tf[level].data as Float32Array;
-      const per = a.length / 3;
-      for (let n = 0; n < 3; n++) {
-        let sum = 0;
-        for (let i = n * per; i < (n + 1) * per; i++) sum += (a[i] - b[i]) ** 2;
-        ref[n] += sum / per;
+  it.each([
+    ['mse', 1],
+    ['pkd', 1],
+    ['cwd', 2],
+  ] as [DistillLossKind, number][])(
+    'measures the all-level loss Σ_l d(S_l, T_l) per image with the %s distance (tau %s), as plain inference runs do',
+    async (loss, cwdTau) => {
+      const batches: HostTensor[] = [];
+      const source = arrayImageSource(images(6, 4), 4);
+      const recording = { next: async (n: number) => batches[batches.push(await source.next(n)) - 1] };
+      const env = await ParallelDistillationEnv.create({
+        teacher,
+        student,
+        images: recording,
+        numEnvs: 3,
+        phase: 2,
+        loss,
+        cwdTau,
+      });
+      const policy = await policyFor(env, 4, 8);
+      const r = await env.reset();
+      const out = await runEpisodes(env, policy, r);
+      const t = await createSession(teacher);
+      const s = await createSession(student);
+      const tf = await t.run({ images: batches[0] });
+      const sf = await s.run({ images: batches[0] });
+      const ref = [0, 0, 0];
+      for (const level of ['p2', 'p3', 'p4', 'p5']) {
+        const [n, c, h, w] = sf[level].dims;
+        const d = levelDistanceReference(
+          loss,
+          sf[level].data as Float32Array,
+          tf[level].data as Float32Array,
+          [n, c, h, w],
+          cwdTau,
+        );
+        d.forEach((v, i) => (ref[i] += v));
       }
-    }
-    const mean = ref.reduce((x, y) => x + y, 0) / 3;
-    for (let n = 0; n < 3; n++) {
-      // float32 sums in the graph vs float64 here: relative agreement to 1e-5.
-      expect(Math.abs(out.infos[n].episode!.lossBefore / ref[n] - 1)).toBeLessThan(1e-5);
-      // The state's loss feature is L_before / L_ref, L_ref = mean loss of the first batch.
-      expect(Math.abs(r.states[n * env.stateDim + 2 * 64 + 4 * 64] / (ref[n] / mean) - 1)).toBeLessThan(1e-5);
-    }
-    await Promise.all([t.release(), s.release(), policy.release()]);
-    await env.close();
-  });
+      const mean = ref.reduce((x, y) => x + y, 0) / 3;
+      for (let n = 0; n < 3; n++) {
+        // float32 sums in the graph vs float64 here: relative agreement to 1e-5.
+        expect(Math.abs(out.infos[n].episode!.lossBefore / ref[n] - 1)).toBeLessThan(1e-5);
+        // The state's loss feature is L_before / L_ref, L_ref = mean loss of the first batch.
+        expect(Math.abs(r.states[n * env.stateDim + 2 * 64 + 4 * 64] / (ref[n] / mean) - 1)).toBeLessThan(
+          1e-5,
+        );
+      }
+      await Promise.all([t.release(), s.release(), policy.release()]);
+      await env.close();
+    },
+  );
 
   it('phase 2: whole episodes, rewards match the formula, the student is restored bit for bit', async () => {
     const env = await ParallelDistillationEnv.create({

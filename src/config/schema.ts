@@ -213,7 +213,10 @@ const distillSchema = z.strictObject({
   loss: z
     .enum(['mse', 'pkd', 'cwd'])
     .default('mse')
-    .describe('per-level loss, mean-reduced: mse, pkd (normalized MSE / 2), cwd (channel-wise spatial KL)'),
+    .describe(
+      'per-level loss, mean-reduced: mse, pkd (normalized MSE / 2), cwd (channel-wise spatial KL); the RL ' +
+        'reward measures with the same distance',
+    ),
   cwd_tau: z.number().positive().default(1).describe('temperature of the cwd loss'),
   selection: z
     .union([z.enum(['rl', 'all']), levelNames], {
@@ -304,7 +307,6 @@ const rlSchema = z.strictObject({
   policy: policySchema.prefault({}).describe('policy network'),
   ppo: ppoSchema.prefault({}).describe('PPO trainer'),
   environment: environmentSchema.prefault({}).describe('distillation MDP'),
-  replay_capacity: posInt().default(4096).describe('replay buffer capacity in transitions'),
 });
 
 const gradnormSchema = z.strictObject({

@@ -7,7 +7,7 @@
 import { GraphBuilder } from '../onnx/graph-builder';
 import { DataType, type OnnxModel } from '../onnx/types';
 import { featureDistillationLoss } from '../training/losses';
-import { levelDistance, type DistillLossKind } from './level-losses';
+import { levelDistance, type DistillLossKind } from '../training/level-distances';
 import type { LevelPair } from './level-matching';
 
 /** Tensor names of the distillation model. */

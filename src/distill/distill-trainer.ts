@@ -19,7 +19,7 @@ import type { OptimizerConfig } from '../training/optimizers';
 import { TrainingSession } from '../training/training-session';
 import { buildDistillationModel, DISTILL_IO } from './distill-model';
 import { GradNormProbe } from './gradnorm-probe';
-import type { DistillLossKind } from './level-losses';
+import type { DistillLossKind } from '../training/level-distances';
 import type { LevelPair } from './level-matching';
 
 /** What the trainer needs. */

@@ -2,7 +2,6 @@
 export * from './gradnorm';
 export * from './gradnorm-probe';
 export * from './shared-parameter';
-export * from './level-losses';
 export * from './level-matching';
 export * from './distill-model';
 export * from './distill-trainer';

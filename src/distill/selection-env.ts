@@ -62,6 +62,8 @@ export async function createSelectionEnv(
     inputSize: setup.size,
     optimizer: studentOptimizer(setup),
     ...(c.distill.grad_clip !== null ? { maxGradNorm: c.distill.grad_clip } : {}),
+    loss: c.distill.loss,
+    cwdTau: c.distill.cwd_tau,
     levelWeights: setup.decisionOrder.map((n) => weights[setup.levelNames.indexOf(n)]),
     ...(options.lossReference !== undefined ? { lossReference: options.lossReference } : {}),
     trainable: setup.trainable,

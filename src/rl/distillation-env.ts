@@ -5,8 +5,9 @@
  * update through the engine (TrainingSession on the masked distillation loss, mask[n, l] = level l was
  * selected for image n), measures each image's all-level distillation loss before and after, and pays
  *   reward = (L_before − L_after)/L_before + λ·(1 − used_cost)
- * on the last step (0 before). L is the fixed yardstick Σ_l mean((S_l − T_l)²) over ALL levels, never the
- * selected ones. Phase 2 rolls the update back (parameters and optimizer state restored bit for bit);
+ * on the last step (0 before). L is the fixed yardstick Σ_l d(S_l, T_l) over ALL levels, never the
+ * selected ones, with d the distance the student trains on (`loss`: mean((S − T)²) by default, or pkd /
+ * cwd, as the distillation trainer's). Phase 2 rolls the update back (parameters and optimizer state restored bit for bit);
  * phase 3 keeps it.
  *
  * State (dims from the student): [avg-pool ‖ max-pool of the coarsest level (2·C), avg-pool of each level
@@ -28,6 +29,7 @@ import { createSession, type GraphSession } from '../runtime/session';
 import type { HostTensor } from '../runtime/tensors';
 import { generateArtifacts } from '../training/artifacts';
 import type { CheckpointState } from '../training/checkpoint';
+import type { DistillLossKind } from '../training/level-distances';
 import type { LrScheduleConfig } from '../training/lr-schedules';
 import type { OptimizerConfig } from '../training/optimizers';
 import { TrainingSession } from '../training/training-session';
@@ -94,6 +96,10 @@ export interface DistillationEnvOptions {
   maxGradNorm?: number;
   /** Per-level weights of the distillation loss (default 1 each). */
   levelWeights?: number[];
+  /** Per-level distance of the loss the student trains on and the reward measures (default 'mse'). */
+  loss?: DistillLossKind;
+  /** Temperature of the 'cwd' distance (default 1). */
+  cwdTau?: number;
   /** Divides the loss feature of the state (default: mean all-level loss of the first batch). */
   lossReference?: number;
   /** Trainable student initializers (default: the engine's choice: Conv/Gemm/MatMul weights and biases). */
@@ -233,6 +239,8 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
           name: b.level.name,
         })),
         perSample: true,
+        distance: options.loss ?? 'mse',
+        ...(options.cwdTau !== undefined ? { tau: options.cwdTau } : {}),
       },
       optimizer: options.optimizer ?? { type: 'adamw', lr: 1e-4, weightDecay: 0 },
       keepOutputs: bindings.map((b) => b.level.output),

@@ -3,6 +3,7 @@ export * from './artifacts';
 export * from './checkpoint';
 export * from './graph-edit';
 export * from './losses';
+export * from './level-distances';
 export * from './lr-schedules';
 export * from './optimizers';
 export * from './training-session';

@@ -8,20 +8,7 @@
 import { GraphError, RlpkdError } from '../errors';
 import type { GraphBuilder } from '../onnx/graph-builder';
 import { DataType, type Dim, type OnnxModel, type ValueInfo } from '../onnx/types';
-
-/** ReduceMean over `axes` in the form the builder's opset wants (axes an input from opset 18). */
-function reduceMean(b: GraphBuilder, x: string, axes: number[], keepdims: boolean, name?: string): string {
-  const opts = name ? { name } : {};
-  if (b.opset >= 18) {
-    return b.op(
-      'ReduceMean',
-      [x, b.constInt64(axes, [axes.length], 'loss/axes')],
-      { keepdims: keepdims ? 1 : 0 },
-      opts,
-    );
-  }
-  return b.op('ReduceMean', [x], { axes, keepdims: keepdims ? 1 : 0 }, opts);
-}
+import { levelDistance, type DistillLossKind, type LevelDistance } from './level-distances';
 
 /** ReduceSum over `axes` (axes an input from opset 13). */
 function reduceSum(b: GraphBuilder, x: string, axes: number[], keepdims: boolean): string {
@@ -89,16 +76,6 @@ export function crossEntropyWithLogits(b: GraphBuilder, logits: string, labels: 
   return b.op('Neg', [b.op('ReduceMean', [picked], { keepdims: 0 })], {}, { name: 'loss/cross_entropy' });
 }
 
-/** Per-sample distance between a student and a teacher feature map: returns a float [N] tensor. */
-export type LevelDistance = (b: GraphBuilder, student: string, teacher: string) => string;
-
-/** The default level distance: mean over all non-batch axes (c, h, w) of (S − T)². */
-export const perSampleMse: LevelDistance = (b, student, teacher) => {
-  const d = b.op('Sub', [student, teacher]);
-  const flat = b.op('Reshape', [b.op('Mul', [d, d]), b.constInt64([0, -1], [2], 'loss/flatten_per_sample')]);
-  return reduceMean(b, flat, [1], false);
-};
-
 /** One pyramid level of a distillation loss: a student tensor paired with a teacher tensor. */
 export interface DistillationLevel {
   /** Level name used in output names (default: the student tensor's name). */
@@ -141,7 +118,7 @@ export function featureDistillationLoss(
   options: DistillationLossOptions,
 ): DistillationLossTensors {
   if (options.levels.length === 0) throw new RlpkdError('distillation loss: no levels given');
-  const distance = options.distance ?? perSampleMse;
+  const distance = options.distance ?? levelDistance('mse');
   const levelLosses: string[] = [];
   const perSample: string[] = [];
   let total: string | undefined;
@@ -200,6 +177,10 @@ export interface DistillationLossSpec {
   weights?: string;
   /** Output the [N, L] per-sample distances as `distill.per_sample` (default true). */
   perSample?: boolean;
+  /** Per-level distance (default 'mse'; see level-distances.ts). */
+  distance?: DistillLossKind;
+  /** Temperature of the 'cwd' distance (default 1). */
+  tau?: number;
 }
 
 /** The model already computes its loss: a scalar output (plus other outputs to return each step). */
@@ -312,7 +293,8 @@ export function appendLoss(b: GraphBuilder, model: OnnxModel, spec: LossSpec): A
       inputs.push(addInput(b, mask, DataType.FLOAT, [batch, levels.length], 'distillation loss'));
       inputs.push(addInput(b, weights, DataType.FLOAT, [levels.length], 'distillation loss'));
       const perSample = spec.perSample ?? true;
-      const t = featureDistillationLoss(b, { levels, mask, weights, perSample });
+      const distance = levelDistance(spec.distance ?? 'mse', spec.tau ?? 1);
+      const t = featureDistillationLoss(b, { levels, mask, weights, perSample, distance });
       const extraOutputs: ValueInfo[] = t.levelLosses.map((l, i) => {
         const name = `distill.level_loss.${levels[i].name}`;
         return {

@@ -1,22 +1,25 @@
 /**
- * Per-sample level distances for the distillation loss (graph pieces with the engine's LevelDistance
- * signature: student [N,C,H,W], teacher [N,C,H,W] → float [N]), mean-reduced so a large level does not
- * dominate by size:
- * - `mse`: mean over (c, h, w) of (S − T)² (the engine's perSampleMse).
+ * Per-sample level distances for the distillation loss (graph pieces: student [N,C,H,W],
+ * teacher [N,C,H,W] → float [N]), mean-reduced so a large level does not dominate by size. One module for
+ * every user of the loss (the distillation trainer, the RL environment, the artifacts' 'distillation'
+ * loss), so the reward measures what training minimizes:
+ * - `mse`: mean over (c, h, w) of (S − T)².
  * - `pkd` (Cao et al. 2022, mmrazor PKDLoss): both maps normalized per channel to zero mean and unit
- *   (unbiased) std, (x − μ)/(σ + 1e-6) with σ = sqrt(var + 1e-10), then MSE / 2. mmrazor takes μ, σ over (N, H, W); here they are
- *   taken per image over (H, W), so an image's distance depends on that image only (the per-image level
- *   mask and the RL reward's per-image yardstick need that).
+ *   (unbiased) std, (x − μ)/(σ + 1e-6) with σ = sqrt(var + 1e-10), then MSE / 2. mmrazor takes μ, σ over
+ *   (N, H, W); here they are taken per image over (H, W), so an image's distance depends on that image
+ *   only (the per-image level mask and the RL reward's per-image yardstick need that).
  * - `cwd` (Shu et al. 2021, mmrazor ChannelWiseDivergence): per channel a softmax over the H·W positions
  *   at temperature τ; τ²/C · Σ_c KL(p_T,c ‖ p_S,c) per image.
  */
 import { RlpkdError } from '../errors';
 import type { GraphBuilder } from '../onnx/graph-builder';
 import { DataType } from '../onnx/types';
-import { perSampleMse, type LevelDistance } from '../training/losses';
 
 /** Distillation loss kinds (config `distill.loss`). */
 export type DistillLossKind = 'mse' | 'pkd' | 'cwd';
+
+/** Per-sample distance between a student and a teacher feature map: returns a float [N] tensor. */
+export type LevelDistance = (b: GraphBuilder, student: string, teacher: string) => string;
 
 function axesInput(b: GraphBuilder, axes: number[]): string {
   return b.constInt64(axes, [axes.length], 'distill/axes');
@@ -35,6 +38,15 @@ function reduce(
     ? b.op(op, [x, axesInput(b, axes)], { keepdims: keep ? 1 : 0 })
     : b.op(op, [x], { axes, keepdims: keep ? 1 : 0 });
 }
+
+/** The default level distance: mean over all non-batch axes (c, h, w) of (S − T)². */
+export const perSampleMse: LevelDistance = (b, student, teacher) => {
+  const d = b.op('Sub', [student, teacher]);
+  const flat = b.op('Reshape', [b.op('Mul', [d, d]), b.constInt64([0, -1], [2], 'loss/flatten_per_sample')]);
+  return b.opset >= 18
+    ? b.op('ReduceMean', [flat, b.constInt64([1], [1], 'loss/axes')], { keepdims: 0 })
+    : b.op('ReduceMean', [flat], { axes: [1], keepdims: 0 });
+};
 
 /** (x − mean_hw)/(std_hw + 1e-6) per (n, c), std unbiased over the H·W positions. */
 function channelNormalize(b: GraphBuilder, x: string): string {

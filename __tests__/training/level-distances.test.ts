@@ -1,54 +1,17 @@
-import { levelDistance, type DistillLossKind } from '../../src/distill/level-losses';
+import { levelDistance, type DistillLossKind } from '../../src/training/level-distances';
 import { GraphBuilder } from '../../src/onnx/graph-builder';
 import { floatTensor } from '../../src/onnx/tensor-data';
 import { DataType } from '../../src/onnx/types';
 import { createSession, type HostTensor } from '../../src/runtime';
 import { Rng } from '../../src/util/rng';
 import { checkGradients } from '../helpers/grad-check';
+import { levelDistanceReference } from '../helpers/level-distance-reference';
 
 const [N, C, H, W] = [3, 4, 3, 5];
 
 function random(seed: number, n: number, scale = 1): Float32Array {
   const rng = new Rng(seed);
   return Float32Array.from({ length: n }, () => rng.normal(0, scale));
-}
-
-/** float64 references, written from the papers' formulas. */
-function reference(kind: DistillLossKind, s: Float32Array, t: Float32Array, tau: number): number[] {
-  const hw = H * W;
-  const at = (x: Float32Array, n: number, c: number, i: number) => x[(n * C + c) * hw + i];
-  const out: number[] = [];
-  for (let n = 0; n < N; n++) {
-    let acc = 0;
-    for (let c = 0; c < C; c++) {
-      const sv = Array.from({ length: hw }, (_, i) => at(s, n, c, i));
-      const tv = Array.from({ length: hw }, (_, i) => at(t, n, c, i));
-      if (kind === 'mse') acc += sv.reduce((a, x, i) => a + (x - tv[i]) ** 2, 0) / hw;
-      if (kind === 'pkd') {
-        const norm = (v: number[]) => {
-          const m = v.reduce((a, b) => a + b, 0) / hw;
-          const sd = Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / (hw - 1) + 1e-10);
-          return v.map((x) => (x - m) / (sd + 1e-6));
-        };
-        const a = norm(sv);
-        const b = norm(tv);
-        acc += a.reduce((q, x, i) => q + (x - b[i]) ** 2, 0) / hw / 2;
-      }
-      if (kind === 'cwd') {
-        const logSoftmax = (v: number[]) => {
-          const z = v.map((x) => x / tau);
-          const mx = Math.max(...z);
-          const lse = mx + Math.log(z.reduce((a, x) => a + Math.exp(x - mx), 0));
-          return z.map((x) => x - lse);
-        };
-        const ls = logSoftmax(sv);
-        const lt = logSoftmax(tv);
-        acc += tau * tau * lt.reduce((q, x, i) => q + Math.exp(x) * (x - ls[i]), 0);
-      }
-    }
-    out.push(acc / C);
-  }
-  return out;
 }
 
 describe('level distances (per image)', () => {
@@ -73,7 +36,7 @@ describe('level distances (per image)', () => {
     };
     const got = Array.from((await session.run(feeds)).e.data as Float32Array);
     await session.release();
-    const want = reference(kind, s, t, tau);
+    const want = levelDistanceReference(kind, s, t, [N, C, H, W], tau);
     got.forEach((g, i) => expect(g).toBeCloseTo(want[i], 4));
     // pkd ignores the scale of either map; mse does not.
     if (kind === 'pkd') expect(Math.max(...got)).toBeLessThan(4);
