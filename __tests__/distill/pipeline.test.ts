@@ -32,6 +32,8 @@ describe('prepareDistillation', () => {
     expect(s.dims).toEqual({ stateDim: 2 * 8 + 4 * 8 + 1 + 4 + 1, maxSteps: 4, numLevels: 4 });
     expect(s.heldOut.images.dims).toEqual([8, 3, 32, 32]);
     expect(s.decisionOrder).toEqual(['P2', 'P3', 'P4', 'P5']);
+    // Sessions load the teacher from its file: the setup keeps only its structure.
+    expect(s.teacher.weightsDropped).toBe(true);
     const coarse = await prepareDistillation(
       tinyConfig(dir, models, {
         rl: { environment: { level_order: 'coarse_to_fine' } },

@@ -325,6 +325,8 @@ describe('TrainingSession on a tiny teacher/student pyramid', () => {
     for (const k of Object.keys(a))
       expect(Array.from(b[k].data as Float32Array)).toEqual(Array.from(a[k].data as Float32Array));
     expect(maxAbsDiff(a, artifacts.checkpoint.parameters)).toBeGreaterThan(0);
+    // A started session keeps the graphs, not the starting checkpoint (a model-sized copy) nor the options naming it.
+    for (const s of [straight, resumed]) expect(Object.keys(s.artifacts)).not.toContain('checkpoint');
     await straight.release();
     await resumed.release();
   });

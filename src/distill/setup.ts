@@ -18,6 +18,7 @@ import { RlpkdError } from '../errors';
 import type { LogSink } from '../logging/logger';
 import { loadModel } from '../onnx/model-io';
 import type { OnnxModel, ValueInfo } from '../onnx/types';
+import { withoutWeightData } from '../onnx/weight-data';
 import { frozenGraphFile, type GraphFile } from '../runtime/optimized-model';
 import { resolveExecutionProvider, type ExecutionProviderName } from '../runtime/session';
 import { Rng } from '../util/rng';
@@ -36,6 +37,10 @@ export interface DistillSetup {
   config: RunConfig;
   ep: ExecutionProviderName;
   size: InputSize;
+  /**
+   * The teacher's structure for level detection: its large weights dropped (withoutWeightData), since every
+   * teacher session loads from `teacherSession`.
+   */
   teacher: OnnxModel;
   /** Where the teacher session loads from (its onnxruntime-optimized form on the CPU). */
   teacherSession: GraphFile;
@@ -81,7 +86,8 @@ export async function prepareDistillation(
       ? [config.data.image_size, config.data.image_size]
       : config.data.image_size;
   const size = { height, width };
-  const teacher = loadModel(config.models.teacher);
+  // Only the structure stays for the run (a ResNet-101-FPN's weights are ~180 MB the run never reads).
+  const teacher = withoutWeightData(loadModel(config.models.teacher));
   const teacherSession = await frozenGraphFile(config.models.teacher, ep, {
     // Beside the teacher feature cache: both are derived from the teacher and shared across runs.
     cacheDir: path.join(path.dirname(config.distill.feature_cache.dir), 'optimized-graphs'),

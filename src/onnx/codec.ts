@@ -248,6 +248,11 @@ function typedFieldData(t: Msg, dataType: DataType, label: string): TensorData {
 
 /** Serializes a model. Initializers for which `writeExternal` returns a reference are stored outside. */
 export function encodeModel(model: OnnxModel, writeExternal?: ExternalDataWriter): Uint8Array {
+  if (model.weightsDropped) {
+    throw new GraphError(`model '${model.graph.name}': its large weights were dropped to save memory`, {
+      hint: 'load the model from its file to save it or run it',
+    });
+  }
   const msg = {
     irVersion: model.irVersion,
     opsetImport: model.opsetImports.map((o) => ({ domain: o.domain, version: o.version })),

@@ -8,3 +8,4 @@ export * from './graph-builder';
 export * from './graph-structure';
 export * from './shape-inference';
 export * from './shared-initializers';
+export * from './weight-data';

@@ -115,4 +115,6 @@ export interface OnnxModel {
   docString: string;
   graph: OnnxGraph;
   metadata: Record<string, string>;
+  /** Set by withoutWeightData: large initializers have dims but no data, so the model cannot be serialized. */
+  weightsDropped?: boolean;
 }

@@ -128,6 +128,18 @@ export interface TrainingArtifacts {
   cached?: boolean;
 }
 
+/** The graphs of a set of artifacts without their initial checkpoint (what a session keeps once started). */
+export type ArtifactGraphs = Omit<TrainingArtifacts, 'checkpoint' | 'cached'>;
+
+/** `artifacts`' manifest, folder and in-memory graphs, without touching the (possibly lazy) checkpoint. */
+export function artifactGraphs(artifacts: ArtifactGraphs): ArtifactGraphs {
+  return {
+    manifest: artifacts.manifest,
+    models: artifacts.models,
+    ...(artifacts.dir !== undefined ? { dir: artifacts.dir } : {}),
+  };
+}
+
 function stableJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
   if (value && typeof value === 'object') {
@@ -588,7 +600,7 @@ export function loadArtifacts(dir: string): TrainingArtifacts {
 }
 
 /** One graph of a set of artifacts, from memory or from its file. */
-export function artifactModel(artifacts: TrainingArtifacts, graph: ArtifactGraph): OnnxModel {
+export function artifactModel(artifacts: ArtifactGraphs, graph: ArtifactGraph): OnnxModel {
   const m = artifacts.models[graph];
   if (m) return m;
   const file = artifacts.manifest.files[graph];
@@ -606,7 +618,7 @@ export function artifactModel(artifacts: TrainingArtifacts, graph: ArtifactGraph
 }
 
 /** Path of a graph's file when the artifacts are on disk (sessions load big graphs faster from paths). */
-export function artifactPath(artifacts: TrainingArtifacts, graph: ArtifactGraph): string | undefined {
+export function artifactPath(artifacts: ArtifactGraphs, graph: ArtifactGraph): string | undefined {
   const file = artifacts.manifest.files[graph];
   return file && artifacts.dir ? path.join(artifacts.dir, file) : undefined;
 }
@@ -658,7 +670,7 @@ export function generateArtifacts(model: OnnxModel | string, options: ArtifactOp
  * `outputs` (default: the original model's outputs).
  */
 export function exportModelForInference(
-  source: TrainingArtifacts | OnnxModel,
+  source: ArtifactGraphs | OnnxModel,
   params: Record<string, HostTensor>,
   options: { outputs?: readonly string[] } = {},
 ): OnnxModel {

@@ -18,11 +18,13 @@ import {
 import type { HostTensor } from '../runtime/tensors';
 import { createWebSession } from '../runtime/web-session';
 import {
+  artifactGraphs,
   artifactModel,
   artifactPath,
   exportModelForInference,
   loadArtifacts,
   type ArtifactGraph,
+  type ArtifactGraphs,
   type ArtifactManifest,
   type FusedParameterGroup,
   type TrainingArtifacts,
@@ -88,6 +90,9 @@ export interface TrainingSessionOptions {
   memArena?: boolean;
 }
 
+/** The options a session keeps once created. */
+type SessionSettings = Omit<TrainingSessionOptions, 'artifacts' | 'checkpoint'>;
+
 /** What an optimizer update did. */
 export interface OptimizerStepResult {
   /** The update's 1-based index. */
@@ -147,8 +152,12 @@ export class TrainingSession {
   private hostKernels?: HostUpdateKernels;
 
   private constructor(
-    readonly artifacts: TrainingArtifacts,
-    private readonly options: TrainingSessionOptions,
+    /**
+     * The artifacts' graphs. Not their initial checkpoint: the session copies that into its own storage
+     * once, and holding it would keep a model-sized copy (and its optimizer state) alive for nothing.
+     */
+    readonly artifacts: ArtifactGraphs,
+    private readonly options: SessionSettings,
   ) {
     for (const p of artifacts.manifest.parameters) this.paramDims.set(p.name, p.dims);
     this.allocateStorage(this.hostMemory());
@@ -165,7 +174,9 @@ export class TrainingSession {
   static async create(options: TrainingSessionOptions): Promise<TrainingSession> {
     const artifacts =
       typeof options.artifacts === 'string' ? loadArtifacts(options.artifacts) : options.artifacts;
-    const s = new TrainingSession(artifacts, options);
+    // Neither the artifacts nor the starting checkpoint are kept beyond this call (see the constructor).
+    const { artifacts: _artifacts, checkpoint: _checkpoint, ...settings } = options;
+    const s = new TrainingSession(artifactGraphs(artifacts), settings);
     const start =
       typeof options.checkpoint === 'string'
         ? { state: loadCheckpoint(options.checkpoint), what: `checkpoint '${options.checkpoint}'` }

@@ -1,0 +1,25 @@
+/**
+ * A model's structure without its large weights: what level matching, shape inference and the cost model
+ * read (every tensor's dims, small constants such as Reshape shapes and Resize scales) at a fraction of
+ * the memory. For graphs whose sessions load from a file anyway: a run keeps its ResNet-101-FPN teacher
+ * this way instead of holding ~180 MB of weights it never reads again.
+ */
+import { DataType, type OnnxModel, type OnnxTensor } from './types';
+
+const FLOATING = new Set<DataType>([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16]);
+
+/** Floating-point initializers of at least this many elements lose their data by default. */
+export const DEFAULT_DROP_ELEMENTS = 1024;
+
+/**
+ * A copy of `model` whose floating-point initializers with at least `minElements` elements keep their
+ * name, type and dims but no data; integer tensors and small ones are kept whole. The result is marked
+ * `weightsDropped`: serializing it (saving, hashing, opening a session on it) is an error.
+ */
+export function withoutWeightData(model: OnnxModel, minElements = DEFAULT_DROP_ELEMENTS): OnnxModel {
+  const initializers = model.graph.initializers.map((t): OnnxTensor => {
+    const drop = FLOATING.has(t.dataType) && t.data.length >= minElements;
+    return drop ? { ...t, data: new Float32Array(0) } : t;
+  });
+  return { ...model, graph: { ...model.graph, initializers }, weightsDropped: true };
+}
