@@ -22,6 +22,7 @@ import {
   artifactModel,
   artifactPath,
   exportModelForInference,
+  fusedLayout,
   loadArtifacts,
   type ArtifactGraph,
   type ArtifactGraphs,
@@ -74,8 +75,9 @@ export interface TrainingSessionOptions {
   intraOpNumThreads?: number;
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   /**
-   * fusedStep runs a graph that only computes the gradients, then updates parameters and optimizer state on
-   * the host with WebAssembly SIMD kernels, in place, bit-identical to the fused graph's update. Default:
+   * Updates parameters and optimizer state on the host with WebAssembly SIMD kernels, in place,
+   * bit-identical to the update graphs: optimizerStep runs them instead of the optimizer graph, and
+   * fusedStep runs a graph that only computes the gradients (when the artifacts have it) before them. Default:
    * on for onnxruntime-node on the CPU (where elementwise update ops and onnxruntime-node's copy of every
    * updated output cost more than the update itself), off for CUDA (where each run's transfers dominate
    * and the fused graph keeps everything on the device) and for the wasm runtime. Models too large for one
@@ -148,8 +150,10 @@ export class TrainingSession {
   private stepCount = 0;
   private schedule: LrSchedule;
   private busy = false;
-  /** Kernels of host-side updates; set when fusedStep updates on the host. */
+  /** Kernels of host-side updates; set when optimizerStep (and fusedStep, see fusedOnHost) update on the host. */
   private hostKernels?: HostUpdateKernels;
+  /** True when fusedStep runs the gradient step graph and then the host kernels. */
+  private fusedOnHost = false;
 
   private constructor(
     /**
@@ -223,30 +227,27 @@ export class TrainingSession {
 
   /** Where fusedStep updates: 'host' (gradient graph + WebAssembly kernels) or 'graph' (fused graph). */
   get updateLocation(): 'host' | 'graph' {
-    return this.hostKernels ? 'host' : 'graph';
+    return this.fusedOnHost ? 'host' : 'graph';
+  }
+
+  /** The flat blocks parameters and optimizer state live in (also for artifacts without fused graphs). */
+  private updateGroups(): FusedParameterGroup[] {
+    const m = this.manifest;
+    return (m.fusedLayout ?? fusedLayout(m.parameters, m.gradients, m.optimizer)).groups;
   }
 
   /**
-   * The memory for host-side updates, or undefined when fusedStep updates in the fused graph (see
+   * The memory for host-side updates, or undefined when the update graphs update (see
    * TrainingSessionOptions.optimizerOnHost for the default). Asking for host updates where they cannot
    * work is an error naming the reason.
    */
   private hostMemory(): HostUpdateMemory | undefined {
-    const m = this.manifest;
     const requested = this.options.optimizerOnHost;
     if (requested === false) return undefined;
-    const layout = m.fusedLayout;
-    const reason = !layout
-      ? 'the artifacts were generated without the fused step graphs (fused: false)'
-      : !m.files.gradientStep && !this.artifacts.models.gradientStep
-        ? 'the artifacts have no gradient step graph'
-        : !hostUpdateSupported()
-          ? 'this JavaScript engine has no WebAssembly SIMD'
-          : undefined;
-    if (reason) {
+    if (!hostUpdateSupported()) {
       if (requested) {
-        throw new RlpkdError(`optimizerOnHost: ${reason}`, {
-          hint: 'regenerate the artifacts with fused: true, or leave optimizerOnHost unset',
+        throw new RlpkdError('optimizerOnHost: this JavaScript engine has no WebAssembly SIMD', {
+          hint: 'leave optimizerOnHost unset',
         });
       }
       return undefined;
@@ -255,13 +256,13 @@ export class TrainingSession {
       if ((this.options.runtime ?? 'node') !== 'node') return undefined;
       if (resolveExecutionProvider(this.options.executionProvider ?? 'cpu') !== 'cpu') return undefined;
     }
-    const slots = 2 + optimizerStateNames(m.optimizer).length; // parameters, gradient, states
-    const floats = layout!.groups.reduce((n, g) => n + g.size * slots, 0);
+    const slots = 2 + optimizerStateNames(this.manifest.optimizer).length; // parameters, gradient, states
+    const floats = this.updateGroups().reduce((n, g) => n + g.size * slots, 0);
     try {
       return HostUpdateMemory.create(floats);
     } catch (err) {
       if (requested) throw err;
-      return undefined; // too large for one WebAssembly memory: the fused graph updates instead
+      return undefined; // too large for one WebAssembly memory: the update graphs update instead
     }
   }
 
@@ -350,6 +351,10 @@ export class TrainingSession {
       const session = await this.session('training');
       const gradOutputs = Object.entries(this.manifest.gradients);
       const fetches = [...this.manifest.stepOutputs, ...gradOutputs.map(([, o]) => o)];
+      // Each run returns fresh gradient arrays: let gradients about to be replaced go, and collect them
+      // (and the previous runs' output copies) before this run allocates (see runUpdating).
+      if (this.resetPending) this.grads.clear();
+      if (this.gradientBytes() >= GC_THRESHOLD_BYTES) collectGarbage();
       const out = await session.run(this.feeds(session, feeds, {}, 'trainStep'), fetches);
       for (const [param, name] of gradOutputs) {
         const g = float32(out[name], `gradient '${name}'`);
@@ -381,6 +386,14 @@ export class TrainingSession {
   async lazyResetGrad(): Promise<void> {
     this.assertIdle('lazyResetGrad');
     this.resetPending = true;
+  }
+
+  /** Bytes of one set of gradients (float32, every parameter that gets one). */
+  private gradientBytes(): number {
+    let n = 0;
+    for (const param of Object.keys(this.manifest.gradients))
+      n += 4 * this.paramDims.get(param)!.reduce((a, d) => a * d, 1);
+    return n;
   }
 
   /** Global 2-norm of the accumulated gradients (float64 sum). */
@@ -454,7 +467,6 @@ export class TrainingSession {
           hint: 'call trainStep first',
         });
       }
-      const session = await this.session('optimizer');
       const step = this.stepCount + 1;
       const learningRate = this.schedule(step);
       const gradNorm = this.gradientNorm();
@@ -463,6 +475,18 @@ export class TrainingSession {
         const coef = bound / (gradNorm + 1e-6);
         if (coef < 1) for (const g of this.grads.values()) for (let i = 0; i < g.length; i++) g[i] *= coef;
       }
+      if (this.hostKernels) {
+        // The accumulated gradients stay where they are (fusedStep leaves them alone too); the update
+        // reads a copy in the blocks' gradient scratch, with the kernels' float32 operation order, which is
+        // the optimizer graph's.
+        for (const block of this.blocks) {
+          for (const [param, view] of block.gradViews!) view.set(this.grads.get(param)!);
+        }
+        this.updateOnHost(this.hostKernels, step, learningRate, 1);
+        this.stepCount = step;
+        return { step, learningRate, gradNorm };
+      }
+      const session = await this.session('optimizer');
       const extra = { ...this.scalarFeeds(step, learningRate), ...this.stateFeeds() };
       for (const [param, name] of Object.entries(this.manifest.gradients)) {
         extra[name] = { data: this.grads.get(param)!, dims: this.paramDims.get(param)! };
@@ -483,7 +507,7 @@ export class TrainingSession {
    * Equivalent to lazyResetGrad + trainStep + optimizerStep; accumulated gradients are left untouched.
    */
   fusedStep(feeds: Record<string, HostTensor>): Promise<FusedStepResult> {
-    if (this.hostKernels) return this.exclusive('fusedStep', () => this.hostStep(feeds, this.hostKernels!));
+    if (this.fusedOnHost) return this.exclusive('fusedStep', () => this.hostStep(feeds, this.hostKernels!));
     return this.exclusive('fusedStep', async () => {
       const session = await this.session('fused');
       const step = this.stepCount + 1;
@@ -547,7 +571,23 @@ export class TrainingSession {
     const fetches = [...this.manifest.stepOutputs, GRAD_NORM_OUTPUT];
     const out = await this.runUpdating(session, this.feeds(session, feeds, {}, 'fusedStep'), into, fetches);
     const gradNorm = (out[GRAD_NORM_OUTPUT].data as Float32Array)[0];
-    const gradScale = clipCoefficient(gradNorm, this.options.maxGradNorm ?? Infinity);
+    this.updateOnHost(
+      kernels,
+      step,
+      learningRate,
+      clipCoefficient(gradNorm, this.options.maxGradNorm ?? Infinity),
+    );
+    this.stepCount = step;
+    return { outputs: this.pick(out, this.manifest.stepOutputs), step, learningRate, gradNorm };
+  }
+
+  /** Updates every block in place from its gradient scratch (`gradScale` multiplies the gradients first). */
+  private updateOnHost(
+    kernels: HostUpdateKernels,
+    step: number,
+    learningRate: number,
+    gradScale: number,
+  ): void {
     const config = this.manifest.optimizer;
     const noDecay = new Set(config.noWeightDecay);
     for (const block of this.blocks) {
@@ -560,8 +600,6 @@ export class TrainingSession {
         kernels.sgd(block.params, block.grad!, config.momentum > 0 ? block.state.momentum_buffer : null, s);
       }
     }
-    this.stepCount = step;
-    return { outputs: this.pick(out, this.manifest.stepOutputs), step, learningRate, gradNorm };
   }
 
   private copyMap(m: Map<string, Float32Array>): Record<string, HostTensor> {
@@ -662,22 +700,15 @@ export class TrainingSession {
   }
 
   /**
-   * One flat block per fused parameter group (the manifest's fusedLayout; without one, a single block of
-   * every parameter that gets a gradient) holding the parameters and each optimizer state; views into it
-   * stand for the individual tensors. Parameters without a gradient get their own arrays.
+   * One flat block per parameter group (the manifest's fusedLayout, or the same grouping computed for
+   * artifacts without fused graphs) holding the parameters and each optimizer state; views into it stand
+   * for the individual tensors. Parameters without a gradient get their own arrays.
    */
   private allocateStorage(memory?: HostUpdateMemory): void {
     const m = this.manifest;
     const alloc = (n: number): Float32Array => (memory ? memory.alloc(n) : new Float32Array(n));
     const stateNames = optimizerStateNames(m.optimizer);
-    const groups: FusedParameterGroup[] = m.fusedLayout?.groups ?? [
-      {
-        params: m.parameters.filter((p) => m.gradients[p.name]).map((p) => p.name),
-        size: 0,
-        input: '',
-        stateInputs: {},
-      },
-    ];
+    const groups = this.updateGroups();
     const numel = (name: string): number => this.paramDims.get(name)!.reduce((a, d) => a * d, 1);
     for (const group of groups) {
       const size = group.params.reduce((n, p) => n + numel(p), 0);
@@ -700,7 +731,10 @@ export class TrainingSession {
       }
       this.blocks.push(block);
     }
-    if (memory) this.hostKernels = HostUpdateKernels.create(memory);
+    if (memory) {
+      this.hostKernels = HostUpdateKernels.create(memory);
+      this.fusedOnHost = Boolean(m.files.gradientStep ?? this.artifacts.models.gradientStep);
+    }
     for (const p of m.parameters) {
       if (this.params.has(p.name)) continue;
       this.params.set(p.name, new Float32Array(numel(p.name)));
