@@ -27,6 +27,21 @@ function maxAbsDiff(a: Record<string, HostTensor>, b: Record<string, HostTensor>
 
 const scalar = (t: HostTensor): number => (t.data as Float32Array)[0];
 
+/** Parameters and optimizer state of `a` and `b` are bit-identical, and have moved away from `start`. */
+function expectSameTrainedState(
+  a: TrainingSession,
+  b: TrainingSession,
+  start: Record<string, HostTensor>,
+): void {
+  const sa = a.checkpointState();
+  const sb = b.checkpointState();
+  const bits = (t: HostTensor) => Array.from(t.data as Float32Array);
+  for (const k of Object.keys(sb.parameters)) expect(bits(sa.parameters[k])).toEqual(bits(sb.parameters[k]));
+  for (const k of Object.keys(sb.optimizer.state))
+    expect(bits(sa.optimizer.state[k])).toEqual(bits(sb.optimizer.state[k]));
+  expect(maxAbsDiff(sa.parameters, start)).toBeGreaterThan(0);
+}
+
 describe('TrainingSession on a tiny teacher/student pyramid', () => {
   let dir: string;
   let teacher: GraphSession;
@@ -236,6 +251,23 @@ describe('TrainingSession on a tiny teacher/student pyramid', () => {
     await fused.release();
   });
 
+  /** The tiny student's artifacts and two sessions on them (clipping, cosine lr): host updates and graph updates. */
+  async function hostAndGraphSessions(optimizer: ArtifactOptions['optimizer'], fused: boolean) {
+    const a = generateArtifacts(tinyPyramid({ seed: 2, width: 8, upsample: UPSAMPLE, name: 'student' }), {
+      ...options,
+      optimizer,
+      fused,
+    });
+    const common = {
+      artifacts: a,
+      maxGradNorm: 0.05,
+      lrSchedule: { type: 'cosine', totalSteps: 10 },
+    } as const;
+    const onHost = await TrainingSession.create(common);
+    const inGraph = await TrainingSession.create({ ...common, optimizerOnHost: false });
+    return { a, onHost, inGraph };
+  }
+
   it('host-side updates are bit-identical to the fused graph (AdamW with clipping and decay exemptions, SGD variants)', async () => {
     const configs: ArtifactOptions['optimizer'][] = [
       { type: 'adamw', lr: 1e-2, weightDecay: 1e-2, noWeightDecay: ['body.conv1.bias', 'fpn.inner2.bias'] },
@@ -244,17 +276,7 @@ describe('TrainingSession on a tiny teacher/student pyramid', () => {
       { type: 'sgd', lr: 5e-2 },
     ];
     for (const optimizer of configs) {
-      const a = generateArtifacts(tinyPyramid({ seed: 2, width: 8, upsample: UPSAMPLE, name: 'student' }), {
-        ...options,
-        optimizer,
-      });
-      const common = {
-        artifacts: a,
-        maxGradNorm: 0.05,
-        lrSchedule: { type: 'cosine', totalSteps: 10 },
-      } as const;
-      const onHost = await TrainingSession.create(common);
-      const inGraph = await TrainingSession.create({ ...common, optimizerOnHost: false });
+      const { a, onHost, inGraph } = await hostAndGraphSessions(optimizer, true);
       expect(onHost.updateLocation).toBe('host');
       expect(inGraph.updateLocation).toBe('graph');
       let clipped = 0;
@@ -266,17 +288,7 @@ describe('TrainingSession on a tiny teacher/student pyramid', () => {
         if (g.gradNorm > 0.05) clipped++;
       }
       expect(clipped).toBeGreaterThan(0);
-      const hp = onHost.checkpointState();
-      const gp = inGraph.checkpointState();
-      for (const k of Object.keys(gp.parameters))
-        expect(Array.from(hp.parameters[k].data as Float32Array)).toEqual(
-          Array.from(gp.parameters[k].data as Float32Array),
-        );
-      for (const k of Object.keys(gp.optimizer.state))
-        expect(Array.from(hp.optimizer.state[k].data as Float32Array)).toEqual(
-          Array.from(gp.optimizer.state[k].data as Float32Array),
-        );
-      expect(maxAbsDiff(hp.parameters, a.checkpoint.parameters)).toBeGreaterThan(0);
+      expectSameTrainedState(onHost, inGraph, a.checkpoint.parameters);
       await onHost.release();
       await inGraph.release();
     }
@@ -289,18 +301,7 @@ describe('TrainingSession on a tiny teacher/student pyramid', () => {
     ];
     for (const optimizer of configs) {
       for (const fused of [false, true]) {
-        const a = generateArtifacts(tinyPyramid({ seed: 2, width: 8, upsample: UPSAMPLE, name: 'student' }), {
-          ...options,
-          optimizer,
-          fused,
-        });
-        const common = {
-          artifacts: a,
-          maxGradNorm: 0.05,
-          lrSchedule: { type: 'cosine', totalSteps: 10 },
-        } as const;
-        const onHost = await TrainingSession.create(common);
-        const inGraph = await TrainingSession.create({ ...common, optimizerOnHost: false });
+        const { a, onHost, inGraph } = await hostAndGraphSessions(optimizer, fused);
         expect(onHost.updateLocation).toBe(fused ? 'host' : 'graph'); // where fusedStep would update
         let clipped = 0;
         for (let step = 0; step < 3; step++) {
@@ -321,17 +322,7 @@ describe('TrainingSession on a tiny teacher/student pyramid', () => {
             expect(Array.from(hg[k].data as Float32Array)).toEqual(Array.from(gg[k].data as Float32Array));
         }
         expect(clipped).toBeGreaterThan(0);
-        const hp = onHost.checkpointState();
-        const gp = inGraph.checkpointState();
-        for (const k of Object.keys(gp.parameters))
-          expect(Array.from(hp.parameters[k].data as Float32Array)).toEqual(
-            Array.from(gp.parameters[k].data as Float32Array),
-          );
-        for (const k of Object.keys(gp.optimizer.state))
-          expect(Array.from(hp.optimizer.state[k].data as Float32Array)).toEqual(
-            Array.from(gp.optimizer.state[k].data as Float32Array),
-          );
-        expect(maxAbsDiff(hp.parameters, a.checkpoint.parameters)).toBeGreaterThan(0);
+        expectSameTrainedState(onHost, inGraph, a.checkpoint.parameters);
         await onHost.release();
         await inGraph.release();
       }
