@@ -196,6 +196,24 @@ describe('TrainingSession on a tiny teacher/student pyramid', () => {
     await session.release();
   });
 
+  it('lends its parameter storage to a callback without copying, and refuses steps meanwhile', async () => {
+    const session = await TrainingSession.create({ artifacts });
+    await session.fusedStep(batches[0]);
+    const copies = await session.getParameters();
+    const seen = await session.withParameterViews(async (views) => {
+      await expect(session.fusedStep(batches[1])).rejects.toThrow(/another step is still running/);
+      expect(Object.keys(views)).toEqual(session.parameterNames);
+      for (const [name, t] of Object.entries(views)) {
+        expect(t.dims).toEqual(copies[name].dims);
+        expect(Array.from(t.data as Float32Array)).toEqual(Array.from(copies[name].data as Float32Array));
+      }
+      return Object.keys(views).length;
+    });
+    expect(seen).toBeGreaterThan(0);
+    await session.fusedStep(batches[1]); // usable again once the callback settled
+    await session.release();
+  });
+
   it('accumulates gradients across trainStep calls until lazyResetGrad', async () => {
     const session = await TrainingSession.create({ artifacts });
     await session.trainStep(batches[0]);

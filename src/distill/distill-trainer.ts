@@ -230,7 +230,8 @@ export class DistillTrainer {
     if (options.measureGradNorms) {
       if (!this.probe)
         throw new RlpkdError('distillation step: GradNorm measurements need a shared parameter');
-      const m = await this.probe.run({ ...feeds, ...(await this.session.getParameters()) });
+      const probe = this.probe;
+      const m = await this.session.withParameterViews((params) => probe.run({ ...feeds, ...params }));
       levelGradNorms = m.gradNorms;
     }
     const r = await this.session.fusedStep(feeds);
