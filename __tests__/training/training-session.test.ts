@@ -223,6 +223,38 @@ describe('TrainingSession on a tiny teacher/student pyramid', () => {
     await session.release();
   });
 
+  it('restores a snapshot bit for bit, reusing its buffers, and refuses one of other parameters', async () => {
+    for (const optimizerOnHost of [true, false]) {
+      const session = await TrainingSession.create({ artifacts, optimizerOnHost });
+      await session.fusedStep(batches[0]);
+      const before = session.checkpointState();
+      const snap = session.snapshot();
+      await session.fusedStep(batches[1]);
+      await session.restore(snap);
+      expect(session.step).toBe(before.optimizer.step);
+      expect(await session.getGradients()).toEqual({});
+      const after = session.checkpointState();
+      const bits = (t: HostTensor) => Array.from(t.data as Float32Array);
+      for (const k of Object.keys(before.parameters))
+        expect(bits(after.parameters[k])).toEqual(bits(before.parameters[k]));
+      for (const k of Object.keys(before.optimizer.state))
+        expect(bits(after.optimizer.state[k])).toEqual(bits(before.optimizer.state[k]));
+      const again = session.snapshot(snap);
+      expect(again.arrays.every((a, i) => a === snap.arrays[i])).toBe(true);
+      await session.release();
+    }
+    const other = generateArtifacts(
+      tinyPyramid({ seed: 2, width: 16, upsample: UPSAMPLE, name: 'student' }),
+      options,
+    );
+    const wide = await TrainingSession.create({ artifacts: other });
+    const session = await TrainingSession.create({ artifacts });
+    await expect(session.restore(wide.snapshot())).rejects.toThrow(
+      /snapshot was taken from a session with other/,
+    );
+    await Promise.all([wide.release(), session.release()]);
+  });
+
   it('accumulates gradients across trainStep calls until lazyResetGrad', async () => {
     const session = await TrainingSession.create({ artifacts });
     await session.trainStep(batches[0]);

@@ -28,11 +28,10 @@ import type { GraphFile } from '../runtime/optimized-model';
 import { createSession, type GraphSession } from '../runtime/session';
 import type { HostTensor } from '../runtime/tensors';
 import { generateArtifacts } from '../training/artifacts';
-import type { CheckpointState } from '../training/checkpoint';
 import type { DistillLossKind } from '../training/level-distances';
 import type { LrScheduleConfig } from '../training/lr-schedules';
 import type { OptimizerConfig } from '../training/optimizers';
-import { TrainingSession } from '../training/training-session';
+import { TrainingSession, type TrainingSnapshot } from '../training/training-session';
 import { Rng, type Seed } from '../util/rng';
 import {
   recordLevelActions,
@@ -144,6 +143,8 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
   private teacherFeeds: Record<string, HostTensor> = {};
   private features: Float32Array | null = null;
   private lossBefore: Float64Array = new Float64Array(0);
+  /** Phase 2's copy of the student before each trial update. */
+  private rollback: TrainingSnapshot | undefined;
   private budgets: Float64Array = new Float64Array(0);
   private selected = new Uint8Array(0);
   private used: Float64Array = new Float64Array(0);
@@ -319,13 +320,14 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
     const L = this.numLevels;
     const terminal = Array.from({ length: N }, (_, e) => this.stateOf(e));
     const mask = Float32Array.from(this.selected);
-    const snapshot: CheckpointState | null = this.phase === 2 ? this.session.checkpointState() : null;
+    // Phase 2 rolls the update back; the snapshot's buffers are reused from one batch to the next.
+    if (this.phase === 2) this.rollback = this.session.snapshot(this.rollback);
     await this.session.lazyResetGrad();
     const train = await this.session.trainStep(this.lossFeeds(mask));
     await this.session.optimizerStep();
     const perSample = train['distill.per_sample'].data as Float32Array;
     const after = await this.allLevelLoss();
-    if (snapshot) await this.session.loadCheckpoint(snapshot);
+    if (this.phase === 2) await this.session.restore(this.rollback!);
     return Array.from({ length: N }, (_, e) => {
       const before = this.lossBefore[e];
       const quality = before > 0 ? (before - after.loss[e]) / before : 0;

@@ -92,6 +92,13 @@ export interface TrainingSessionOptions {
   memArena?: boolean;
 }
 
+/** Parameters, optimizer state and step of a session, as TrainingSession.snapshot copies them. */
+export interface TrainingSnapshot {
+  readonly step: number;
+  /** The session's storage arrays, in its own order. */
+  readonly arrays: readonly Float32Array[];
+}
+
 /** The options a session keeps once created. */
 type SessionSettings = Omit<TrainingSessionOptions, 'artifacts' | 'checkpoint'>;
 
@@ -698,6 +705,59 @@ export class TrainingSession {
       optimizer: { config: this.manifest.optimizer, step: this.stepCount, state },
       ...(metadata ? { metadata } : {}),
     };
+  }
+
+  /**
+   * Copies parameters, optimizer state and step into `into` (a snapshot this session made before, reused
+   * without allocating) or a new snapshot; `restore` puts them back. For trial updates that are rolled
+   * back every time (the RL environment's phase 2), where checkpointState would allocate the model three
+   * times over per trial.
+   */
+  snapshot(into?: TrainingSnapshot): TrainingSnapshot {
+    this.assertIdle('snapshot');
+    const arrays = this.storageArrays();
+    const reuse = into && this.fits(into) ? into : undefined;
+    const copies = arrays.map((a, i) => (reuse ? reuse.arrays[i] : new Float32Array(a.length)));
+    arrays.forEach((a, i) => copies[i].set(a));
+    return { step: this.stepCount, arrays: copies };
+  }
+
+  /** Puts back what `snapshot` copied; accumulated gradients are dropped (as loadCheckpoint does). */
+  async restore(snapshot: TrainingSnapshot): Promise<void> {
+    this.assertIdle('restore');
+    if (!this.fits(snapshot)) {
+      throw new RlpkdError('restore: the snapshot was taken from a session with other parameters', {
+        hint: 'restore a snapshot into the session (or one on the same artifacts) that made it',
+      });
+    }
+    this.storageArrays().forEach((a, i) => a.set(snapshot.arrays[i]));
+    this.stepCount = snapshot.step;
+    this.grads.clear();
+    this.resetPending = true;
+  }
+
+  /** Every array parameters and optimizer state live in, in a fixed order (blocks first). */
+  private storageArrays(): Float32Array[] {
+    const out: Float32Array[] = [];
+    for (const b of this.blocks) out.push(b.params, ...Object.values(b.state));
+    const inBlocks = new Set(this.blocks.flatMap((b) => b.group.params));
+    const stateNames = optimizerStateNames(this.manifest.optimizer);
+    for (const p of this.manifest.parameters) {
+      if (inBlocks.has(p.name)) continue;
+      out.push(
+        this.params.get(p.name)!,
+        ...stateNames.map((st) => this.state.get(stateTensorName(p.name, st))!),
+      );
+    }
+    return out;
+  }
+
+  private fits(snapshot: TrainingSnapshot): boolean {
+    const arrays = this.storageArrays();
+    return (
+      snapshot.arrays.length === arrays.length &&
+      arrays.every((a, i) => a.length === snapshot.arrays[i].length)
+    );
   }
 
   /** Writes parameters, optimizer state and step to an ONNX checkpoint file (atomically). */
