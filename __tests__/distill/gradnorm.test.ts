@@ -156,6 +156,58 @@ describe('GradNormProbe', () => {
   });
 });
 
+describe('level gradient norms from the training step itself (levelGradientNorms artifacts)', () => {
+  it('equal float64 central differences and leave the step unchanged', async () => {
+    const spec: ToySpec = { scales: [1, 3, 9], inputDim: 3, hidden: 4, outputDim: 2, seed: 5 };
+    const losses = spec.scales.map((_, i) => TOY_IO.loss(i));
+    const options = {
+      loss: { type: 'output', output: TOY_IO.total, extraOutputs: losses },
+      optimizer: { type: 'adamw', lr: 1e-2, weightDecay: 1e-2 },
+    } as const;
+    const plain = generateArtifacts(buildToyModel(spec), options);
+    const withNorms = generateArtifacts(buildToyModel(spec), {
+      ...options,
+      levelGradientNorms: { losses, parameter: 'trunk.1.weight' },
+    });
+    expect(withNorms.manifest.levelGradientNorms?.outputs).toHaveLength(3);
+    const a = await TrainingSession.create({ artifacts: plain });
+    const b = await TrainingSession.create({ artifacts: withNorms });
+    expect(a.measuresLevelGradientNorms).toBe(false);
+    expect(b.measuresLevelGradientNorms).toBe(true);
+    await expect(a.fusedStep({}, { levelGradientNorms: true })).rejects.toThrow(
+      /cannot measure level gradient norms/,
+    );
+    const data = new ToyData(spec);
+    for (let step = 0; step < 3; step++) {
+      const feeds = {
+        ...data.batch(5),
+        [TOY_IO.weights]: { data: Float32Array.of(0.2, 0.3, 0.5), dims: [3] },
+      };
+      const evalModel = artifactModel(withNorms, 'eval');
+      const atStart = { ...feeds, ...(await b.getParameters()) };
+      const rb = await b.fusedStep(feeds, { levelGradientNorms: true });
+      const ra = await a.fusedStep(feeds);
+      losses.forEach((loss, i) => {
+        const fd = finiteDifferenceGradients(evalModel, loss, ['trunk.1.weight'], atStart)['trunk.1.weight'];
+        const norm = Math.sqrt(fd.reduce((acc, v) => acc + v * v, 0));
+        expect(Math.abs(rb.levelGradientNorms![i] - norm) / norm).toBeLessThan(1e-4);
+      });
+      expect(rb.gradNorm).toBe(ra.gradNorm);
+    }
+    const pa = await a.getParameters();
+    const pb = await b.getParameters();
+    for (const k of Object.keys(pa))
+      expect(Array.from(pb[k].data as Float32Array)).toEqual(Array.from(pa[k].data as Float32Array));
+    expect(() =>
+      generateArtifacts(buildToyModel(spec), {
+        ...options,
+        levelGradientNorms: { losses, parameter: 'nope' },
+      }),
+    ).toThrow(/'nope' is not a trainable parameter the loss reaches/);
+    await Promise.all([a.release(), b.release()]);
+  });
+});
+
 describe('GradNorm on the paper toy (regression tasks of very different scales, shared trunk)', () => {
   jest.setTimeout(120000);
   const spec: ToySpec = { scales: [1, 4, 16], inputDim: 16, hidden: 32, outputDim: 4, seed: 3 };

@@ -101,6 +101,10 @@ export class DistillTrainer {
       trainable: [...options.trainable],
       untieSharedInitializers: false,
       fused: true,
+      // GradNorm's ‖∇_W L_l‖ from the training step's own forward pass where the session can (host updates).
+      ...(options.sharedParameter
+        ? { levelGradientNorms: { losses: built.levelLosses, parameter: options.sharedParameter } }
+        : {}),
     });
     const ep = options.executionProvider ? { executionProvider: options.executionProvider } : {};
     const session = await TrainingSession.create({
@@ -115,14 +119,16 @@ export class DistillTrainer {
           graphOptimizationLevel: options.teacherSession.graphOptimizationLevel,
         })
       : await createSession(options.teacher, ep);
-    const probe = options.sharedParameter
-      ? await GradNormProbe.create({
-          model: artifactModel(artifacts, 'eval'),
-          losses: built.levelLosses,
-          parameter: options.sharedParameter,
-          ...ep,
-        })
-      : null;
+    // Elsewhere (CUDA, the fused graph) a separate probe measures them, with a forward pass of its own.
+    const probe =
+      options.sharedParameter && !session.measuresLevelGradientNorms
+        ? await GradNormProbe.create({
+            model: artifactModel(artifacts, 'eval'),
+            losses: built.levelLosses,
+            parameter: options.sharedParameter,
+            ...ep,
+          })
+        : null;
     return new DistillTrainer(session, teacher, probe, options);
   }
 
@@ -228,9 +234,13 @@ export class DistillTrainer {
     const feeds = this.feeds(input.images, input.teacher, input.mask, input.weights);
     let levelGradNorms: number[] | undefined;
     if (options.measureGradNorms) {
-      if (!this.probe)
+      if (!this.options.sharedParameter)
         throw new RlpkdError('distillation step: GradNorm measurements need a shared parameter');
-      const probe = this.probe;
+      if (this.session.measuresLevelGradientNorms) {
+        const r = await this.session.fusedStep(feeds, { levelGradientNorms: true });
+        return { ...this.decode(r.outputs), gradNorm: r.gradNorm, levelGradNorms: r.levelGradientNorms! };
+      }
+      const probe = this.probe!;
       const m = await this.session.withParameterViews((params) => probe.run({ ...feeds, ...params }));
       levelGradNorms = m.gradNorms;
     }

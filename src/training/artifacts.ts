@@ -47,12 +47,14 @@ export const ARTIFACT_FILES = {
   optimizer: 'optimizer_model.onnx',
   fused: 'fused_step_model.onnx',
   gradientStep: 'gradient_step_model.onnx',
+  levelNormStep: 'gradient_step_level_norms_model.onnx',
   forward: 'forward_model.onnx',
   checkpoint: 'checkpoint.onnx',
   manifest: 'manifest.json',
 } as const;
 
-export type ArtifactGraph = 'training' | 'eval' | 'optimizer' | 'fused' | 'gradientStep' | 'forward';
+export type ArtifactGraph =
+  'training' | 'eval' | 'optimizer' | 'fused' | 'gradientStep' | 'levelNormStep' | 'forward';
 
 export interface ArtifactOptions {
   /**
@@ -82,6 +84,12 @@ export interface ArtifactOptions {
    * weight and bias (default true; see src/training/fold-frozen-affine.ts).
    */
   foldFrozenAffine?: boolean;
+  /**
+   * Also build the gradient step graph that returns ‖∇_W L_l‖² of each listed loss L_l at the one parameter
+   * W, from the same forward pass as the step (GradNorm's measurement; needs `fused`). The losses are step
+   * outputs of the loss (e.g. per-level losses); W is a trainable parameter they reach.
+   */
+  levelGradientNorms?: { losses: readonly string[]; parameter: string };
 }
 
 /** What the TrainingSession needs to know about the artifacts (written as manifest.json). */
@@ -110,6 +118,8 @@ export interface ArtifactManifest {
   files: Partial<Record<ArtifactGraph | 'checkpoint', string>>;
   /** Flat parameter/state blocks of the fused step graph (present when it was built). */
   fusedLayout?: FusedLayout;
+  /** The level-norm step graph's extra outputs: `outputs[l]` = ‖∇_parameter losses[l]‖² (when built). */
+  levelGradientNorms?: { parameter: string; losses: string[]; outputs: string[] };
 }
 
 /** Artifacts in memory (fresh) or on disk (models read lazily by path). */
@@ -168,6 +178,7 @@ export function artifactsHash(modelBytes: Uint8Array, options: ArtifactOptions):
       fused: options.fused ?? true,
       cacheKey: options.cacheKey ?? null,
       foldFrozenAffine: options.foldFrozenAffine ?? true,
+      levelGradientNorms: options.levelGradientNorms ?? null,
     }),
   );
   return h.digest('hex');
@@ -393,6 +404,73 @@ function buildGradientStepModel(
 }
 
 /**
+ * The gradient step graph plus ‖∇_W L_l‖² for each level loss: one gradient graph with the training loss
+ * and one target per level loss (the autodiff shares the forward pass among them), each level's gradient at
+ * W reduced to its squared norm in the graph, so only scalars leave the run.
+ */
+function buildLevelNormStepModel(
+  evalModel: OnnxModel,
+  manifest: ArtifactManifest,
+  options: ArtifactOptions,
+  targetParams: readonly string[],
+  spec: { losses: readonly string[]; parameter: string },
+): { model: OnnxModel; info: NonNullable<ArtifactManifest['levelGradientNorms']> } {
+  if (!manifest.gradients[spec.parameter]) {
+    throw new RlpkdError(
+      `levelGradientNorms: '${spec.parameter}' is not a trainable parameter the loss reaches`,
+      {
+        hint: `pick one of: ${Object.keys(manifest.gradients).slice(0, 5).join(', ')}, ...`,
+      },
+    );
+  }
+  for (const l of spec.losses) {
+    if (!manifest.stepOutputs.includes(l)) {
+      throw new RlpkdError(`levelGradientNorms: '${l}' is not an output of the loss`, {
+        hint: `the loss outputs are ${manifest.stepOutputs.join(', ')}`,
+      });
+    }
+  }
+  const grad = buildGradientGraph(evalModel, {
+    targets: [
+      { loss: manifest.loss, wrt: [...targetParams] },
+      ...spec.losses.map((loss, l) => ({ loss, wrt: [spec.parameter], suffix: `level${l}` })),
+    ],
+    keepOutputs: manifest.stepOutputs,
+    ...(options.inputShapes ? { inputShapes: options.inputShapes } : {}),
+  });
+  for (const g of grad.gradients) {
+    if (g.target === 0 && manifest.gradients[g.parameter] !== g.output) {
+      throw new GraphError(
+        `internal: the level-norm step graph names the gradient of '${g.parameter}' differently`,
+      );
+    }
+  }
+  const b = GraphBuilder.fromModel(grad.model);
+  b.name = `${evalModel.graph.name}_level_norms`;
+  const levelGrads = spec.losses.map(
+    (_, l) => grad.gradients.find((g) => g.target === l + 1 && g.parameter === spec.parameter)!.output,
+  );
+  const drop = new Set(levelGrads);
+  const kept = b.outputs.filter((o) => !drop.has(o.name));
+  b.outputs.length = 0;
+  b.outputs.push(...kept);
+  const outputs = levelGrads.map((g, l) => {
+    const name = `gradnorm.level${l}.sq`;
+    checkFreeName(b, name, 'level-norm step graph');
+    b.op('ReduceSumSquare', [g], { keepdims: 0 }, { outputs: [name] });
+    b.output(name, DataType.FLOAT, []);
+    return name;
+  });
+  // The same gradient step as buildGradientStepModel makes (its layout shapes are the manifest's already).
+  const layout = JSON.parse(JSON.stringify(manifest.fusedLayout)) as FusedLayout;
+  const model = buildGradientStepModel(b.build(), manifest, layout);
+  if (JSON.stringify(layout.gradientShapes) !== JSON.stringify(manifest.fusedLayout!.gradientShapes)) {
+    throw new GraphError('internal: the level-norm step graph shapes its gradient outputs differently');
+  }
+  return { model, info: { parameter: spec.parameter, losses: [...spec.losses], outputs } };
+}
+
+/**
  * Builds the fused step graph from the training graph: the gradients of each parameter group are
  * concatenated into one flat tensor, clipped by the global norm and fed with the group's flat parameter
  * and state blocks to one optimizer update, so the update is a few elementwise ops over long tensors
@@ -508,11 +586,10 @@ function buildArtifacts(source: OnnxModel, options: ArtifactOptions, hash: strin
   const stepOutputs = stepOutputInfos.map((o) => o.name);
 
   // Training graph: the autodiff adds `<param>_grad` outputs.
+  // Parameters the loss does not read at all (another head, an undistilled level) get no gradient.
+  const targetParams = trainable.filter((p) => evalModel.graph.inputs.some((v) => v.name === p));
   const grad = buildGradientGraph(evalModel, {
-    // Parameters the loss does not read at all (another head, an undistilled level) get no gradient.
-    targets: [
-      { loss: loss.loss, wrt: trainable.filter((p) => evalModel.graph.inputs.some((v) => v.name === p)) },
-    ],
+    targets: [{ loss: loss.loss, wrt: targetParams }],
     keepOutputs: stepOutputs,
     ...(options.inputShapes ? { inputShapes: options.inputShapes } : {}),
   });
@@ -552,6 +629,19 @@ function buildArtifacts(source: OnnxModel, options: ArtifactOptions, hash: strin
     manifest.fusedLayout = fusedLayout(parameters, gradients, optimizer);
     models.fused = buildFusedModel(training, manifest, optimizer, manifest.fusedLayout);
     models.gradientStep = buildGradientStepModel(training, manifest, manifest.fusedLayout);
+    if (options.levelGradientNorms) {
+      const built = buildLevelNormStepModel(
+        evalModel,
+        manifest,
+        options,
+        targetParams,
+        options.levelGradientNorms,
+      );
+      models.levelNormStep = built.model;
+      manifest.levelGradientNorms = built.info;
+    }
+  } else if (options.levelGradientNorms) {
+    throw new RlpkdError('levelGradientNorms needs the fused step graphs', { hint: 'leave fused at true' });
   }
   return { manifest, models, checkpoint: initialCheckpoint(initialParams, optimizer) };
 }
@@ -609,7 +699,9 @@ export function artifactModel(artifacts: ArtifactGraphs, graph: ArtifactGraph): 
       hint:
         graph === 'fused' || graph === 'gradientStep'
           ? 'generate them with fused: true (the default)'
-          : 'regenerate the artifacts',
+          : graph === 'levelNormStep'
+            ? 'generate them with levelGradientNorms'
+            : 'regenerate the artifacts',
     });
   }
   const model = loadModel(path.join(artifacts.dir, file));

@@ -114,6 +114,8 @@ export interface OptimizerStepResult {
 /** Loss outputs of a fused step plus what its update did. */
 export interface FusedStepResult extends OptimizerStepResult {
   outputs: Record<string, HostTensor>;
+  /** ‖∇_W L_l‖ per listed loss, before the update (when asked for; see measuresLevelGradientNorms). */
+  levelGradientNorms?: number[];
 }
 
 function float32(t: HostTensor, what: string): Float32Array {
@@ -230,6 +232,18 @@ export class TrainingSession {
   /** Learning rate the next optimizer step will use. */
   get learningRate(): number {
     return this.schedule(this.stepCount + 1);
+  }
+
+  /**
+   * True when fusedStep can also return ‖∇_W L_l‖ per level loss from the step's own forward pass: the
+   * artifacts were generated with levelGradientNorms and the step updates on the host.
+   */
+  get measuresLevelGradientNorms(): boolean {
+    const m = this.manifest;
+    return (
+      this.fusedOnHost &&
+      Boolean(m.levelGradientNorms && (m.files.levelNormStep ?? this.artifacts.models.levelNormStep))
+    );
   }
 
   /** Where fusedStep updates: 'host' (gradient graph + WebAssembly kernels) or 'graph' (fused graph). */
@@ -513,8 +527,22 @@ export class TrainingSession {
    * One training step in one run: forward, loss, backward, global-norm clipping and the optimizer update.
    * Equivalent to lazyResetGrad + trainStep + optimizerStep; accumulated gradients are left untouched.
    */
-  fusedStep(feeds: Record<string, HostTensor>): Promise<FusedStepResult> {
-    if (this.fusedOnHost) return this.exclusive('fusedStep', () => this.hostStep(feeds, this.hostKernels!));
+  fusedStep(
+    feeds: Record<string, HostTensor>,
+    options: { levelGradientNorms?: boolean } = {},
+  ): Promise<FusedStepResult> {
+    if (options.levelGradientNorms) {
+      if (!this.measuresLevelGradientNorms) {
+        return Promise.reject(
+          new RlpkdError('fusedStep: these artifacts or this session cannot measure level gradient norms', {
+            hint: 'generate the artifacts with levelGradientNorms and update on the host (CPU, onnxruntime-node)',
+          }),
+        );
+      }
+      return this.exclusive('fusedStep', () => this.hostStep(feeds, this.hostKernels!, true));
+    }
+    if (this.fusedOnHost)
+      return this.exclusive('fusedStep', () => this.hostStep(feeds, this.hostKernels!, false));
     return this.exclusive('fusedStep', async () => {
       const session = await this.session('fused');
       const step = this.stepCount + 1;
@@ -563,8 +591,10 @@ export class TrainingSession {
   private async hostStep(
     feeds: Record<string, HostTensor>,
     kernels: HostUpdateKernels,
+    levelNorms: boolean,
   ): Promise<FusedStepResult> {
-    const session = await this.session('gradientStep');
+    const session = await this.session(levelNorms ? 'levelNormStep' : 'gradientStep');
+    const normOutputs = levelNorms ? this.manifest.levelGradientNorms!.outputs : [];
     const step = this.stepCount + 1;
     const learningRate = this.schedule(step);
     const into: Record<string, HostTensor> = {};
@@ -575,7 +605,7 @@ export class TrainingSession {
         into[name] = { data: view, dims };
       }
     }
-    const fetches = [...this.manifest.stepOutputs, GRAD_NORM_OUTPUT];
+    const fetches = [...this.manifest.stepOutputs, GRAD_NORM_OUTPUT, ...normOutputs];
     const out = await this.runUpdating(session, this.feeds(session, feeds, {}, 'fusedStep'), into, fetches);
     const gradNorm = (out[GRAD_NORM_OUTPUT].data as Float32Array)[0];
     this.updateOnHost(
@@ -585,7 +615,15 @@ export class TrainingSession {
       clipCoefficient(gradNorm, this.options.maxGradNorm ?? Infinity),
     );
     this.stepCount = step;
-    return { outputs: this.pick(out, this.manifest.stepOutputs), step, learningRate, gradNorm };
+    const result: FusedStepResult = {
+      outputs: this.pick(out, this.manifest.stepOutputs),
+      step,
+      learningRate,
+      gradNorm,
+    };
+    if (levelNorms)
+      result.levelGradientNorms = normOutputs.map((o) => Math.sqrt((out[o].data as Float32Array)[0]));
+    return result;
   }
 
   /** Updates every block in place from its gradient scratch (`gradScale` multiplies the gradients first). */

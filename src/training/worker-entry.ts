@@ -16,7 +16,11 @@ type Method = (s: TrainingSession, args: unknown[]) => Promise<unknown>;
 const METHODS: Record<string, Method> = {
   trainStep: (s, [feeds]) => s.trainStep(feeds as Parameters<TrainingSession['trainStep']>[0]),
   evalStep: (s, [feeds]) => s.evalStep(feeds as Parameters<TrainingSession['evalStep']>[0]),
-  fusedStep: (s, [feeds]) => s.fusedStep(feeds as Parameters<TrainingSession['fusedStep']>[0]),
+  fusedStep: (s, [feeds, options]) =>
+    s.fusedStep(
+      feeds as Parameters<TrainingSession['fusedStep']>[0],
+      (options ?? {}) as Parameters<TrainingSession['fusedStep']>[1],
+    ),
   optimizerStep: (s) => s.optimizerStep(),
   lazyResetGrad: (s) => s.lazyResetGrad(),
   getParameters: (s) => s.getParameters(),

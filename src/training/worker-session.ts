@@ -181,8 +181,11 @@ export class WorkerTrainingSession {
   }
 
   /** See TrainingSession.fusedStep. */
-  async fusedStep(feeds: Record<string, HostTensor>): Promise<FusedStepResult> {
-    const r = (await this.call('fusedStep', [feeds], this.inputs(feeds))) as FusedStepResult;
+  async fusedStep(
+    feeds: Record<string, HostTensor>,
+    options: { levelGradientNorms?: boolean } = {},
+  ): Promise<FusedStepResult> {
+    const r = (await this.call('fusedStep', [feeds, options], this.inputs(feeds))) as FusedStepResult;
     this.stepCount = r.step;
     return r;
   }
