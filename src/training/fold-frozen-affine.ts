@@ -117,6 +117,18 @@ export function foldFrozenAffine(
         : undefined;
     const shift = shiftInput !== undefined ? channelConstant(shiftInput, channels, rank) : undefined;
     const base = conv.name || conv.outputs[0];
+    /** Appends one elementwise node of the fold; returns its output. */
+    const emit = (opType: 'Mul' | 'Add', name: string, inputs: string[], output: string): string => {
+      nodes.push({
+        name: unique(`${base}/${name}`),
+        opType,
+        domain: '',
+        inputs,
+        outputs: [output],
+        attributes: {},
+      });
+      return output;
+    };
 
     const scaleName = unique(`${base}.frozen_scale`);
     added.push({
@@ -125,15 +137,7 @@ export function foldFrozenAffine(
       dims: [channels, ...Array(rank - 1).fill(1)],
       data: scale.values,
     });
-    const scaledW = unique(`${base}.scaled_weight`);
-    nodes.push({
-      name: unique(`${base}/fold_scale`),
-      opType: 'Mul',
-      domain: '',
-      inputs: [w, scaleName],
-      outputs: [scaledW],
-      attributes: {},
-    });
+    const scaledW = emit('Mul', 'fold_scale', [w, scaleName], unique(`${base}.scaled_weight`));
 
     // New bias: b0·s + t, with whichever of b0 and t exist.
     const b0 = conv.inputs[2] || undefined;
@@ -141,31 +145,14 @@ export function foldFrozenAffine(
     if (b0) {
       const flatScale = unique(`${base}.frozen_scale_flat`);
       added.push({ name: flatScale, dataType: DataType.FLOAT, dims: [channels], data: scale.values.slice() });
-      bias = unique(`${base}.scaled_bias`);
-      nodes.push({
-        name: unique(`${base}/fold_bias_scale`),
-        opType: 'Mul',
-        domain: '',
-        inputs: [b0, flatScale],
-        outputs: [bias],
-        attributes: {},
-      });
+      bias = emit('Mul', 'fold_bias_scale', [b0, flatScale], unique(`${base}.scaled_bias`));
     }
     if (shift) {
       const shiftName = unique(`${base}.frozen_shift`);
       added.push({ name: shiftName, dataType: DataType.FLOAT, dims: [channels], data: shift.values });
-      if (bias) {
-        const sum = unique(`${base}.folded_bias`);
-        nodes.push({
-          name: unique(`${base}/fold_bias_shift`),
-          opType: 'Add',
-          domain: '',
-          inputs: [bias, shiftName],
-          outputs: [sum],
-          attributes: {},
-        });
-        bias = sum;
-      } else bias = shiftName;
+      bias = bias
+        ? emit('Add', 'fold_bias_shift', [bias, shiftName], unique(`${base}.folded_bias`))
+        : shiftName;
     }
     const last = shift ? add! : mul;
     nodes.push({

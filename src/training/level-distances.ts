@@ -43,9 +43,7 @@ function reduce(
 export const perSampleMse: LevelDistance = (b, student, teacher) => {
   const d = b.op('Sub', [student, teacher]);
   const flat = b.op('Reshape', [b.op('Mul', [d, d]), b.constInt64([0, -1], [2], 'loss/flatten_per_sample')]);
-  return b.opset >= 18
-    ? b.op('ReduceMean', [flat, b.constInt64([1], [1], 'loss/axes')], { keepdims: 0 })
-    : b.op('ReduceMean', [flat], { axes: [1], keepdims: 0 });
+  return reduce(b, 'ReduceMean', flat, [1], false);
 };
 
 /** (x − mean_hw)/(std_hw + 1e-6) per (n, c), std unbiased over the H·W positions. */

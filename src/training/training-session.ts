@@ -163,6 +163,10 @@ export class TrainingSession {
   private hostKernels?: HostUpdateKernels;
   /** True when fusedStep runs the gradient step graph and then the host kernels. */
   private fusedOnHost = false;
+  /** Every array parameters and optimizer state live in, in a fixed order (blocks first): what snapshots copy. */
+  private readonly storage: Float32Array[] = [];
+  /** Bytes of one set of gradients (float32, every parameter that gets one). */
+  private readonly gradientBytes: number;
 
   private constructor(
     /**
@@ -173,7 +177,14 @@ export class TrainingSession {
     private readonly options: SessionSettings,
   ) {
     for (const p of artifacts.manifest.parameters) this.paramDims.set(p.name, p.dims);
-    this.allocateStorage(this.hostMemory());
+    const m = artifacts.manifest;
+    // The flat blocks parameters and optimizer state live in (also for artifacts without fused graphs).
+    const groups = (m.fusedLayout ?? fusedLayout(m.parameters, m.gradients, m.optimizer)).groups;
+    this.allocateStorage(groups, this.hostMemory(groups));
+    this.gradientBytes = Object.keys(m.gradients).reduce(
+      (n, param) => n + 4 * this.paramDims.get(param)!.reduce((a, d) => a * d, 1),
+      0,
+    );
     this.schedule = createLrSchedule(
       options.lrSchedule ?? { type: 'constant' },
       options.learningRate ?? artifacts.manifest.optimizer.lr,
@@ -251,18 +262,12 @@ export class TrainingSession {
     return this.fusedOnHost ? 'host' : 'graph';
   }
 
-  /** The flat blocks parameters and optimizer state live in (also for artifacts without fused graphs). */
-  private updateGroups(): FusedParameterGroup[] {
-    const m = this.manifest;
-    return (m.fusedLayout ?? fusedLayout(m.parameters, m.gradients, m.optimizer)).groups;
-  }
-
   /**
    * The memory for host-side updates, or undefined when the update graphs update (see
    * TrainingSessionOptions.optimizerOnHost for the default). Asking for host updates where they cannot
    * work is an error naming the reason.
    */
-  private hostMemory(): HostUpdateMemory | undefined {
+  private hostMemory(groups: readonly FusedParameterGroup[]): HostUpdateMemory | undefined {
     const requested = this.options.optimizerOnHost;
     if (requested === false) return undefined;
     if (!hostUpdateSupported()) {
@@ -278,7 +283,7 @@ export class TrainingSession {
       if (resolveExecutionProvider(this.options.executionProvider ?? 'cpu') !== 'cpu') return undefined;
     }
     const slots = 2 + optimizerStateNames(this.manifest.optimizer).length; // parameters, gradient, states
-    const floats = this.updateGroups().reduce((n, g) => n + g.size * slots, 0);
+    const floats = groups.reduce((n, g) => n + g.size * slots, 0);
     try {
       return HostUpdateMemory.create(floats);
     } catch (err) {
@@ -375,7 +380,7 @@ export class TrainingSession {
       // Each run returns fresh gradient arrays: let gradients about to be replaced go, and collect them
       // (and the previous runs' output copies) before this run allocates (see runUpdating).
       if (this.resetPending) this.grads.clear();
-      if (this.gradientBytes() >= GC_THRESHOLD_BYTES) collectGarbage();
+      if (this.gradientBytes >= GC_THRESHOLD_BYTES) collectGarbage();
       const out = await session.run(this.feeds(session, feeds, {}, 'trainStep'), fetches);
       for (const [param, name] of gradOutputs) {
         const g = float32(out[name], `gradient '${name}'`);
@@ -407,14 +412,6 @@ export class TrainingSession {
   async lazyResetGrad(): Promise<void> {
     this.assertIdle('lazyResetGrad');
     this.resetPending = true;
-  }
-
-  /** Bytes of one set of gradients (float32, every parameter that gets one). */
-  private gradientBytes(): number {
-    let n = 0;
-    for (const param of Object.keys(this.manifest.gradients))
-      n += 4 * this.paramDims.get(param)!.reduce((a, d) => a * d, 1);
-    return n;
   }
 
   /** Global 2-norm of the accumulated gradients (float64 sum). */
@@ -753,10 +750,9 @@ export class TrainingSession {
    */
   snapshot(into?: TrainingSnapshot): TrainingSnapshot {
     this.assertIdle('snapshot');
-    const arrays = this.storageArrays();
     const reuse = into && this.fits(into) ? into : undefined;
-    const copies = arrays.map((a, i) => (reuse ? reuse.arrays[i] : new Float32Array(a.length)));
-    arrays.forEach((a, i) => copies[i].set(a));
+    const copies = this.storage.map((a, i) => (reuse ? reuse.arrays[i] : new Float32Array(a.length)));
+    this.storage.forEach((a, i) => copies[i].set(a));
     return { step: this.stepCount, arrays: copies };
   }
 
@@ -768,33 +764,16 @@ export class TrainingSession {
         hint: 'restore a snapshot into the session (or one on the same artifacts) that made it',
       });
     }
-    this.storageArrays().forEach((a, i) => a.set(snapshot.arrays[i]));
+    this.storage.forEach((a, i) => a.set(snapshot.arrays[i]));
     this.stepCount = snapshot.step;
     this.grads.clear();
     this.resetPending = true;
   }
 
-  /** Every array parameters and optimizer state live in, in a fixed order (blocks first). */
-  private storageArrays(): Float32Array[] {
-    const out: Float32Array[] = [];
-    for (const b of this.blocks) out.push(b.params, ...Object.values(b.state));
-    const inBlocks = new Set(this.blocks.flatMap((b) => b.group.params));
-    const stateNames = optimizerStateNames(this.manifest.optimizer);
-    for (const p of this.manifest.parameters) {
-      if (inBlocks.has(p.name)) continue;
-      out.push(
-        this.params.get(p.name)!,
-        ...stateNames.map((st) => this.state.get(stateTensorName(p.name, st))!),
-      );
-    }
-    return out;
-  }
-
   private fits(snapshot: TrainingSnapshot): boolean {
-    const arrays = this.storageArrays();
     return (
-      snapshot.arrays.length === arrays.length &&
-      arrays.every((a, i) => a.length === snapshot.arrays[i].length)
+      snapshot.arrays.length === this.storage.length &&
+      this.storage.every((a, i) => a.length === snapshot.arrays[i].length)
     );
   }
 
@@ -816,11 +795,10 @@ export class TrainingSession {
    * artifacts without fused graphs) holding the parameters and each optimizer state; views into it stand
    * for the individual tensors. Parameters without a gradient get their own arrays.
    */
-  private allocateStorage(memory?: HostUpdateMemory): void {
+  private allocateStorage(groups: readonly FusedParameterGroup[], memory?: HostUpdateMemory): void {
     const m = this.manifest;
     const alloc = (n: number): Float32Array => (memory ? memory.alloc(n) : new Float32Array(n));
     const stateNames = optimizerStateNames(m.optimizer);
-    const groups = this.updateGroups();
     const numel = (name: string): number => this.paramDims.get(name)!.reduce((a, d) => a * d, 1);
     for (const group of groups) {
       const size = group.params.reduce((n, p) => n + numel(p), 0);
@@ -842,6 +820,7 @@ export class TrainingSession {
         offset += n;
       }
       this.blocks.push(block);
+      this.storage.push(block.params, ...Object.values(block.state));
     }
     if (memory) {
       this.hostKernels = HostUpdateKernels.create(memory);
@@ -849,11 +828,13 @@ export class TrainingSession {
     }
     for (const p of m.parameters) {
       if (this.params.has(p.name)) continue;
-      this.params.set(p.name, new Float32Array(numel(p.name)));
-      for (const s of stateNames) {
-        this.state.set(stateTensorName(p.name, s), new Float32Array(numel(p.name)));
+      const own = [new Float32Array(numel(p.name)), ...stateNames.map(() => new Float32Array(numel(p.name)))];
+      this.params.set(p.name, own[0]);
+      stateNames.forEach((s, i) => {
+        this.state.set(stateTensorName(p.name, s), own[i + 1]);
         this.stateOwner.set(stateTensorName(p.name, s), p.name);
-      }
+      });
+      this.storage.push(...own);
     }
   }
 
