@@ -1,0 +1,21 @@
+/** Task metrics, measured as the field measures them: COCOeval bbox AP/AR, mmseg mIoU, top-k accuracy. */
+export { cocoBoxIou, type XywhBox } from './box-iou';
+export {
+  COCO_AREA_RANGES,
+  COCO_IOU_THRESHOLDS,
+  COCO_MAX_DETS,
+  COCO_RECALL_THRESHOLDS,
+  COCO_STAT_NAMES,
+  linspace,
+  type CocoAreaRange,
+  type CocoStatName,
+} from './coco-params';
+export {
+  evaluateCoco,
+  searchsortedLeft,
+  type CocoCategoryResult,
+  type CocoDetection,
+  type CocoEvalResult,
+  type CocoGroundTruth,
+  type CocoGtAnnotation,
+} from './coco-eval';
