@@ -19,3 +19,10 @@ export {
   type CocoGroundTruth,
   type CocoGtAnnotation,
 } from './coco-eval';
+export {
+  SEG_IGNORE_INDEX,
+  SegmentationConfusion,
+  type SegmentationOptions,
+  type SegmentationResult,
+} from './segmentation';
+export { TopKAccuracy, type TopKOptions, type TopKResult } from './classification';
