@@ -6,30 +6,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { classifyParameters } from '../../src/analysis/parameters';
-import { main } from '../../src/cli/main';
+import { runCli } from '../helpers/run-cli';
 import { lossSpecFromOptions, optimizerFromOptions } from '../../src/cli/commands/artifacts';
 import { saveModel } from '../../src/onnx';
 import { loadArtifacts, type ArtifactManifest } from '../../src/training/artifacts';
 import { tinyPyramid } from '../training/tiny-pyramid';
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => {
-    stdout += String(c);
-    return true;
-  });
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => {
-    stderr += String(c);
-    return true;
-  });
-  try {
-    return { code: await main(['node', 'rlpkd', 'artifacts', ...args]), stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const cli = (args: string[]): ReturnType<typeof runCli> => runCli('artifacts', ...args);
 
 describe('rlpkd artifacts', () => {
   const model = tinyPyramid({ seed: 3, width: 4 });

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { main } from '../../src/cli/main';
+import { runCli } from '../helpers/run-cli';
 import { gradientFileName, parseAssignments } from '../../src/cli/commands/grad';
 import { readNpy, writeNpy } from '../../src/io/npy';
 import { DataType, GraphBuilder, floatTensor, saveModel, type OnnxModel } from '../../src/onnx';
@@ -74,25 +74,7 @@ const target = (name: string): HostTensor => {
 const targets = { 'feat.a': target('feat.a'), pooled: target('pooled') };
 const feeds = { images, 't.feat.a': targets['feat.a'], 't.pooled': targets.pooled };
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => {
-    stdout += String(c);
-    return true;
-  });
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => {
-    stderr += String(c);
-    return true;
-  });
-  try {
-    const code = await main(['node', 'rlpkd', 'grad', ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const cli = (args: string[]): ReturnType<typeof runCli> => runCli('grad', ...args);
 
 describe('rlpkd grad', () => {
   let dir: string;

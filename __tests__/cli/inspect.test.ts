@@ -6,36 +6,12 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { main } from '../../src/cli/main';
+import { runCli } from '../helpers/run-cli';
 import { DataType, GraphBuilder, floatTensor, modelToBytes, saveModel } from '../../src/onnx';
 import { findTorchPython } from '../../src/tools/python';
 import { TINY_FPN_MACS, TINY_FPN_TRAINABLE, seeded, tinyFpn } from '../analysis/tiny-fpn';
 
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function rlpkd(...args: string[]): Promise<CliResult> {
-  let stdout = '';
-  let stderr = '';
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += chunk.toString();
-    return true;
-  });
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += chunk.toString();
-    return true;
-  });
-  try {
-    const code = await main(['node', 'rlpkd', ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const rlpkd = runCli;
 
 let dir: string;
 beforeAll(() => {

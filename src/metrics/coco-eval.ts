@@ -26,6 +26,8 @@ import {
   COCO_MAX_DETS,
   COCO_RECALL_THRESHOLDS,
   COCO_STAT_NAMES,
+  COCO_STATS,
+  type CocoStatDefinition,
   type CocoStatName,
 } from './coco-params';
 
@@ -421,26 +423,16 @@ function meanDefined(values: readonly number[]): number {
   return n === 0 ? -1 : sum / n;
 }
 
-/** COCOeval.summarize for bbox: the 12 numbers. AP50 / AP75 are the thresholds at index 0 and 5. */
+/**
+ * COCOeval.summarize for bbox: the 12 numbers. Like COCOeval, AP50 / AP75 pick their threshold by float
+ * equality, which holds because the thresholds are computed as numpy computes them.
+ */
 function summarize(precision: Float64Array, recall: Float64Array, K: number): number[] {
-  const area = (label: string): number => COCO_AREA_RANGES.findIndex((r) => r.label === label);
-  const last = M - 1;
-  const ap = (a: number, t?: number): number =>
-    meanDefined(precisionValues(precision, K, { a, m: last, ...(t === undefined ? {} : { t }) }));
-  const ar = (a: number, m: number): number => meanDefined(recallValues(recall, K, a, m));
-  const all = area('all');
-  return [
-    ap(all),
-    ap(all, COCO_IOU_THRESHOLDS.indexOf(0.5)),
-    ap(all, COCO_IOU_THRESHOLDS.indexOf(0.75)),
-    ap(area('small')),
-    ap(area('medium')),
-    ap(area('large')),
-    ar(all, 0),
-    ar(all, 1),
-    ar(all, 2),
-    ar(area('small'), last),
-    ar(area('medium'), last),
-    ar(area('large'), last),
-  ];
+  return COCO_STATS.map((stat: CocoStatDefinition) => {
+    const a = COCO_AREA_RANGES.findIndex((r) => r.label === stat.area);
+    const m = COCO_MAX_DETS.indexOf(stat.maxDets);
+    if (stat.kind === 'AR') return meanDefined(recallValues(recall, K, a, m));
+    const t = stat.iouThreshold === undefined ? {} : { t: COCO_IOU_THRESHOLDS.indexOf(stat.iouThreshold) };
+    return meanDefined(precisionValues(precision, K, { a, m, ...t }));
+  });
 }

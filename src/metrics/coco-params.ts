@@ -41,21 +41,33 @@ export const COCO_AREA_RANGES: readonly CocoAreaRange[] = [
   { label: 'large', min: 96 ** 2, max: 1e5 ** 2 },
 ];
 
-/** The 12 summary numbers, in COCOeval.summarize()'s order. */
-export const COCO_STAT_NAMES = [
-  'AP',
-  'AP50',
-  'AP75',
-  'APs',
-  'APm',
-  'APl',
-  'AR1',
-  'AR10',
-  'AR100',
-  'ARs',
-  'ARm',
-  'ARl',
-] as const;
+/** What one summary number averages: precision (AP) or recall (AR) at an IoU threshold (all when absent). */
+export interface CocoStatDefinition {
+  readonly name: string;
+  readonly kind: 'AP' | 'AR';
+  readonly iouThreshold?: number;
+  readonly area: CocoAreaRange['label'];
+  readonly maxDets: number;
+}
+
+/** The 12 summary numbers, in COCOeval.summarize()'s order (bbox). */
+export const COCO_STATS = [
+  { name: 'AP', kind: 'AP', area: 'all', maxDets: 100 },
+  { name: 'AP50', kind: 'AP', iouThreshold: 0.5, area: 'all', maxDets: 100 },
+  { name: 'AP75', kind: 'AP', iouThreshold: 0.75, area: 'all', maxDets: 100 },
+  { name: 'APs', kind: 'AP', area: 'small', maxDets: 100 },
+  { name: 'APm', kind: 'AP', area: 'medium', maxDets: 100 },
+  { name: 'APl', kind: 'AP', area: 'large', maxDets: 100 },
+  { name: 'AR1', kind: 'AR', area: 'all', maxDets: 1 },
+  { name: 'AR10', kind: 'AR', area: 'all', maxDets: 10 },
+  { name: 'AR100', kind: 'AR', area: 'all', maxDets: 100 },
+  { name: 'ARs', kind: 'AR', area: 'small', maxDets: 100 },
+  { name: 'ARm', kind: 'AR', area: 'medium', maxDets: 100 },
+  { name: 'ARl', kind: 'AR', area: 'large', maxDets: 100 },
+] as const satisfies readonly CocoStatDefinition[];
 
 /** One of the 12 summary numbers' names. */
-export type CocoStatName = (typeof COCO_STAT_NAMES)[number];
+export type CocoStatName = (typeof COCO_STATS)[number]['name'];
+
+/** The names of the 12 summary numbers, in order. */
+export const COCO_STAT_NAMES: readonly CocoStatName[] = COCO_STATS.map((s) => s.name);

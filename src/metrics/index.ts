@@ -6,8 +6,10 @@ export {
   COCO_MAX_DETS,
   COCO_RECALL_THRESHOLDS,
   COCO_STAT_NAMES,
+  COCO_STATS,
   linspace,
   type CocoAreaRange,
+  type CocoStatDefinition,
   type CocoStatName,
 } from './coco-params';
 export {
@@ -26,3 +28,10 @@ export {
   type SegmentationResult,
 } from './segmentation';
 export { TopKAccuracy, type TopKOptions, type TopKResult } from './classification';
+export { evaluateCocoFiles, readCocoGroundTruthFile, readCocoResultsFile } from './coco-json-files';
+export {
+  evaluateSegmentationFolders,
+  readLabelPng,
+  type LabelMap,
+  type SegmentationFolders,
+} from './label-png-files';

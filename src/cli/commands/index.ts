@@ -5,6 +5,7 @@ import { registerBench } from './bench';
 import { registerEval } from './eval';
 import { registerGrad } from './grad';
 import { registerInspect } from './inspect';
+import { registerMetrics } from './metrics';
 import { registerModels } from './models';
 import { registerTrain } from './train';
 
@@ -15,5 +16,6 @@ export const COMMANDS: Record<string, (program: Command) => void> = {
   models: registerModels,
   train: registerTrain,
   eval: registerEval,
+  metrics: registerMetrics,
   bench: registerBench,
 };

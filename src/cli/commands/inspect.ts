@@ -54,7 +54,7 @@ const int = (n: number): string => Math.round(n).toLocaleString('en-US');
 const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
 
 /** Left/right-aligned columns separated by two spaces. */
-function table(rows: string[][], rightAligned: ReadonlySet<number>, indent = '  '): string {
+export function table(rows: string[][], rightAligned: ReadonlySet<number>, indent = '  '): string {
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
   return rows
