@@ -35,3 +35,4 @@ export {
   type LabelMap,
   type SegmentationFolders,
 } from './label-png-files';
+export { boxToOriginal, type ImageSize } from './box-rescale';
