@@ -76,7 +76,7 @@ describe('a run on its own image folder', () => {
     expect(log().match(/skipping corrupt/g)).toHaveLength(1);
 
     const unfinished = await evaluateRun({ run: r.runDir });
-    expect(unfinished.checkpoint).toMatchObject({ final: false, phase: 2, epoch: 1 });
+    expect(unfinished.checkpoint).toMatchObject({ final: false, next: { phase: 2, epoch: 1 } });
     expect(unfinished.checkpoint.label).toMatch(/^s\d{8}-p2-e0-u1$/);
     expect(unfinished.text.split('\n')[0]).toBe(
       `checkpoint ${unfinished.checkpoint.label}: the run is unfinished (next: phase 2, epoch 1); ` +
@@ -95,7 +95,11 @@ describe('a run on its own image folder', () => {
     expect(log()).toMatch(/held-out split 'val': skipped 1 of 5 images/);
 
     const final = await evaluateRun({ run: r.runDir });
-    expect(final.checkpoint).toMatchObject({ label: 'final', final: true });
+    expect(final.checkpoint).toEqual({
+      label: 'final',
+      dir: path.join(r.runDir, 'checkpoints', 'final'),
+      final: true,
+    });
     expect(final.text.split('\n')[0]).toBe('checkpoint final (final: the run finished)');
   });
 

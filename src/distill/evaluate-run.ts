@@ -33,16 +33,15 @@ export interface EvaluatedCheckpoint {
   dir: string;
   /** The run's final checkpoint (every phase done); false for a run stopped (or still going) mid-way. */
   final: boolean;
-  /** Where an unfinished run stood: the next phase (1..4) and epoch (1-based) it would run. */
-  phase: number;
-  epoch: number;
+  /** Where an unfinished run would go on: its next phase (1..4) and epoch (1-based). */
+  next?: { phase: number; epoch: number };
 }
 
 /** The first line of `rlpkd eval`'s table: the checkpoint, and for an unfinished run how to go on. */
 export function describeEvaluatedCheckpoint(c: EvaluatedCheckpoint, runDir: string): string {
-  if (c.final) return `checkpoint ${c.label} (final: the run finished)\n`;
+  if (!c.next) return `checkpoint ${c.label} (final: the run finished)\n`;
   return (
-    `checkpoint ${c.label}: the run is unfinished (next: phase ${c.phase}, epoch ${c.epoch}); ` +
+    `checkpoint ${c.label}: the run is unfinished (next: phase ${c.next.phase}, epoch ${c.next.epoch}); ` +
     `continue it with \`rlpkd train --resume ${runDir}\`\n`
   );
 }
@@ -99,8 +98,7 @@ export async function evaluateRun(
       label: path.basename(ckpt.dir),
       dir: ckpt.dir,
       final: cursor.phase > 4,
-      phase: Math.min(cursor.phase, 4),
-      epoch: cursor.epoch + 1,
+      ...(cursor.phase <= 4 ? { next: { phase: cursor.phase, epoch: cursor.epoch + 1 } } : {}),
     };
     return {
       summary,
