@@ -168,6 +168,37 @@ describe('ade20k', () => {
   });
 });
 
+describe('datasets without labels (distillation reads none)', () => {
+  it('an image folder of loose images is read unlabelled when labels are not required', async () => {
+    for (const n of ['b', 'a']) await writePng(path.join(tmp, 'train', `${n}.jpg`), 4, 4, 1);
+    expect(errorOf(() => readImageFolder(tmp, 'train')).message).toBe(
+      `imagefolder '${path.join(tmp, 'train')}' has no class sub-folders`,
+    );
+    const ds = readImageFolder(tmp, 'train', true, { requireLabels: false });
+    expect(ds.classes).toEqual([]);
+    expect(ds.records).toEqual([
+      { id: 'a.jpg', file: path.join(tmp, 'train', 'a.jpg') },
+      { id: 'b.jpg', file: path.join(tmp, 'train', 'b.jpg') },
+    ]);
+    const cfg = configFromObject({
+      models: { teacher: 't', student: 's' },
+      data: { type: 'imagefolder', root: tmp, holdout: 1 },
+    });
+    const { train, val } = await openDatasetSplits(cfg.data);
+    expect([train.records.length, val.records.length]).toEqual([1, 1]);
+  });
+
+  it('a COCO JSON listing only images (no annotations, no categories) is read', async () => {
+    await makeCoco(tmp, { images: INSTANCES.images }, ['a.png', 'b.png']);
+    const ds = readCoco(tmp, 'train2017');
+    expect(ds.classes).toEqual([]);
+    expect(ds.records.map((r) => [r.id, r.boxes])).toEqual([
+      ['a.png', []],
+      ['b.png', []],
+    ]);
+  });
+});
+
 describe('ade20k without label masks', () => {
   it('is read without masks when masks are not required, refused when they are', async () => {
     for (const n of ['x', 'y']) await writePng(path.join(tmp, 'images', 'training', `${n}.png`), 4, 4, 1);

@@ -32,7 +32,8 @@ const instancesSchema = z.looseObject({
       }),
     )
     .default([]),
-  categories: z.array(z.looseObject({ id: z.number().int(), name: z.string() })).min(1),
+  // Distillation reads no labels: a JSON listing only images (no annotations, no categories) is accepted.
+  categories: z.array(z.looseObject({ id: z.number().int(), name: z.string() })).default([]),
 });
 
 /** Where a COCO split's images and annotations live; a relative `annotations` path starts at `root`. */

@@ -61,7 +61,10 @@ export async function openDataset(
   let ds: Dataset;
   switch (data.type) {
     case 'imagefolder':
-      ds = readImageFolder(root, split, data.split !== undefined || split !== DEFAULT_SPLITS.imagefolder[0]);
+      // Class folders are optional here: distillation reads no labels.
+      ds = readImageFolder(root, split, data.split !== undefined || split !== DEFAULT_SPLITS.imagefolder[0], {
+        requireLabels: false,
+      });
       break;
     case 'coco':
       ds =
