@@ -14,7 +14,7 @@ import { tempDir, tinyConfig, writeTinyModels } from './run-fixtures';
 jest.setTimeout(180000);
 
 /** A console stand-in: collects the text, and calls `on` with each write (to abort or fail mid-run). */
-function console(on: (text: string) => void = () => {}) {
+function fakeConsole(on: (text: string) => void = () => {}) {
   let text = '';
   const stream = {
     write(chunk: string | Uint8Array): boolean {
@@ -52,9 +52,9 @@ function config(dir: string, root: string, extra: Record<string, unknown> = {}) 
 }
 
 /** Options that stop the run (Ctrl-C) once phase 1 is done: phase 2 then saves after its first unit. */
-function interruptAfterPhase1(): { out: ReturnType<typeof console>; options: Partial<TrainOptions> } {
+function interruptAfterPhase1(): { out: ReturnType<typeof fakeConsole>; options: Partial<TrainOptions> } {
   const controller = new AbortController();
-  const out = console((s) => {
+  const out = fakeConsole((s) => {
     if (s.includes('phase 1 (pretrain) done')) controller.abort();
   });
   return { out, options: { signal: controller.signal, logger: { stream: out.stream, progress: 'lines' } } };
@@ -83,7 +83,7 @@ describe('a run on its own image folder', () => {
         `continue it with \`rlpkd train --resume ${r.runDir}\``,
     );
 
-    const again = console();
+    const again = fakeConsole();
     const resumed = await runTraining({
       resume: r.runDir,
       logger: { stream: again.stream, progress: 'lines' },
@@ -106,7 +106,7 @@ describe('a run on its own image folder', () => {
   it('the fatal error of a run goes to train.log too', async () => {
     const dir = tempDir('own-data-fail');
     const root = await ownData(dir);
-    const out = console((s) => {
+    const out = fakeConsole((s) => {
       if (s.includes('phase 1 (pretrain) done')) throw new Error('the console went away');
     });
     await expect(
@@ -124,7 +124,7 @@ describe('a run on its own image folder', () => {
       for (const f of fs.readdirSync(path.join(root, 'train', c)))
         fs.writeFileSync(path.join(root, 'train', c, f), 'truncated');
     await expect(
-      runTraining({ config: config(dir, root), logger: { stream: console().stream } }),
+      runTraining({ config: config(dir, root), logger: { stream: fakeConsole().stream } }),
     ).rejects.toThrow(
       /^none of the 8 images of the training split 'train' under '.*' can be decoded \(first: '.*0\.png': /,
     );
@@ -144,7 +144,7 @@ describe('a run on its own image folder', () => {
       'latest',
       path.basename(r.checkpoint),
     ]);
-    await expect(runTraining({ resume: r.runDir, logger: { stream: console().stream } })).rejects.toThrow(
+    await expect(runTraining({ resume: r.runDir, logger: { stream: fakeConsole().stream } })).rejects.toThrow(
       /was saved without optimizer state \(checkpoint\.optimizer_state: never\), which resuming needs$/,
     );
   });
