@@ -8,6 +8,7 @@ import {
   demoConfigPath,
   loadConfig,
   packageRoot,
+  overrideSets,
   parseOverride,
   writeResolvedConfig,
   type RunConfig,
@@ -296,6 +297,56 @@ describe('extends and --set', () => {
     expect(parseOverride('a.0=true')).toEqual({ path: ['a', 0], value: true });
     expect(parseOverride('a=[1,2]')).toEqual({ path: ['a'], value: [1, 2] });
     expect(parseOverride('a=x=y')).toEqual({ path: ['a'], value: 'x=y' });
+  });
+});
+
+describe('unsetting keys and model paths', () => {
+  it('--set key=null, ~ or an empty value unsets an optional key; a nullable key keeps null', () => {
+    const file = write(
+      'c.yaml',
+      `${MODELS}data:\n  type: imagefolder\n  root: d\n  val_split: val\n  holdout: 5\ndistill:\n  grad_clip: 1\n`,
+    );
+    expect(loadConfig(file, { cwd: tmp }).data.val_split).toBe('val');
+    for (const v of ['null', '~', '']) {
+      const c = loadConfig(file, { cwd: tmp, overrides: [`data.val_split=${v}`, `data.holdout=${v}`] });
+      expect(c.data.val_split).toBeUndefined();
+      expect(c.data.holdout).toBe(32); // back to the schema default
+    }
+    expect(
+      loadConfig(file, { cwd: tmp, overrides: ['distill.grad_clip=null'] }).distill.grad_clip,
+    ).toBeNull();
+    // A required key cannot be unset: the message names it.
+    expect(errorOf(() => loadConfig(file, { cwd: tmp, overrides: ['models.student=~'] })).message).toMatch(
+      /models\.student is required/,
+    );
+  });
+
+  it('overrideSets says whether --set gives a key a value (the last one wins; an unset does not count)', () => {
+    expect(overrideSets(['data.val_split=val'], 'data.val_split')).toBe(true);
+    expect(overrideSets(['data.val_split=val', 'data.val_split=null'], 'data.val_split')).toBe(false);
+    expect(overrideSets(['data.split=train'], 'data.val_split')).toBe(false);
+  });
+
+  it('requireModelFiles names where a missing model was set and the folder it was resolved against', () => {
+    write('models/s.onnx', 'x');
+    const file = write(
+      'configs/c.yaml',
+      'models:\n  teacher: ../models/t.onnx\n  student: ../models/s.onnx\n',
+    );
+    expect(() => loadConfig(file, { cwd: tmp })).not.toThrow(); // off by default
+    const err = errorOf(() => loadConfig(file, { cwd: tmp, requireModelFiles: true })) as InputFileError;
+    expect(err).toBeInstanceOf(InputFileError);
+    expect(err.message).toBe(
+      `models.teacher '${path.join(tmp, 'models', 't.onnx')}' (configs/c.yaml:2:3) does not exist`,
+    );
+    expect(err.hint).toContain(`resolved against the folder of configs/c.yaml, ${path.join(tmp, 'configs')}`);
+    expect(err.hint).toContain('`rlpkd models build`');
+    expect(err.hint).toContain('`python3 tools/export_fpn.py`');
+    const viaSet = errorOf(() =>
+      loadConfig(file, { cwd: tmp, requireModelFiles: true, overrides: ['models.teacher=t2.onnx'] }),
+    ) as InputFileError;
+    expect(viaSet.message).toMatch(/\(--set models\.teacher=t2\.onnx\) does not exist$/);
+    expect(viaSet.hint).toContain(`resolved against the current folder, ${tmp}`);
   });
 });
 

@@ -188,8 +188,10 @@ describe('BatchLoader', () => {
     for (const b of batches) expect(b.images.dims[0]).toBe(b.records.length);
     expect(log.sort()).toEqual(
       [
-        expect.stringMatching(new RegExp(`^skipping corrupt or missing image '${corrupt}': .+`)),
-        `skipping corrupt or missing image '${missing}': file does not exist`,
+        expect.stringMatching(
+          new RegExp(`^skipping corrupt or missing image '${corrupt}' in the split 'train': .+`),
+        ),
+        `skipping corrupt or missing image '${missing}' in the split 'train': file does not exist`,
       ].sort(),
     );
     expect(loader.skipped.map((s) => s.file).sort()).toEqual([corrupt, missing].sort());

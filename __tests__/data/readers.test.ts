@@ -16,6 +16,7 @@ import {
   type SyntheticOptions,
 } from '../../src/data';
 import { InputFileError, RlpkdError } from '../../src/errors';
+import { silentLog } from '../../src/logging/logger';
 import { makeImageFolder, writeMask, writePng } from './fixtures';
 
 let tmp: string;
@@ -167,6 +168,66 @@ describe('ade20k', () => {
   });
 });
 
+describe('datasets without labels (distillation reads none)', () => {
+  it('an image folder of loose images is read unlabelled when labels are not required', async () => {
+    for (const n of ['b', 'a']) await writePng(path.join(tmp, 'train', `${n}.jpg`), 4, 4, 1);
+    expect(errorOf(() => readImageFolder(tmp, 'train')).message).toBe(
+      `imagefolder '${path.join(tmp, 'train')}' has no class sub-folders`,
+    );
+    const ds = readImageFolder(tmp, 'train', true, { requireLabels: false });
+    expect(ds.classes).toEqual([]);
+    expect(ds.records).toEqual([
+      { id: 'a.jpg', file: path.join(tmp, 'train', 'a.jpg') },
+      { id: 'b.jpg', file: path.join(tmp, 'train', 'b.jpg') },
+    ]);
+    const cfg = configFromObject({
+      models: { teacher: 't', student: 's' },
+      data: { type: 'imagefolder', root: tmp, holdout: 1 },
+    });
+    const { train, val } = await openDatasetSplits(cfg.data);
+    expect([train.records.length, val.records.length]).toEqual([1, 1]);
+  });
+
+  it('a COCO JSON listing only images (no annotations, no categories) is read', async () => {
+    await makeCoco(tmp, { images: INSTANCES.images }, ['a.png', 'b.png']);
+    const ds = readCoco(tmp, 'train2017');
+    expect(ds.classes).toEqual([]);
+    expect(ds.records.map((r) => [r.id, r.boxes])).toEqual([
+      ['a.png', []],
+      ['b.png', []],
+    ]);
+  });
+});
+
+describe('ade20k without label masks', () => {
+  it('is read without masks when masks are not required, refused when they are', async () => {
+    for (const n of ['x', 'y']) await writePng(path.join(tmp, 'images', 'training', `${n}.png`), 4, 4, 1);
+    expect(errorOf(() => readAde20k(tmp, 'training')).message).toBe(
+      `ade20k annotation folder '${path.join(tmp, 'annotations', 'training')}' does not exist`,
+    );
+    const noFolder = readAde20k(tmp, 'training', { requireMasks: false });
+    expect(noFolder.records).toEqual([
+      { id: 'x.png', file: path.join(tmp, 'images', 'training', 'x.png') },
+      { id: 'y.png', file: path.join(tmp, 'images', 'training', 'y.png') },
+    ]);
+    expect(noFolder.maskConvention).toBeUndefined();
+    // One mask of two: all or nothing, so a batch never mixes images with and without labels.
+    await writeMask(path.join(tmp, 'annotations', 'training', 'x.png'), 4, 4, new Uint8Array(16));
+    const partial = readAde20k(tmp, 'training', { requireMasks: false });
+    expect(partial.records.every((r) => r.mask === undefined)).toBe(true);
+    expect(partial.maskConvention).toBeUndefined();
+    // Distillation opens it (with a notice) and holds out images of it without a validation split.
+    const cfg = configFromObject({
+      models: { teacher: 't', student: 's' },
+      data: { type: 'ade20k', root: tmp, holdout: 1 },
+    });
+    const notes: string[] = [];
+    const splits = await openDatasetSplits(cfg.data, { ...silentLog, info: (m) => notes.push(m) });
+    expect([splits.train.records.length, splits.val.records.length]).toEqual([1, 1]);
+    expect(notes[0]).toMatch(/^ade20k 'training': not every image has a label mask .* not loaded/);
+  });
+});
+
 describe('synthetic', () => {
   const opts: SyntheticOptions = {
     trainImages: 6,
@@ -251,6 +312,79 @@ describe('openDatasetSplits', () => {
     expect(withVal.train.records).toHaveLength(4);
     expect(withVal.val.split).toBe('val');
     expect(withVal.val.records).toHaveLength(2);
+  });
+
+  it('a missing val folder falls back to a held-out carve with one notice, unless the split is required', async () => {
+    await makeImageFolder(tmp, 'train', ['a', 'b'], 3);
+    const cfg = configFromObject({
+      models: { teacher: 't', student: 's' },
+      data: { type: 'imagefolder', root: tmp, val_split: 'val', holdout: 2 },
+    });
+    const notes: string[] = [];
+    const log = { ...silentLog, info: (m: string) => notes.push(m) };
+    const carved = await openDatasetSplits(cfg.data, log);
+    expect([carved.train.records.length, carved.val.records.length]).toEqual([4, 2]);
+    expect(notes).toEqual([
+      `no 'val' split (the folder '${path.join(tmp, 'val')}' does not exist): holding out 2 of 6 ` +
+        'training images for evaluation instead (data.holdout)',
+    ]);
+    const err = (await openDatasetSplits(cfg.data, log, { requireValSplit: true }).catch(
+      (e: unknown) => e,
+    )) as RlpkdError;
+    expect(err.message).toBe(
+      `data.val_split 'val' cannot be used: the folder '${path.join(tmp, 'val')}' does not exist`,
+    );
+    expect(err.hint).toMatch(/--set data\.val_split=null/);
+  });
+
+  it('coco: data.val_annotations (relative to the root) names the held-out JSON; what is missing is said', async () => {
+    // images/ + annotations/instances_{train,val}.json: both splits read the same image folder.
+    for (const [i, name] of ['a.png', 'b.png', 'c.png'].entries())
+      await writePng(path.join(tmp, 'images', name), 8, 4, i);
+    const json = (names: string[]) =>
+      JSON.stringify({
+        images: names.map((file_name, id) => ({ id, file_name })),
+        categories: [{ id: 1, name: 'thing' }],
+      });
+    const data = {
+      type: 'coco',
+      root: tmp,
+      split: 'images',
+      annotations: 'annotations/instances_train.json',
+      val_split: 'images',
+      val_annotations: 'annotations/instances_val.json',
+    };
+    const cfg = configFromObject({ models: { teacher: 't', student: 's' }, data });
+    fs.mkdirSync(path.join(tmp, 'annotations'));
+    fs.writeFileSync(path.join(tmp, 'annotations', 'instances_train.json'), json(['a.png', 'b.png']));
+    const valJson = path.join(tmp, 'annotations', 'instances_val.json');
+    const err = (await openDatasetSplits(cfg.data, silentLog, { requireValSplit: true }).catch(
+      (e: unknown) => e,
+    )) as RlpkdError;
+    expect(err.message).toBe(
+      `data.val_split 'images' cannot be used: its annotations '${valJson}' do not exist`,
+    );
+    expect(err.hint).toMatch(/data\.val_annotations/);
+    fs.writeFileSync(valJson, json(['c.png']));
+    const { train, val } = await openDatasetSplits(cfg.data, silentLog, { requireValSplit: true });
+    expect(train.records.map((r) => r.id)).toEqual(['a.png', 'b.png']);
+    expect(val.records.map((r) => r.id)).toEqual(['c.png']);
+    // The JSON is there but the image folder is not: the message says so (not "the split does not exist").
+    const moved = configFromObject({
+      models: { teacher: 't', student: 's' },
+      data: { ...data, val_split: 'val-images' },
+    });
+    await expect(openDatasetSplits(moved.data, silentLog, { requireValSplit: true })).rejects.toThrow(
+      `data.val_split 'val-images' cannot be used: the folder '${path.join(tmp, 'val-images')}' does not exist`,
+    );
+    const e2 = errorOf(() =>
+      readCoco(tmp, 'val-images', 'annotations/instances_val.json', {
+        split: 'data.val_split',
+        annotations: 'data.val_annotations',
+      }),
+    ) as RlpkdError;
+    expect(e2.message).toBe(`coco image folder '${path.join(tmp, 'val-images')}' does not exist`);
+    expect(e2.hint).toMatch(/set data\.val_split to the image folder name$/);
   });
 
   it('a missing dataset root gives one RlpkdError with a hint', async () => {

@@ -63,6 +63,36 @@ describe('run checkpoints', () => {
     expect(readRunCheckpoint(run).state.label).toBe('final');
   });
 
+  it('keep_last 0 keeps only the newest, then only the final; optimizer_state drops moments as configured', async () => {
+    const run = createRunDir(tempDir('ckpt-light'), 'x');
+    const size = (label: string) =>
+      fs.statSync(path.join(run.checkpointsDir, label, 'student.train.onnx')).size;
+    const retention = { keep_last: 0, optimizer_state: 'except_final' as const };
+    const first = await checkpoint(3);
+    first.ppoOptimizer = first.studentTrain;
+    await writeRunCheckpoint(run, first, retention);
+    await writeRunCheckpoint(run, await checkpoint(7), retention);
+    expect(fs.readdirSync(run.checkpointsDir).sort()).toEqual(['latest', 's00000007-p1-e1-u2']);
+    expect(readRunCheckpoint(run).studentTrain.optimizerStateOmitted).toBeUndefined();
+    const final = await checkpoint(9, 5);
+    final.state.label = 'final';
+    final.ppoOptimizer = final.studentTrain;
+    await writeRunCheckpoint(run, final, retention);
+    expect(fs.readdirSync(run.checkpointsDir).sort()).toEqual(['final', 'latest']);
+    const back = readRunCheckpoint(run);
+    expect(back.studentTrain.optimizerStateOmitted).toBe(true);
+    expect(back.ppoOptimizer).toBeUndefined();
+    expect(Array.from(back.studentTrain.parameters.w.data as Float32Array)).toEqual([1, 2, 3]);
+    // 'never' drops them from ordinary checkpoints too; 'always' (the default) keeps them in the final one.
+    await writeRunCheckpoint(run, await checkpoint(10), { keep_last: 1, optimizer_state: 'never' });
+    expect(readRunCheckpoint(run).studentTrain.optimizerStateOmitted).toBe(true);
+    const heavy = await checkpoint(11, 5);
+    heavy.state.label = 'final';
+    await writeRunCheckpoint(run, heavy, { keep_last: 1 });
+    expect(readRunCheckpoint(run).studentTrain.optimizerStateOmitted).toBeUndefined();
+    expect(size('final')).toBeGreaterThan(size('s00000010-p1-e1-u2'));
+  });
+
   it('leaves the previous checkpoint in place when a write fails', async () => {
     const run = createRunDir(tempDir('ckpt-fail'), 'x');
     await writeRunCheckpoint(run, await checkpoint(3), 2);

@@ -83,6 +83,45 @@ describe('Logger', () => {
     expect(fs.readFileSync(file, 'utf8')).toBe('2026-01-02T03:04:05.000Z warn: skipping x\n');
   });
 
+  it('a report resumed at `start` measures its ETA from there; one that never advanced prints nothing', () => {
+    const out = capture(false);
+    let ms = 0;
+    const log = new Logger({ stream: out.stream, now: () => ms, lineIntervalSeconds: 10 });
+    const done = log.progress('phase 2 policy epoch 8/12', 3, 3); // a resume finds the epoch complete
+    done.stop();
+    const p = log.progress('phase 1 epoch 2/3', 100, 50);
+    ms = 10_000;
+    p.update(75); // 25 units in 10 s from the resume point -> 10 s left (not 3.3 s)
+    ms = 20_000;
+    p.update(100);
+    p.stop();
+    expect(out.text().split('\n').filter(Boolean)).toEqual([
+      'phase 1 epoch 2/3 75/100 (75%) eta 10s',
+      'phase 1 epoch 2/3 100/100 (100%) took 20s',
+    ]);
+  });
+
+  it('record() writes to the log file only; a finished bar leaves its final state in the file', () => {
+    const out = capture(true);
+    const file = path.join(tmp, 'train.log');
+    let ms = Date.UTC(2026, 0, 2, 3, 4, 5);
+    const log = new Logger({ stream: out.stream, file, now: () => ms });
+    log.record('warn', 'shown on the console before the log existed');
+    log.record('debug', 'below the level');
+    const bar = log.progress('epochs', 4);
+    ms += 2000;
+    bar.update(4, { loss: 0.5 });
+    bar.stop();
+    const idle = log.progress('resumed', 4, 4);
+    idle.stop();
+    log.close();
+    expect(out.text()).not.toContain('shown on the console');
+    expect(fs.readFileSync(file, 'utf8')).toBe(
+      '2026-01-02T03:04:05.000Z warn: shown on the console before the log existed\n' +
+        '2026-01-02T03:04:07.000Z epochs 4/4 took 2s loss=0.5000\n',
+    );
+  });
+
   it('formats durations', () => {
     expect(formatDuration(12.4)).toBe('12s');
     expect(formatDuration(185)).toBe('3m05s');

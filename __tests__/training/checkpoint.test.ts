@@ -8,6 +8,7 @@ import {
   initialCheckpoint,
   loadCheckpoint,
   saveCheckpoint,
+  withoutOptimizerState,
   type CheckpointState,
 } from '../../src/training/checkpoint';
 
@@ -70,6 +71,26 @@ describe('checkpoints as ONNX files', () => {
       'optimizer.step',
     ]);
     expect(fs.readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
+  });
+
+  it('saves without optimizer state when asked: parameters only, zero moments and a flag when read back', () => {
+    const file = path.join(dir, 'light.onnx');
+    saveCheckpoint(file, withoutOptimizerState(sample()));
+    expect(loadModel(file).graph.initializers.map((t) => t.name)).toEqual([
+      'conv.weight',
+      'conv.bias',
+      'optimizer.step',
+    ]);
+    const back = loadCheckpoint(file);
+    expect(back.optimizerStateOmitted).toBe(true);
+    expect(back.optimizer.step).toBe(7);
+    expect(Array.from(back.parameters['conv.bias'].data as Float32Array)).toEqual([-1, 0.5]);
+    expect(Object.keys(back.optimizer.state).sort()).toEqual(Object.keys(sample().optimizer.state).sort());
+    for (const [k, v] of Object.entries(back.optimizer.state)) {
+      expect(v.dims).toEqual(sample().optimizer.state[k].dims);
+      expect(Array.from(v.data as Float32Array).every((x) => x === 0)).toBe(true);
+    }
+    expect(loadCheckpoint(path.join(dir, 'a.onnx')).optimizerStateOmitted).toBeUndefined();
   });
 
   it('reports every mismatch with the session in one clear error', () => {

@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { z } from 'zod';
 import YAML, { LineCounter, isMap, isPair, isScalar, isSeq, type Node as YamlNode } from 'yaml';
 import { InputFileError } from '../errors';
 import { writeFileAtomic } from '../onnx/model-io';
@@ -27,6 +28,11 @@ export interface LoadConfigOptions {
   overrides?: readonly string[];
   /** Folder that relative `--set` paths and output folders are resolved against (default: process.cwd()). */
   cwd?: string;
+  /**
+   * Check that the model files exist, naming the folder a relative path was resolved against (the YAML
+   * file's or the current one) in the error. Off by default so configs can be validated on their own.
+   */
+  requireModelFiles?: boolean;
 }
 
 /** Name of the resolved config written into every run directory. */
@@ -86,6 +92,19 @@ export function packageRoot(): string {
   }
 }
 
+/**
+ * Whether `--set` overrides give `key` (dotted) a value; an unset (`key=null`, `~` or empty) does not count.
+ * Lets a caller treat a key the user named on the command line as a requirement.
+ */
+export function overrideSets(overrides: readonly string[], key: string): boolean {
+  let set = false;
+  for (const text of overrides) {
+    const o = parseOverride(text);
+    if (dotted(o.path) === key) set = o.value !== null;
+  }
+  return set;
+}
+
 /** Splits `a.b.0.c=value` into a path and a YAML-typed value. */
 export function parseOverride(text: string): { path: (string | number)[]; value: unknown } {
   const eq = text.indexOf('=');
@@ -127,7 +146,26 @@ function finish(
   for (const key of [...INPUT_PATH_KEYS, ...OUTPUT_PATH_KEYS]) {
     mapPathKey(config as unknown as Tree, key.split('.'), (v) => path.resolve(cwd, v));
   }
+  if (options.requireModelFiles) {
+    for (const key of ['teacher', 'student'] as const) {
+      requireModelFile(`models.${key}`, config.models[key], prov.get(`models.${key}`), cwd);
+    }
+  }
   return config;
+}
+
+/** One error for a missing model file: where it was set, the folder a relative path started at, what to do. */
+function requireModelFile(key: string, file: string, origin: Origin | undefined, cwd: string): void {
+  if (fs.existsSync(file)) return;
+  const base =
+    origin && 'file' in origin
+      ? `the folder of ${origin.file}, ${path.dirname(path.resolve(cwd, origin.file))}`
+      : `the current folder, ${cwd}`;
+  throw new InputFileError(`${key} '${file}'${origin ? ` (${formatOrigin(origin)})` : ''} does not exist`, {
+    hint:
+      `a relative path there is resolved against ${base}; build small FPN graphs with ` +
+      '`rlpkd models build`, or export torchvision ones with `python3 tools/export_fpn.py`',
+  });
 }
 
 function applyOverride(tree: Tree, prov: Provenance, text: string, cwd: string): void {
@@ -149,6 +187,8 @@ function applyOverride(tree: Tree, prov: Provenance, text: string, cwd: string):
   let resolved = value;
   if (typeof value === 'string' && matchesPathKey(keyPath, INPUT_PATH_KEYS))
     resolved = path.resolve(cwd, value);
+  // `key=null`, `~` or empty unsets a key that takes no null, so its default (or absence) applies again.
+  const unset = value === null && !z.safeParse(found.schema, null).success;
   let cur: Tree | unknown[] = tree;
   for (let i = 0; i < keyPath.length - 1; i++) {
     const seg = keyPath[i]!;
@@ -159,7 +199,10 @@ function applyOverride(tree: Tree, prov: Provenance, text: string, cwd: string):
     }
     cur = holder[seg] as Tree | unknown[];
   }
-  (cur as Record<string | number, unknown>)[keyPath[keyPath.length - 1]!] = resolved;
+  const holder = cur as Record<string | number, unknown>;
+  const last = keyPath[keyPath.length - 1]!;
+  if (unset) delete holder[last];
+  else holder[last] = resolved;
   const key = dotted(keyPath);
   for (const k of [...prov.keys()]) if (k === key || k.startsWith(`${key}.`)) prov.delete(k);
   prov.set(key, { set: text });

@@ -5,7 +5,8 @@
  *
  * Paths: model files and dataset folders (the keys listed in INPUT_PATH_KEYS) are resolved against the folder of
  * the YAML file that sets them (the current folder for `--set`); output folders against the current folder.
- * After loading, every path in the typed config is absolute.
+ * After loading, those are absolute. Split names and COCO annotation files are relative to data.root (as
+ * they are in the dataset's own layout), resolved by the dataset readers.
  */
 import { z } from 'zod';
 import { ConfigError } from './config-error';
@@ -15,9 +16,7 @@ export const INPUT_PATH_KEYS: readonly string[] = [
   'models.teacher',
   'models.student',
   'data.root',
-  'data.annotations',
   'maml.tasks.*.data.root',
-  'maml.tasks.*.data.annotations',
 ];
 
 /** Dotted keys holding output or cache folders; resolved against the current folder. */
@@ -144,14 +143,25 @@ const dataSchema = z.strictObject({
     .min(1)
     .optional()
     .describe(
-      'held-out split: imagefolder val, coco val2017, ade20k validation, synthetic val; when the folder ' +
-        'is absent, data.holdout images of the training split are held out instead',
+      'held-out split: imagefolder val, coco val2017, ade20k validation, synthetic val; when it is absent ' +
+        '(or unset with --set data.val_split=null), data.holdout images of the training split are held out ' +
+        'instead, with a notice; a split given with --set must exist',
     ),
   annotations: z
     .string()
     .min(1)
     .optional()
-    .describe('coco only: instances JSON (default <root>/annotations/instances_<split>.json)'),
+    .describe(
+      'coco only: instances JSON, relative to data.root (default annotations/instances_<split>.json)',
+    ),
+  val_annotations: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'coco only: instances JSON of the held-out split, relative to data.root (default ' +
+        'annotations/instances_<val_split>.json)',
+    ),
   image_size: z
     .union([posInt(), z.tuple([posInt(), posInt()])], { error: 'expected a size N or [height, width]' })
     .default(224)
@@ -341,7 +351,11 @@ const taskDataSchema = z.strictObject({
   type: dataTypeSchema.optional(),
   root: z.string().min(1).optional().describe('dataset folder of this task (relative to its YAML file)'),
   split: z.string().min(1).optional().describe('training split of this task'),
-  annotations: z.string().min(1).optional().describe('coco instances JSON of this task'),
+  annotations: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("coco instances JSON of this task, relative to the task's data.root"),
 });
 
 /** One MAML task: a name plus what differs from the main run (λ, budget, or a dataset). */
@@ -383,7 +397,20 @@ const checkpointSchema = z.strictObject({
   every_epochs: posInt()
     .default(1)
     .describe('save a checkpoint every N epochs (and at the end of each phase)'),
-  keep_last: posInt().default(2).describe('checkpoints kept besides the final one'),
+  keep_last: nonNegInt()
+    .default(2)
+    .describe(
+      'ordinary checkpoints kept besides the final one; 0 = only the newest while the run goes and only ' +
+        'the final one once it ends',
+    ),
+  optimizer_state: z
+    .enum(['always', 'except_final', 'never'])
+    .default('always')
+    .describe(
+      "save the optimizers' state (AdamW moments: twice the student's parameters) in checkpoints: always; " +
+        'except_final (a finished run is never resumed, so its final checkpoint drops it); never (lightest, ' +
+        'but a stopped run cannot be resumed)',
+    ),
 });
 
 /** The whole run configuration (input form: every key optional except models.teacher/student). */
@@ -464,6 +491,7 @@ export function taskDataConfig(config: RunConfig, task: MamlTask): DataConfig {
     if (task.data.split === undefined) delete out.split;
     if (task.data.annotations === undefined) delete out.annotations;
     out.val_split = undefined;
+    out.val_annotations = undefined;
   }
   return out;
 }

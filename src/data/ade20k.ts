@@ -13,8 +13,18 @@ import type { Dataset } from './types';
 /** Number of ADE20K scene-parsing classes (label 0 excluded). */
 export const ADE20K_NUM_CLASSES = 150;
 
-/** Reads an ADE20K-format split; every image needs its mask. */
-export function readAde20k(root: string, split: string): Dataset {
+/** Options of readAde20k. */
+export interface Ade20kOptions {
+  /**
+   * Every image needs its mask (default true). False (distillation, which reads no labels): a split whose
+   * annotation folder is absent or misses a mask is read without masks instead of being refused.
+   */
+  requireMasks?: boolean;
+}
+
+/** Reads an ADE20K-format split; every image needs its mask unless `requireMasks` is false. */
+export function readAde20k(root: string, split: string, options: Ade20kOptions = {}): Dataset {
+  const requireMasks = options.requireMasks ?? true;
   const layout = `expected ${root}/images/${split}/*.jpg and ${root}/annotations/${split}/*.png`;
   requireDir(root, 'ade20k dataset root', `set data.root to the ADEChallengeData2016 folder; ${layout}`);
   const imageDir = path.join(root, 'images', split);
@@ -23,7 +33,7 @@ export function readAde20k(root: string, split: string): Dataset {
     [imageDir, 'image'],
     [maskDir, 'annotation'],
   ] as const) {
-    if (!isDir(dir)) {
+    if (!isDir(dir) && (what === 'image' || requireMasks)) {
       throw new InputFileError(`ade20k ${what} folder '${dir}' does not exist`, {
         hint: `${layout}; set data.split to the split folder name (training, validation)`,
       });
@@ -32,24 +42,21 @@ export function readAde20k(root: string, split: string): Dataset {
   const images = globImages(imageDir, '**/*');
   if (images.length === 0)
     throw new InputFileError(`ade20k image folder '${imageDir}' has no images`, { hint: layout });
-  const records = images.map((rel) => {
-    const maskRel = rel.replace(/\.[^./]+$/, '.png');
-    const mask = under(maskDir, maskRel);
-    if (!fs.existsSync(mask)) {
-      throw new InputFileError(`ade20k image '${under(imageDir, rel)}' has no label mask '${mask}'`, {
-        hint: 'every image needs a PNG mask with the same name under annotations/<split>/',
-      });
-    }
-    return { id: rel, file: under(imageDir, rel), mask };
-  });
-  return {
-    type: 'ade20k',
-    root,
-    split,
-    classes: ade20kClassNames(root),
-    records,
-    maskConvention: 'reduce-zero-label',
-  };
+  const records = images.map((rel) => ({
+    id: rel,
+    file: under(imageDir, rel),
+    mask: under(maskDir, rel.replace(/\.[^./]+$/, '.png')),
+  }));
+  const unmasked = records.find((r) => !fs.existsSync(r.mask));
+  const base = { type: 'ade20k' as const, root, split, classes: ade20kClassNames(root) };
+  if (!unmasked) return { ...base, records, maskConvention: 'reduce-zero-label' };
+  if (requireMasks) {
+    throw new InputFileError(`ade20k image '${unmasked.file}' has no label mask '${unmasked.mask}'`, {
+      hint: 'every image needs a PNG mask with the same name under annotations/<split>/',
+    });
+  }
+  // Labels all or nothing: a batch never mixes images with and without masks.
+  return { ...base, records: records.map(({ id, file }) => ({ id, file })) };
 }
 
 /** Class names from objectInfo150.csv (Idx,Ratio,Train,Val,Name) or class_1..class_150. */

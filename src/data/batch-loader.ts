@@ -7,7 +7,7 @@ import { InputFileError } from '../errors';
 import { silentLog, type LogSink } from '../logging/logger';
 import type { HostTensor } from '../runtime/tensors';
 import type { Rng } from '../util/rng';
-import { loadImageInto, loadMaskInto, type Preprocess } from './image-loader';
+import { loadImageInto, loadMaskInto, type DecodedImage, type Preprocess } from './image-loader';
 import type { BoxAnnotation, Dataset, ImageRecord } from './types';
 
 /** A float32 NCHW tensor (structurally a runtime HostTensor). */
@@ -55,6 +55,8 @@ export interface BatchLoaderOptions {
   /** Keep the last, smaller batch (default true). */
   keepLast?: boolean;
   log?: LogSink;
+  /** What the images are, named in warnings (e.g. "held-out evaluation split 'val'"); default "split '<split>'". */
+  name?: string;
 }
 
 /** Limits how many async jobs run at once. */
@@ -82,7 +84,7 @@ export class BatchLoader {
   loadedBatches = 0;
   private readonly bad = new Set<string>();
   private readonly limiter: Limiter;
-  private readonly opts: Required<Omit<BatchLoaderOptions, 'log'>> & { log: LogSink };
+  private readonly opts: Required<Omit<BatchLoaderOptions, 'log' | 'name'>> & { log: LogSink; name: string };
 
   constructor(
     readonly dataset: Dataset,
@@ -96,6 +98,7 @@ export class BatchLoader {
       onCorrupt: 'skip',
       keepLast: true,
       log: silentLog,
+      name: `split '${dataset.split}'`,
       ...options,
     };
     if (!Number.isInteger(this.opts.batchSize) || this.opts.batchSize < 1) {
@@ -159,11 +162,7 @@ export class BatchLoader {
         this.limiter.run(async () => {
           if (this.bad.has(rec.file)) return undefined;
           try {
-            const info = await loadImageInto(rec.file, this.opts.preprocess, flips[k]!, staging, k * plane);
-            if (maskStaging && rec.mask) {
-              await loadMaskInto(rec.mask, h, w, flips[k]!, true, maskStaging, k * h * w);
-            }
-            return info;
+            return await loadRecordInto(rec, this.opts.preprocess, flips[k]!, staging, k, maskStaging);
           } catch (err) {
             this.reject(rec, err);
             return undefined;
@@ -174,7 +173,9 @@ export class BatchLoader {
     this.loadedBatches++;
     const keep = results.map((r, k) => (r ? k : -1)).filter((k) => k >= 0);
     if (keep.length === 0) {
-      this.opts.log.warn(`batch ${index} of epoch ${epoch}: every image was skipped`);
+      this.opts.log.warn(
+        `${this.opts.name}: every image of batch ${index + 1}/${this.batchesPerEpoch} was skipped`,
+      );
       return undefined;
     }
     const n = keep.length;
@@ -212,19 +213,46 @@ export class BatchLoader {
   }
 
   private reject(rec: ImageRecord, err: unknown): void {
-    const e = err as NodeJS.ErrnoException;
-    const reason = e.code === 'ENOENT' ? 'file does not exist' : (e.message ?? String(err)).split('\n')[0]!;
-    const what =
-      rec.mask && e.path === rec.mask ? `label mask of '${rec.file}' ('${rec.mask}')` : `'${rec.file}'`;
-    if (this.opts.onCorrupt === 'fatal') {
-      throw new InputFileError(`corrupt or missing image ${what}: ${reason}`, {
-        hint: 'remove or replace the file, or set data.on_corrupt: skip to skip such images with a warning',
-      });
-    }
+    const { what, reason } = describeFailure(rec, err);
+    if (this.opts.onCorrupt === 'fatal') throw corruptImageError(what, reason);
     this.bad.add(rec.file);
     this.skipped.push({ file: rec.file, reason });
-    this.opts.log.warn(`skipping corrupt or missing image ${what}: ${reason}`);
+    this.opts.log.warn(`skipping corrupt or missing image ${what} in the ${this.opts.name}: ${reason}`);
   }
+}
+
+/**
+ * Decodes one record into slot `slot` of a batch buffer (3*H*W floats per slot), its label mask too when
+ * `masks` is given and the record has one. Throws on a bad file (see describeFailure).
+ */
+export async function loadRecordInto(
+  rec: ImageRecord,
+  pre: Preprocess,
+  flip: boolean,
+  images: Float32Array,
+  slot: number,
+  masks?: Uint8Array,
+): Promise<DecodedImage> {
+  const { height: h, width: w } = pre;
+  const info = await loadImageInto(rec.file, pre, flip, images, slot * 3 * h * w);
+  if (masks && rec.mask) await loadMaskInto(rec.mask, h, w, flip, true, masks, slot * h * w);
+  return info;
+}
+
+/** Which file of a record failed (image or mask) and why, in one line. */
+export function describeFailure(rec: ImageRecord, err: unknown): { what: string; reason: string } {
+  const e = err as NodeJS.ErrnoException;
+  const reason = e.code === 'ENOENT' ? 'file does not exist' : (e.message ?? String(err)).split('\n')[0]!;
+  const what =
+    rec.mask && e.path === rec.mask ? `label mask of '${rec.file}' ('${rec.mask}')` : `'${rec.file}'`;
+  return { what, reason };
+}
+
+/** The data.on_corrupt: fatal error for one image. */
+export function corruptImageError(what: string, reason: string): InputFileError {
+  return new InputFileError(`corrupt or missing image ${what}: ${reason}`, {
+    hint: 'remove or replace the file, or set data.on_corrupt: skip to skip such images with a warning',
+  });
 }
 
 /** The Preprocess of a run config's data section. */

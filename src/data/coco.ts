@@ -1,6 +1,6 @@
 /**
  * COCO-format detection datasets: `<root>/<split>/` images and an instances JSON (default
- * `<root>/annotations/instances_<split>.json`) with images, annotations (bbox [x, y, w, h], category_id,
+ * `<root>/annotations/instances_<split>.json`; a configured one is relative to the root) with images, annotations (bbox [x, y, w, h], category_id,
  * iscrowd, area) and categories. Classes are the categories sorted by id; ids map to contiguous labels.
  */
 import * as fs from 'node:fs';
@@ -32,10 +32,11 @@ const instancesSchema = z.looseObject({
       }),
     )
     .default([]),
-  categories: z.array(z.looseObject({ id: z.number().int(), name: z.string() })).min(1),
+  // Distillation reads no labels: a JSON listing only images (no annotations, no categories) is accepted.
+  categories: z.array(z.looseObject({ id: z.number().int(), name: z.string() })).default([]),
 });
 
-/** Where a COCO split's images and annotations live. */
+/** Where a COCO split's images and annotations live; a relative `annotations` path starts at `root`. */
 export function cocoPaths(
   root: string,
   split: string,
@@ -43,23 +44,42 @@ export function cocoPaths(
 ): { imageDir: string; annotations: string } {
   return {
     imageDir: path.join(root, split),
-    annotations: annotations ?? path.join(root, 'annotations', `instances_${split}.json`),
+    annotations:
+      annotations !== undefined
+        ? path.resolve(root, annotations)
+        : path.join(root, 'annotations', `instances_${split}.json`),
   };
 }
 
+/** Which config keys name a COCO split's image folder and JSON (for hints). */
+export interface CocoKeys {
+  split: string;
+  annotations: string;
+}
+
+/** What is missing of a COCO split (its instances JSON or its image folder), or undefined when neither is. */
+export function cocoSplitProblem(paths: { imageDir: string; annotations: string }): string | undefined {
+  if (!fs.existsSync(paths.annotations)) return `annotations '${paths.annotations}' do not exist`;
+  if (!isDir(paths.imageDir)) return `image folder '${paths.imageDir}' does not exist`;
+  return undefined;
+}
+
 /** Reads a COCO split. Images listed but absent are kept (the loader skips or fails per data.on_corrupt). */
-export function readCoco(root: string, split: string, annotationsFile?: string): Dataset {
+export function readCoco(
+  root: string,
+  split: string,
+  annotationsFile?: string,
+  keys: CocoKeys = { split: 'data.split', annotations: 'data.annotations' },
+): Dataset {
   const hint = `expected ${path.join(root, split)}/ with images and ${path.join(root, 'annotations', `instances_${split}.json`)}`;
   requireDir(root, 'coco dataset root', `set data.root to the COCO folder; ${hint}`);
   const paths = cocoPaths(root, split, annotationsFile);
-  if (!fs.existsSync(paths.annotations)) {
-    throw new InputFileError(`coco annotations '${paths.annotations}' do not exist`, {
-      hint: `${hint}; or set data.annotations to the instances JSON`,
-    });
-  }
-  if (!isDir(paths.imageDir)) {
-    throw new InputFileError(`coco image folder '${paths.imageDir}' does not exist`, {
-      hint: `${hint}; set data.split to the image folder name`,
+  const missing = cocoSplitProblem(paths);
+  if (missing) {
+    throw new InputFileError(`coco ${missing}`, {
+      hint: missing.startsWith('annotations')
+        ? `${hint}; or set ${keys.annotations} to the instances JSON`
+        : `${hint}; set ${keys.split} to the image folder name`,
     });
   }
   let json: unknown;

@@ -38,23 +38,52 @@ function requireRoot(data: DataConfig): string {
   return data.root;
 }
 
-/** Opens one split by name (no carving). */
-export async function openDataset(data: DataConfig, split: string, log?: LogSink): Promise<Dataset> {
+/** Which role a split plays: it decides the COCO JSON key (data.annotations / data.val_annotations). */
+export type SplitRole = 'train' | 'val';
+
+/** Options of openDatasetSplits. */
+export interface OpenSplitsOptions {
+  /**
+   * The held-out split was asked for explicitly (e.g. `--set data.val_split=...` on the command line): a
+   * missing one is an error instead of a held-out carve of the training split.
+   */
+  requireValSplit?: boolean;
+}
+
+/** Opens one split by name (no carving); `role` defaults to 'train' for data.split's name, else 'val'. */
+export async function openDataset(
+  data: DataConfig,
+  split: string,
+  log?: LogSink,
+  role: SplitRole = split === (data.split ?? DEFAULT_SPLITS[data.type][0]) ? 'train' : 'val',
+): Promise<Dataset> {
   const root = requireRoot(data);
   let ds: Dataset;
   switch (data.type) {
     case 'imagefolder':
-      ds = readImageFolder(root, split, data.split !== undefined || split !== DEFAULT_SPLITS.imagefolder[0]);
+      // Class folders are optional here: distillation reads no labels.
+      ds = readImageFolder(root, split, data.split !== undefined || split !== DEFAULT_SPLITS.imagefolder[0], {
+        requireLabels: false,
+      });
       break;
     case 'coco':
-      ds = readCoco(
-        root,
-        split,
-        split === (data.split ?? DEFAULT_SPLITS.coco[0]) ? data.annotations : undefined,
-      );
+      ds =
+        role === 'train'
+          ? readCoco(root, split, data.annotations)
+          : readCoco(root, split, data.val_annotations, {
+              split: 'data.val_split',
+              annotations: 'data.val_annotations',
+            });
       break;
     case 'ade20k':
-      ds = readAde20k(root, split);
+      // Distillation reads no labels, so a split without masks is not refused (the masks are left out).
+      ds = readAde20k(root, split, { requireMasks: false });
+      if (ds.maskConvention === undefined) {
+        log?.info(
+          `ade20k '${split}': not every image has a label mask under annotations/${split}/; masks are not ` +
+            'loaded (distillation does not need them)',
+        );
+      }
       break;
     case 'synthetic': {
       const s = data.synthetic;
@@ -80,44 +109,59 @@ export async function openDataset(data: DataConfig, split: string, log?: LogSink
   return ds;
 }
 
-/** Whether a held-out split folder exists for this config. */
-function hasValSplit(data: DataConfig, val: string): boolean {
+/** What is missing of the held-out split (folder or annotations), or undefined when it is all there. */
+function missingValSplit(data: DataConfig, val: string): string | undefined {
   const root = requireRoot(data);
+  const folder = (dir: string) => (isDir(dir) ? undefined : `the folder '${dir}' does not exist`);
   switch (data.type) {
     case 'imagefolder':
-      return isDir(path.join(root, val));
-    case 'coco':
-      return isDir(path.join(root, val)) && fs.existsSync(cocoPaths(root, val).annotations);
+      return folder(path.join(root, val));
+    case 'coco': {
+      const paths = cocoPaths(root, val, data.val_annotations);
+      if (!fs.existsSync(paths.annotations)) return `its annotations '${paths.annotations}' do not exist`;
+      return folder(paths.imageDir);
+    }
     case 'ade20k':
-      return isDir(path.join(root, 'images', val)) && isDir(path.join(root, 'annotations', val));
+      return folder(path.join(root, 'images', val));
     case 'synthetic':
-      return true;
+      return undefined;
   }
 }
 
 /**
- * The training split and a held-out split: the val split folder when present, otherwise the last
- * `data.holdout` images of a fixed seeded permutation of the training split (removed from training).
+ * The training split and a held-out split: the val split when present, otherwise (unless
+ * `requireValSplit`) the last `data.holdout` images of a fixed seeded permutation of the training split
+ * (removed from training), announced in one line.
  */
-export async function openDatasetSplits(data: DataConfig, log?: LogSink): Promise<DatasetSplits> {
+export async function openDatasetSplits(
+  data: DataConfig,
+  log?: LogSink,
+  options: OpenSplitsOptions = {},
+): Promise<DatasetSplits> {
   const [defTrain, defVal] = DEFAULT_SPLITS[data.type];
   const trainName = data.split ?? defTrain;
   const valName = data.val_split ?? defVal;
-  const train = await openDataset(data, trainName, log);
-  if (hasValSplit(data, valName)) return { train, val: await openDataset(data, valName, log) };
-  if (data.val_split !== undefined) {
-    throw new RlpkdError(`data.val_split '${data.val_split}' does not exist under '${data.root}'`, {
-      hint: 'remove data.val_split to hold out data.holdout training images instead',
+  const train = await openDataset(data, trainName, log, 'train');
+  const missing = missingValSplit(data, valName);
+  if (!missing) return { train, val: await openDataset(data, valName, log, 'val') };
+  if (options.requireValSplit) {
+    throw new RlpkdError(`data.val_split '${valName}' cannot be used: ${missing}`, {
+      hint:
+        'fix data.root / data.val_split' +
+        (data.type === 'coco' ? ' / data.val_annotations' : '') +
+        `, or pass --set data.val_split=null to hold out data.holdout (${data.holdout}) training images instead`,
     });
   }
   const n = Math.min(data.holdout, Math.floor(train.records.length / 2));
   if (n === 0) {
-    throw new RlpkdError(`'${data.root}' has no ${valName} split and too few images to hold any out`, {
-      hint: 'add a validation split folder or more images (data.holdout sets how many are held out)',
-    });
+    throw new RlpkdError(
+      `'${data.root}' has no usable '${valName}' split (${missing}) and too few images to hold any out`,
+      { hint: 'add a validation split or more images (data.holdout sets how many are held out)' },
+    );
   }
   log?.info(
-    `no '${valName}' split under ${data.root}: holding out ${n} of ${train.records.length} training images`,
+    `no '${valName}' split (${missing}): holding out ${n} of ${train.records.length} training images ` +
+      'for evaluation instead (data.holdout)',
   );
   const order = new Rng('holdout').shuffle(train.records.map((_, i) => i));
   const held = new Set(order.slice(order.length - n));

@@ -1,6 +1,7 @@
 /**
  * ImageFolder datasets (torchvision convention): `<root>/<split>/<class>/**\/<image>`, class index = position
- * of the class folder name in sorted order. Without a `<split>` folder the root itself holds the classes.
+ * of the class folder name in sorted order. Without a `<split>` folder the root itself holds the classes. For
+ * distillation alone, a split of loose images (no class folders) may be read unlabelled.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -8,8 +9,22 @@ import { InputFileError } from '../errors';
 import { globImages, isDir, requireDir, under } from './dataset-files';
 import type { Dataset } from './types';
 
+/** Options of readImageFolder. */
+export interface ImageFolderOptions {
+  /**
+   * Images must sit in class sub-folders (default true). False (distillation, which reads no labels): a
+   * split holding its images directly, without class folders, is read as unlabelled images.
+   */
+  requireLabels?: boolean;
+}
+
 /** Reads an image-folder split; `explicitSplit` false lets a root without split folders stand in. */
-export function readImageFolder(root: string, split: string, explicitSplit = true): Dataset {
+export function readImageFolder(
+  root: string,
+  split: string,
+  explicitSplit = true,
+  options: ImageFolderOptions = {},
+): Dataset {
   requireDir(
     root,
     'imagefolder dataset root',
@@ -24,12 +39,18 @@ export function readImageFolder(root: string, split: string, explicitSplit = tru
     }
     dir = root;
   }
+  const splitName = path.relative(root, dir) || '.';
   const classes = fs
     .readdirSync(dir, { withFileTypes: true })
     .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
     .map((e) => e.name)
     .sort();
   if (classes.length === 0) {
+    const loose = options.requireLabels === false ? globImages(dir, '*') : [];
+    if (loose.length > 0) {
+      const records = loose.map((rel) => ({ id: rel, file: under(dir, rel) }));
+      return { type: 'imagefolder', root, split: splitName, classes: [], records };
+    }
     throw new InputFileError(`imagefolder '${dir}' has no class sub-folders`, {
       hint: "expected one folder per class, each holding that class's images",
     });
@@ -45,5 +66,5 @@ export function readImageFolder(root: string, split: string, explicitSplit = tru
       hint: 'supported image types: jpg, jpeg, png, webp, tif, tiff, gif, avif',
     });
   }
-  return { type: 'imagefolder', root, split: path.relative(root, dir) || '.', classes, records };
+  return { type: 'imagefolder', root, split: splitName, classes, records };
 }

@@ -7,4 +7,5 @@ export * from './ade20k';
 export * from './synthetic';
 export * from './dataset';
 export * from './batch-loader';
+export * from './probe-split';
 export * from './feature-cache';

@@ -3,6 +3,7 @@
  * loss now versus before training, per level, the level subsets the deterministic policy (or the fixed
  * selection) picks on each held-out image, and their mean cost. Same numbers as the run's own summary.
  */
+import * as path from 'node:path';
 import { loadConfig } from '../config/load-config';
 import { RlpkdError } from '../errors';
 import { silentLog, type LogSink } from '../logging/logger';
@@ -25,10 +26,30 @@ export interface EvaluateRunOptions {
   log?: LogSink;
 }
 
+/** Which checkpoint an evaluation read, and whether its run had finished. */
+export interface EvaluatedCheckpoint {
+  /** Checkpoint folder name under <run>/checkpoints. */
+  label: string;
+  dir: string;
+  /** The run's final checkpoint (every phase done); false for a run stopped (or still going) mid-way. */
+  final: boolean;
+  /** Where an unfinished run would go on: its next phase (1..4) and epoch (1-based). */
+  next?: { phase: number; epoch: number };
+}
+
+/** The first line of `rlpkd eval`'s table: the checkpoint, and for an unfinished run how to go on. */
+export function describeEvaluatedCheckpoint(c: EvaluatedCheckpoint, runDir: string): string {
+  if (!c.next) return `checkpoint ${c.label} (final: the run finished)\n`;
+  return (
+    `checkpoint ${c.label}: the run is unfinished (next: phase ${c.next.phase}, epoch ${c.next.epoch}); ` +
+    `continue it with \`rlpkd train --resume ${runDir}\`\n`
+  );
+}
+
 /** Evaluates a run's checkpoint on its held-out images (see module doc). */
 export async function evaluateRun(
   options: EvaluateRunOptions,
-): Promise<{ summary: TrainSummary; text: string }> {
+): Promise<{ summary: TrainSummary; text: string; checkpoint: EvaluatedCheckpoint }> {
   const run = openRunDir(options.run);
   let config = loadConfig(run.configFile);
   if (options.ep) config = { ...config, run: { ...config.run, ep: options.ep } };
@@ -72,7 +93,18 @@ export async function evaluateRun(
       phaseSeconds: [...ckpt.state.phaseSeconds],
       ...(ckpt.gradnorm ? { gradnormWeights: ckpt.gradnorm.weights } : {}),
     };
-    return { summary, text: formatSummary(summary) };
+    const cursor = ckpt.state.cursor;
+    const checkpoint: EvaluatedCheckpoint = {
+      label: path.basename(ckpt.dir),
+      dir: ckpt.dir,
+      final: cursor.phase > 4,
+      ...(cursor.phase <= 4 ? { next: { phase: cursor.phase, epoch: cursor.epoch + 1 } } : {}),
+    };
+    return {
+      summary,
+      text: describeEvaluatedCheckpoint(checkpoint, run.root) + formatSummary(summary),
+      checkpoint,
+    };
   } finally {
     await policy?.release();
     await trainer.release();

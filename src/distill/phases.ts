@@ -53,8 +53,11 @@ export async function runPretrain(ctx: RunContext): Promise<void> {
   const loader = ctx.setup.trainLoader;
   while (ctx.state.cursor.epoch < E) {
     const epoch = ctx.state.cursor.epoch;
-    const bar = ctx.log.progress(`phase 1 pretrain  epoch ${epoch + 1}/${E}`, loader.batchesPerEpoch);
-    bar.update(ctx.state.cursor.unit);
+    const bar = ctx.log.progress(
+      `phase 1 pretrain  epoch ${epoch + 1}/${E}`,
+      loader.batchesPerEpoch,
+      ctx.state.cursor.unit,
+    );
     try {
       for await (const batch of loader.epoch(EPOCH_BASE.pretrain + epoch, ctx.state.cursor.unit)) {
         const r = await ctx.distillStep(batch, ctx.fixedMask(batch.records.length, levels), false);
@@ -159,8 +162,7 @@ async function runEnvEpochs(
   try {
     while (ctx.state.cursor.epoch < E) {
       const epoch = ctx.state.cursor.epoch;
-      const bar = ctx.log.progress(`${label}epoch ${epoch + 1}/${E}`, iters);
-      bar.update(ctx.state.cursor.unit);
+      const bar = ctx.log.progress(`${label}epoch ${epoch + 1}/${E}`, iters, ctx.state.cursor.unit);
       try {
         while (ctx.state.cursor.unit < iters) {
           const unit = ctx.state.cursor.unit;
@@ -206,8 +208,11 @@ async function jointFixed(ctx: RunContext, E: number, levels: readonly string[])
   const loader = ctx.setup.trainLoader;
   while (ctx.state.cursor.epoch < E) {
     const epoch = ctx.state.cursor.epoch;
-    const bar = ctx.log.progress(`phase 3 joint     epoch ${epoch + 1}/${E}`, loader.batchesPerEpoch);
-    bar.update(ctx.state.cursor.unit);
+    const bar = ctx.log.progress(
+      `phase 3 joint     epoch ${epoch + 1}/${E}`,
+      loader.batchesPerEpoch,
+      ctx.state.cursor.unit,
+    );
     try {
       for await (const batch of loader.epoch(EPOCH_BASE.joint + epoch, ctx.state.cursor.unit)) {
         const r = await ctx.distillStep(

@@ -43,6 +43,11 @@ export interface TrainOptions {
   ep?: ExecutionProviderName;
   /** Run name (overrides run.name). */
   runName?: string;
+  /**
+   * The held-out split was named explicitly (the CLI sets this for `--set data.val_split=...`): a missing
+   * one fails instead of falling back to a held-out carve of the training split.
+   */
+  requireValSplit?: boolean;
   /** Aborting it (Ctrl-C) saves a checkpoint after the current unit and stops. */
   signal?: AbortSignal;
   /** Console logger settings (default: stderr, level and progress from the config). */
@@ -60,7 +65,10 @@ export interface TrainResult {
   summaryText?: string;
 }
 
-/** Collects messages until the run's logger exists. */
+/**
+ * Collects messages until the run's logger exists: warnings and errors are shown at once and later written
+ * to train.log only; debug and info lines go to both when replayed.
+ */
 class BufferedLog implements LogSink {
   readonly lines: { level: LogLevel; message: string }[] = [];
   constructor(private readonly echo: Logger) {}
@@ -72,13 +80,24 @@ class BufferedLog implements LogSink {
   }
   warn(m: string): void {
     this.echo.warn(m);
+    this.lines.push({ level: 'warn', message: m });
   }
   error(m: string): void {
     this.echo.error(m);
+    this.lines.push({ level: 'error', message: m });
   }
   replay(into: Logger): void {
-    for (const l of this.lines) into[l.level](l.message);
+    for (const l of this.lines) {
+      if (l.level === 'warn' || l.level === 'error') into.record(l.level, l.message);
+      else into[l.level](l.message);
+    }
   }
+}
+
+/** The error as the CLI prints it, for train.log. */
+function describeError(err: unknown): string {
+  if (err instanceof RlpkdError) return `${err.message}${err.hint ? `\n  hint: ${err.hint}` : ''}`;
+  return err instanceof Error ? (err.stack ?? err.message) : String(err);
 }
 
 function freshState(): RunStateJson {
@@ -106,6 +125,17 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
         hint: 'start a new run, or evaluate this one with `rlpkd eval`',
       });
     }
+    if (resumed.studentTrain.optimizerStateOmitted) {
+      throw new RlpkdError(
+        `checkpoint '${resumed.dir}' was saved without optimizer state (checkpoint.optimizer_state: ` +
+          `${config.checkpoint.optimizer_state}), which resuming needs`,
+        {
+          hint:
+            'evaluate it with `rlpkd eval`, or start a new run; keep runs resumable with ' +
+            'checkpoint.optimizer_state: always or except_final',
+        },
+      );
+    }
   } else {
     if (!options.config) throw new RlpkdError('runTraining: pass a config or a run to resume');
     config = options.config;
@@ -122,7 +152,11 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
   const console0 = new Logger(loggerBase);
   const early = new BufferedLog(console0);
   // Everything that can be wrong with the models or data fails here, before a run directory exists.
-  const setup = await prepareDistillation(config, { ep: config.run.ep, log: early });
+  const setup = await prepareDistillation(config, {
+    ep: config.run.ep,
+    log: early,
+    ...(options.requireValSplit ? { requireValSplit: true } : {}),
+  });
   console0.close();
   if (!run) {
     run = createRunDir(config.run.output_dir, options.runName ?? config.run.name);
@@ -178,6 +212,7 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
       state.cursor = { ...state.cursor, phase: p + 1, epoch: 0, unit: 0 };
       if (p < 4 && !skipped) last = await ctx.saveCheckpoint();
     }
+    reportSkipped(setup, log);
     const summary = await summarize(ctx);
     last = await ctx.saveCheckpoint(await ctx.liveCheckpoint('final'));
     const summaryText = formatSummary(summary);
@@ -189,6 +224,8 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
       log.warn(`interrupted: checkpoint saved in ${err.checkpointDir}`);
       return { runDir: run.root, status: 'interrupted', checkpoint: err.checkpointDir };
     }
+    // The caller (the CLI) prints it; the run's log keeps it too.
+    log.record('error', describeError(err));
     throw err;
   } finally {
     await ctx?.close();
@@ -207,6 +244,26 @@ function skipReason(setup: DistillSetup, p: number): string | undefined {
   if ((p === 2 || p === 4) && setup.selection !== 'rl')
     return 'distill.selection is not rl (no policy to learn)';
   return undefined;
+}
+
+/** One line per split with skipped images (data.on_corrupt: skip), so a run's log says what it trained on. */
+function reportSkipped(setup: DistillSetup, log: LogSink): void {
+  const counts: [string, number, number][] = [
+    [
+      `training split '${setup.splits.train.split}'`,
+      setup.trainLoader.skipped.length,
+      setup.splits.train.records.length,
+    ],
+    [`held-out split '${setup.splits.val.split}'`, setup.heldOut.skipped, setup.splits.val.records.length],
+    ...Object.entries(setup.taskLoaders).map(([task, l]): [string, number, number] => [
+      `MAML task '${task}'`,
+      l.skipped.length,
+      l.dataset.records.length,
+    ]),
+  ];
+  for (const [name, skipped, total] of counts) {
+    if (skipped > 0) log.warn(`${name}: skipped ${skipped} of ${total} images (corrupt or missing)`);
+  }
 }
 
 function describeSetup(setup: DistillSetup, log: LogSink): void {

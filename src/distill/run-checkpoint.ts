@@ -3,7 +3,9 @@
  * inference ONNX (trained weights embedded, adapters dropped), the student's training state (parameters +
  * optimizer, an engine checkpoint), the policy ONNX (weights, config, normalizer statistics and sampling
  * RNG in its metadata), the PPO optimizer state, the GradNorm state and `state.json` (phase/epoch/unit
- * cursor, image-stream positions, reward statistics, held-out baseline, phase timings).
+ * cursor, image-stream positions, reward statistics, held-out baseline, phase timings). The config's
+ * `checkpoint.optimizer_state` may leave both optimizers' state out (a lighter checkpoint that cannot be
+ * resumed; the pipeline refuses to).
  *
  * A checkpoint is written into a temporary folder and renamed into place, and only then does
  * `checkpoints/latest` (itself written atomically) point at it: a crash at any moment leaves either the
@@ -17,7 +19,12 @@ import { saveModel, writeFileAtomic } from '../onnx/model-io';
 import type { OnnxModel } from '../onnx/types';
 import type { RunningMeanStdState } from '../rl/running-mean-std';
 import { PolicyNetwork, type PolicyCheckpoint } from '../rl/policy';
-import { loadCheckpoint, saveCheckpoint, type CheckpointState } from '../training/checkpoint';
+import {
+  loadCheckpoint,
+  saveCheckpoint,
+  withoutOptimizerState,
+  type CheckpointState,
+} from '../training/checkpoint';
 import type { GradNormState } from './gradnorm';
 import type { StreamCursor } from './image-stream';
 
@@ -100,15 +107,30 @@ function removeDir(dir: string): void {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
+/** What to keep (the config's `checkpoint` section): how many ordinary checkpoints, and optimizer state. */
+export interface CheckpointRetention {
+  keep_last: number;
+  optimizer_state?: 'always' | 'except_final' | 'never';
+}
+
+/** Whether a checkpoint at this cursor is saved without optimizer state. */
+function dropsOptimizerState(cursor: RunCursor, retention: CheckpointRetention): boolean {
+  const o = retention.optimizer_state ?? 'always';
+  return o === 'never' || (o === 'except_final' && cursor.phase > 4);
+}
+
 /**
- * Writes a checkpoint atomically (see module doc), points `latest` at it and keeps the `keepLast` newest
- * ordinary checkpoints (a 'final' checkpoint is never pruned). Returns its folder.
+ * Writes a checkpoint atomically (see module doc), points `latest` at it and keeps the `keep_last` newest
+ * ordinary checkpoints (a 'final' checkpoint is never pruned), with or without optimizer state per
+ * `optimizer_state`. Returns its folder.
  */
 export async function writeRunCheckpoint(
   run: RunDir,
   ckpt: RunCheckpoint,
-  keepLast: number,
+  retention: number | CheckpointRetention,
 ): Promise<string> {
+  const keep = typeof retention === 'number' ? { keep_last: retention } : retention;
+  const light = dropsOptimizerState(ckpt.state.cursor, keep);
   const root = run.checkpointsDir;
   fs.mkdirSync(root, { recursive: true });
   for (const e of fs.readdirSync(root))
@@ -122,13 +144,17 @@ export async function writeRunCheckpoint(
   fs.mkdirSync(tmp);
   try {
     saveModel(ckpt.student, path.join(tmp, CHECKPOINT_FILES.student));
-    saveCheckpoint(path.join(tmp, CHECKPOINT_FILES.studentTrain), ckpt.studentTrain);
+    saveCheckpoint(
+      path.join(tmp, CHECKPOINT_FILES.studentTrain),
+      light ? withoutOptimizerState(ckpt.studentTrain) : ckpt.studentTrain,
+    );
     if (ckpt.policy)
       (await PolicyNetwork.fromCheckpoint(ckpt.policy)).save(path.join(tmp, CHECKPOINT_FILES.policy));
     if (ckpt.policyMeta) {
       (await PolicyNetwork.fromCheckpoint(ckpt.policyMeta)).save(path.join(tmp, CHECKPOINT_FILES.policyMeta));
     }
-    if (ckpt.ppoOptimizer) saveCheckpoint(path.join(tmp, CHECKPOINT_FILES.ppoOptimizer), ckpt.ppoOptimizer);
+    if (ckpt.ppoOptimizer && !light)
+      saveCheckpoint(path.join(tmp, CHECKPOINT_FILES.ppoOptimizer), ckpt.ppoOptimizer);
     if (ckpt.gradnorm)
       writeFileAtomic(path.join(tmp, CHECKPOINT_FILES.gradnorm), `${JSON.stringify(ckpt.gradnorm)}\n`);
     // state.json last: a folder with a state file has everything else.
@@ -143,7 +169,7 @@ export async function writeRunCheckpoint(
       fs.renameSync(tmp, final);
     }
     writeFileAtomic(path.join(root, LATEST_POINTER), `${label}\n`);
-    pruneCheckpoints(root, label, keepLast);
+    pruneCheckpoints(root, label, keep.keep_last);
     return final;
   } catch (err) {
     removeDir(tmp);
@@ -159,7 +185,7 @@ function pruneCheckpoints(root: string, current: string, keepLast: number): void
     .readdirSync(root)
     .filter((e) => /^s\d{8}-/.test(e) && fs.statSync(path.join(root, e)).isDirectory())
     .sort();
-  const keep = new Set(ordinary.slice(-keepLast));
+  const keep = new Set(keepLast > 0 ? ordinary.slice(-keepLast) : []);
   keep.add(current);
   for (const e of ordinary) if (!keep.has(e)) removeDir(path.join(root, e));
 }

@@ -297,7 +297,7 @@ export class RunContext {
   /** Writes a checkpoint of the live state (or the given one); returns its folder. */
   async saveCheckpoint(ckpt?: RunCheckpoint): Promise<string> {
     const c = ckpt ?? (await this.liveCheckpoint());
-    const dir = await writeRunCheckpoint(this.run, c, this.config.checkpoint.keep_last);
+    const dir = await writeRunCheckpoint(this.run, c, this.config.checkpoint);
     this.log.debug(`checkpoint ${c.state.label} written`);
     return dir;
   }

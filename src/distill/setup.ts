@@ -5,6 +5,7 @@
  * the trainable set, GradNorm's shared parameter, the resolved level selection, the datasets and the
  * held-out images.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { computeCostModel } from '../analysis/cost-model';
 import { imageInput, type InputSize, type PyramidLevel } from '../analysis/pyramid';
@@ -12,9 +13,10 @@ import { classifyParameters } from '../analysis/parameters';
 import { resolveModelDims, taskDataConfig, type RunConfig } from '../config/schema';
 import { BatchLoader, preprocessFromConfig, type BatchLoaderOptions } from '../data/batch-loader';
 import { openDatasetSplits, type DatasetSplits } from '../data/dataset';
+import { probeSplit } from '../data/probe-split';
 import { teacherHash } from '../data/feature-cache';
 import type { Preprocess } from '../data/image-loader';
-import { RlpkdError } from '../errors';
+import { InputFileError, RlpkdError } from '../errors';
 import type { LogSink } from '../logging/logger';
 import { loadModel } from '../onnx/model-io';
 import type { OnnxModel, ValueInfo } from '../onnx/types';
@@ -30,6 +32,8 @@ export interface HeldOutImages {
   images: { data: Float32Array; dims: number[] };
   hashes: string[];
   files: string[];
+  /** Held-out images that could not be decoded (skipped under data.on_corrupt: skip). */
+  skipped: number;
 }
 
 /** What a run is made of (see module doc). */
@@ -76,7 +80,12 @@ export interface DistillSetup {
 /** Loads and checks everything (see module doc). */
 export async function prepareDistillation(
   config: RunConfig,
-  options: { ep?: ExecutionProviderName; log: LogSink },
+  options: {
+    ep?: ExecutionProviderName;
+    log: LogSink;
+    /** A missing held-out split is an error instead of a carve (the user named it explicitly). */
+    requireValSplit?: boolean;
+  },
 ): Promise<DistillSetup> {
   const log = options.log;
   // A requested CUDA provider that is not installed fails here, before anything else is done.
@@ -86,6 +95,8 @@ export async function prepareDistillation(
       ? [config.data.image_size, config.data.image_size]
       : config.data.image_size;
   const size = { height, width };
+  requireModelFile('models.teacher', config.models.teacher);
+  requireModelFile('models.student', config.models.student);
   // Only the structure stays for the run (a ResNet-101-FPN's weights are ~180 MB the run never reads).
   const teacher = withoutWeightData(loadModel(config.models.teacher));
   const teacherSession = await frozenGraphFile(config.models.teacher, ep, {
@@ -140,7 +151,9 @@ export async function prepareDistillation(
       )
     : undefined;
   const preprocess = preprocessFromConfig(config.data);
-  const splits = await openDatasetSplits(config.data, log);
+  const splits = await openDatasetSplits(config.data, log, {
+    ...(options.requireValSplit ? { requireValSplit: true } : {}),
+  });
   if (splits.train.records.length === 0) {
     throw new RlpkdError(`the '${splits.train.split}' split of '${splits.train.root}' holds no images`, {
       hint: 'check data.root and data.split',
@@ -149,15 +162,19 @@ export async function prepareDistillation(
   if (splits.val.records.length === 0) {
     throw new RlpkdError(`the held-out split '${splits.val.split}' of '${splits.val.root}' holds no images`);
   }
+  const onCorrupt = config.data.on_corrupt;
+  const trainName = `training split '${splits.train.split}'`;
+  await probeSplit(splits.train, preprocess, trainName, onCorrupt);
   const loaderCommon = {
     preprocess,
     numWorkers: config.data.num_workers,
     prefetch: config.data.prefetch,
-    onCorrupt: config.data.on_corrupt,
+    onCorrupt,
     log,
   };
   const trainLoader = new BatchLoader(splits.train, {
     ...loaderCommon,
+    name: trainName,
     batchSize: config.data.batch_size,
     rng: new Rng(config.run.seed).fork('train-loader'),
     shuffle: config.data.shuffle,
@@ -176,8 +193,11 @@ export async function prepareDistillation(
     for (const task of config.maml.tasks) {
       if (!task.data) continue;
       const taskSplits = await openDatasetSplits(taskDataConfig(config, task), log);
+      const taskName = `training split '${taskSplits.train.split}' of MAML task '${task.name}'`;
+      await probeSplit(taskSplits.train, preprocess, taskName, onCorrupt);
       taskLoaders[task.name] = new BatchLoader(taskSplits.train, {
         ...loaderCommon,
+        name: taskName,
         batchSize: config.data.batch_size,
         rng: new Rng(config.run.seed).fork(`task-loader-${task.name}`),
         shuffle: config.data.shuffle,
@@ -213,6 +233,17 @@ export async function prepareDistillation(
   };
 }
 
+/** A missing model file, with what to do about it (loadConfig's requireModelFiles also names the origin). */
+function requireModelFile(key: string, file: string): void {
+  if (fs.existsSync(file)) return;
+  throw new InputFileError(`${key} '${file}' does not exist`, {
+    hint:
+      "relative paths in a config file are resolved against that file's folder, in --set against the " +
+      'current folder; build small FPN graphs with `rlpkd models build`, or export torchvision ones with ' +
+      '`python3 tools/export_fpn.py`',
+  });
+}
+
 function resolveSelection(
   selection: RunConfig['distill']['selection'],
   pairs: readonly LevelPair[],
@@ -240,8 +271,12 @@ async function loadHeldOut(
   common: Omit<BatchLoaderOptions, 'batchSize' | 'rng'>,
   batchSize: number,
 ): Promise<HeldOutImages> {
+  // Decoded before the run directory exists: the name says these are the evaluation images, not training.
+  const name = `held-out evaluation split '${splits.val.split}'`;
+  await probeSplit(splits.val, common.preprocess, name, common.onCorrupt ?? 'skip');
   const loader = new BatchLoader(splits.val, {
     ...common,
+    name,
     batchSize,
     rng: new Rng('held-out'),
     shuffle: false,
@@ -258,7 +293,7 @@ async function loadHeldOut(
     dims = batch.images.dims;
   }
   if (hashes.length === 0) {
-    throw new RlpkdError(`every held-out image of '${splits.val.root}' (${splits.val.split}) was unreadable`);
+    throw new RlpkdError(`every image of the ${name} under '${splits.val.root}' was unreadable`);
   }
   const per = dims[1] * dims[2] * dims[3];
   const data = new Float32Array(hashes.length * per);
@@ -267,5 +302,10 @@ async function loadHeldOut(
     data.set(c, o);
     o += c.length;
   }
-  return { images: { data, dims: [hashes.length, dims[1], dims[2], dims[3]] }, hashes, files };
+  return {
+    images: { data, dims: [hashes.length, dims[1], dims[2], dims[3]] },
+    hashes,
+    files,
+    skipped: loader.skipped.length,
+  };
 }

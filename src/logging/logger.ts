@@ -106,9 +106,20 @@ export class Logger implements LogSink {
     this.emit('error', message);
   }
 
-  /** Starts a progress report over `total` units. */
-  progress(title: string, total: number): Progress {
-    return this.useBars ? this.barProgress(title, total) : this.lineProgress(title, total);
+  /**
+   * Starts a progress report over `total` units from `start` (a resumed epoch starts where it stopped). A
+   * report during which nothing advanced ends without a line: an epoch a resume finds already complete
+   * prints nothing.
+   */
+  progress(title: string, total: number, start = 0): Progress {
+    return this.useBars ? this.barProgress(title, total, start) : this.lineProgress(title, total, start);
+  }
+
+  /** Writes a message to the log file only: one the console already showed (early warnings, the final error). */
+  record(level: LogLevel, message: string): void {
+    if (RANK[level] < this.level || this.fileFd === undefined) return;
+    const prefix = level === 'info' ? '' : `${level}: `;
+    fs.writeSync(this.fileFd, `${new Date(this.now()).toISOString()} ${prefix}${message}\n`);
   }
 
   /** Stops any bars and closes the log file. */
@@ -125,10 +136,10 @@ export class Logger implements LogSink {
     const text = `${prefix}${message}\n`;
     if (this.multibar && this.activeBars > 0) this.multibar.log(text);
     else this.stream.write(text);
-    if (this.fileFd !== undefined) fs.writeSync(this.fileFd, `${new Date(this.now()).toISOString()} ${text}`);
+    this.record(level, message);
   }
 
-  private barProgress(title: string, total: number): Progress {
+  private barProgress(title: string, total: number, start: number): Progress {
     if (!this.multibar) {
       this.multibar = new cliProgress.MultiBar(
         {
@@ -142,15 +153,34 @@ export class Logger implements LogSink {
       );
     }
     const multibar = this.multibar;
-    const bar = multibar.create(total, 0, { title, values: '' });
+    const bar = multibar.create(total, start, { title, values: '' });
     this.activeBars++;
     let stopped = false;
+    const began = this.now();
+    let value = start;
+    let lastValues: Readonly<Record<string, number | string>> | undefined;
+    const seen = (v: number, values?: Readonly<Record<string, number | string>>) => {
+      value = v;
+      if (values) lastValues = values;
+    };
     return {
-      update: (value, values) => bar.update(value, { values: formatValues(values) }),
-      increment: (n = 1, values) => bar.increment(n, { values: formatValues(values) }),
+      update: (v, values) => {
+        seen(v, values);
+        bar.update(v, { values: formatValues(values) });
+      },
+      increment: (n = 1, values) => {
+        seen(value + n, values);
+        bar.increment(n, { values: formatValues(values) });
+      },
       stop: () => {
         if (stopped) return;
         stopped = true;
+        // The bar itself is not in train.log; its final state is.
+        if (value !== start) {
+          const extra = formatValues(lastValues);
+          const took = formatDuration((this.now() - began) / 1000);
+          this.record('info', `${title} ${value}/${total} took ${took}${extra ? ` ${extra}` : ''}`);
+        }
         bar.stop();
         this.activeBars--;
         if (this.activeBars === 0) {
@@ -162,16 +192,17 @@ export class Logger implements LogSink {
     };
   }
 
-  private lineProgress(title: string, total: number): Progress {
+  private lineProgress(title: string, total: number, startValue: number): Progress {
     const start = this.now();
     let last = start;
-    let value = 0;
+    let value = startValue;
     let lastValues: Readonly<Record<string, number | string>> | undefined;
     let stopped = false;
     const line = (final: boolean) => {
       const elapsed = (this.now() - start) / 1000;
       const pct = total > 0 ? Math.floor((100 * value) / total) : 100;
-      const eta = value > 0 ? (elapsed * (total - value)) / value : NaN;
+      const done = value - startValue;
+      const eta = done > 0 ? (elapsed * (total - value)) / done : NaN;
       const time = final ? `took ${formatDuration(elapsed)}` : `eta ${formatDuration(eta)}`;
       const extra = formatValues(lastValues);
       this.emit('info', `${title} ${value}/${total} (${pct}%) ${time}${extra ? ` ${extra}` : ''}`);
@@ -191,7 +222,7 @@ export class Logger implements LogSink {
       stop: () => {
         if (stopped) return;
         stopped = true;
-        line(true);
+        if (value !== startValue) line(true);
       },
     };
   }

@@ -26,6 +26,7 @@ const META = {
   format: 'rlpkd.checkpoint.format',
   optimizer: 'rlpkd.checkpoint.optimizer',
   parameters: 'rlpkd.checkpoint.parameters',
+  optimizerState: 'rlpkd.checkpoint.optimizer_state',
   userPrefix: 'user.',
 } as const;
 
@@ -42,6 +43,16 @@ export interface CheckpointState {
   };
   /** Free-form strings saved with the checkpoint (epoch, run id, ...). */
   metadata?: Record<string, string>;
+  /**
+   * Saved without optimizer state (a lighter file): read back, `optimizer.state` is all zeros, which is
+   * enough to evaluate or export the parameters but not to continue training as if never stopped.
+   */
+  optimizerStateOmitted?: boolean;
+}
+
+/** The state to save without its optimizer moments (about 1/3 the size for AdamW). */
+export function withoutOptimizerState(state: CheckpointState): CheckpointState {
+  return { ...state, optimizer: { ...state.optimizer, state: {} }, optimizerStateOmitted: true };
 }
 
 /** The expected layout of a checkpoint: parameter names and shapes, and the optimizer. */
@@ -77,7 +88,8 @@ export function checkpointToModel(state: CheckpointState): OnnxModel {
     initializers.push({ name, dataType: DataType.FLOAT, dims: [...t.dims], data: float32(t, what) });
   };
   for (const [name, t] of Object.entries(state.parameters)) add(name, t, `parameter '${name}'`);
-  for (const [name, t] of Object.entries(state.optimizer.state)) add(name, t, `optimizer state '${name}'`);
+  if (!state.optimizerStateOmitted)
+    for (const [name, t] of Object.entries(state.optimizer.state)) add(name, t, `optimizer state '${name}'`);
   if (!Number.isSafeInteger(state.optimizer.step) || state.optimizer.step < 0) {
     throw new RlpkdError(`checkpoint: step must be a non-negative integer, got ${state.optimizer.step}`);
   }
@@ -91,6 +103,7 @@ export function checkpointToModel(state: CheckpointState): OnnxModel {
     [META.format]: String(CHECKPOINT_FORMAT_VERSION),
     [META.optimizer]: JSON.stringify(state.optimizer.config),
     [META.parameters]: JSON.stringify(Object.keys(state.parameters)),
+    ...(state.optimizerStateOmitted ? { [META.optimizerState]: 'omitted' } : {}),
   };
   for (const [k, v] of Object.entries(state.metadata ?? {})) metadata[`${META.userPrefix}${k}`] = v;
   return {
@@ -145,12 +158,16 @@ export function checkpointFromModel(model: OnnxModel, what: string): CheckpointS
     if (t.dataType !== DataType.FLOAT) return notCheckpoint(`tensor '${name}' is not float32`);
     return { data: t.data, dims: [...t.dims] };
   };
+  const omitted = model.metadata[META.optimizerState] === 'omitted';
   const parameters: Record<string, HostTensor> = {};
   const state: Record<string, HostTensor> = {};
   for (const name of parameterNames) {
-    parameters[name] = tensor(name);
-    for (const s of optimizerStateNames(config))
-      state[stateTensorName(name, s)] = tensor(stateTensorName(name, s));
+    const p = tensor(name);
+    parameters[name] = p;
+    for (const s of optimizerStateNames(config)) {
+      const key = stateTensorName(name, s);
+      state[key] = omitted ? { data: new Float32Array(p.data.length), dims: [...p.dims] } : tensor(key);
+    }
   }
   const stepTensor = byName.get(CHECKPOINT_STEP_TENSOR);
   if (!stepTensor || stepTensor.dataType !== DataType.INT64)
@@ -163,6 +180,7 @@ export function checkpointFromModel(model: OnnxModel, what: string): CheckpointS
     parameters,
     optimizer: { config, step: Number((stepTensor!.data as BigInt64Array)[0]), state },
     ...(Object.keys(metadata).length ? { metadata } : {}),
+    ...(omitted ? { optimizerStateOmitted: true } : {}),
   };
 }
 

@@ -37,7 +37,7 @@ export function registerEval(program: Command): void {
         ...(opts.checkpoint ? { checkpoint: opts.checkpoint } : {}),
         ...(opts.ep ? { ep: opts.ep } : {}),
       });
-      if (opts.json) printJson(r.summary);
+      if (opts.json) printJson({ ...r.summary, checkpoint: r.checkpoint });
       else process.stdout.write(r.text);
     });
 }

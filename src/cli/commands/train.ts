@@ -1,6 +1,6 @@
 /** `rlpkd train`: a thin layer over runTraining (config loading, Ctrl-C, exit codes, the summary table). */
 import type { Command } from 'commander';
-import { demoConfigPath, loadConfig } from '../../config/load-config';
+import { demoConfigPath, loadConfig, overrideSets } from '../../config/load-config';
 import { runTraining } from '../../distill/pipeline';
 import { RlpkdError } from '../../errors';
 import type { ExecutionProviderName } from '../../runtime/session';
@@ -44,7 +44,11 @@ export function registerTrain(program: Command): void {
         });
       }
       const file = opts.config ?? demoConfigPath();
-      const config = opts.resume ? undefined : loadConfig(file, { overrides: opts.set ?? [] });
+      const sets = opts.set ?? [];
+      const config = opts.resume ? undefined : loadConfig(file, { overrides: sets, requireModelFiles: true });
+      // A held-out split named on the command line must exist; one from a YAML file may fall back.
+      const requireValSplit =
+        overrideSets(sets, 'data.val_split') || overrideSets(sets, 'data.val_annotations');
       const controller = new AbortController();
       let presses = 0;
       const onSigint = () => {
@@ -61,10 +65,11 @@ export function registerTrain(program: Command): void {
       process.on('SIGINT', onSigint);
       try {
         const result = await runTraining({
-          ...(config ? { config, sources: [file, ...(opts.set ?? []).map((s) => `--set ${s}`)] } : {}),
+          ...(config ? { config, sources: [file, ...sets.map((s) => `--set ${s}`)] } : {}),
           ...(opts.resume ? { resume: opts.resume } : {}),
           ...(opts.ep ? { ep: opts.ep } : {}),
           ...(opts.runName ? { runName: opts.runName } : {}),
+          ...(requireValSplit ? { requireValSplit } : {}),
           signal: controller.signal,
         });
         if (result.status === 'interrupted') {
