@@ -86,8 +86,8 @@ export function writeNormalizedChw(
 
 /**
  * Loads a PNG label mask resized (nearest) to the model size and flipped like its image. With
- * `reduceZeroLabel` (ADE20K convention) value 0 ("other") becomes IGNORE_LABEL and every other value v
- * becomes v - 1.
+ * `reduceZeroLabel` (ADE20K convention, as mmsegmentation applies it) value 0 ("other") becomes IGNORE_LABEL,
+ * an ignore value (255) stays IGNORE_LABEL, and every other value v becomes v - 1.
  */
 export async function loadMaskInto(
   file: string,
@@ -110,6 +110,6 @@ export async function loadMaskInto(
   }
   for (let i = 0; i < data.length; i++) {
     const v = data[i]!;
-    out[offset + i] = reduceZeroLabel ? (v === 0 ? IGNORE_LABEL : v - 1) : v;
+    out[offset + i] = reduceZeroLabel ? (v === 0 || v === IGNORE_LABEL ? IGNORE_LABEL : v - 1) : v;
   }
 }
