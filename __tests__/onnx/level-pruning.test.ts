@@ -4,11 +4,11 @@
  * graphs and on a tiny torchvision-form ResNet-FPN with LastLevelMaxPool (P6 computed from P5).
  */
 import * as path from 'node:path';
-import { buildResnetFpn, type ResnetFpnOptions } from '../../src/models/resnet-fpn';
 import { findGraphProblems, loadModel, type OnnxModel, type OnnxNode } from '../../src/onnx';
 import { levelOutputs, pruneToLevels, splitPyramid } from '../../src/onnx/level-pruning';
 import { createSession, type GraphSession, type HostTensor } from '../../src/runtime';
 import { seeded } from '../analysis/tiny-fpn';
+import { tinyTorchFpn } from '../helpers/tiny-torch-fpn';
 
 const GRAPHS = path.resolve(__dirname, '..', '..', 'onnx-graphs');
 
@@ -47,19 +47,6 @@ async function run(model: OnnxModel, feeds: Record<string, HostTensor>): Promise
   } finally {
     await s.release();
   }
-}
-
-/** A tiny torchvision-form ResNet18-FPN at 64×64 with LastLevelMaxPool (p6 from p5). */
-function tinyTorchFpn(extra: Partial<ResnetFpnOptions> = {}): OnnxModel {
-  return buildResnetFpn({
-    arch: 'resnet18-fpn',
-    widthMult: 0.125,
-    fpnChannels: 8,
-    height: 64,
-    width: 64,
-    p6: true,
-    ...extra,
-  });
 }
 
 const cases: { name: string; model: () => OnnxModel; size: number }[] = [
