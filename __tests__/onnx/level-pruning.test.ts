@@ -142,6 +142,23 @@ describe('level split structure of a torchvision-form FPN', () => {
     expect(split.parts.find((p) => p.output === 'p2')!.inputs).toHaveLength(2);
   });
 
+  test('a split of some levels composes them exactly; of one level, the part is the pruned graph', async () => {
+    const images: HostTensor = { data: seeded(3 * 64 * 64, 5), dims: [1, 3, 64, 64] };
+    const full = await run(model, { images });
+    const some = splitPyramid(model, ['p5', 'p3']);
+    const trunkOut = await run(some.trunk, { images });
+    expect(some.parts.map((p) => p.output)).toEqual(['p3', 'p5']);
+    for (const part of some.parts) {
+      const got = await run(part.model, trunkOut);
+      expect(sameBits(got[part.output], full[part.output])).toBe(true);
+    }
+    const one = splitPyramid(model, ['p4']);
+    expect(one.boundary).toEqual([]);
+    expect(one.trunk.graph.nodes).toHaveLength(0);
+    expect(one.parts[0].inputs).toEqual(['images']);
+    expect(one.parts[0].model.graph.nodes).toEqual(pruneToLevels(model, ['p4']).graph.nodes);
+  });
+
   test('bad selections fail with one clear error', () => {
     expect(() => pruneToLevels(model, [])).toThrow(/no levels selected/);
     expect(() => pruneToLevels(model, ['p9'])).toThrow(/'p9' is not an output .*outputs: p2, p3, p4, p5, p6/);

@@ -77,7 +77,8 @@ export function pruneToLevels(model: OnnxModel, levels: readonly LevelRef[]): On
 /**
  * Splits the graph into the trunk that two or more of `levels` (default: every graph output) need and
  * one part per level (see the module comment for how an FPN's top-down path falls). Running the trunk,
- * then each part on the trunk's outputs, computes exactly what the full graph computes.
+ * then each part on the trunk's outputs, computes exactly what the full graph computes. Nodes no given
+ * level needs are in neither; with a single level the trunk is empty and the part reads the graph inputs.
  */
 export function splitPyramid(model: OnnxModel, levels?: readonly LevelRef[]): PyramidSplit {
   const outputs = levelOutputs(model, levels ?? model.graph.outputs.map((o) => o.name));
