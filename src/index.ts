@@ -1,18 +1,184 @@
 /**
- * rl-pyramidkd public API. The CLI (`rlpkd`) is a thin layer over these exports.
+ * rl-pyramidkd public API: what a library user needs, named one by one (the CLI and the tests import
+ * internals from their modules). Adding a name here is a decision to support it.
  */
-export * from './errors';
-export * from './onnx';
-export * from './runtime';
-export * from './autodiff';
-export * from './analysis';
-export * from './models';
-export * from './util';
-export * from './config';
-export * from './data';
-export * from './logging';
-export * from './training';
-export * from './io';
-export * from './rl';
-export * from './distill';
-export * from './metrics';
+
+// Errors: one type with a hint, and its kinds.
+export { RlpkdError, InputFileError, GraphError } from './errors';
+export { ConfigError } from './config/config-error';
+
+// ONNX graphs: load, save, build, check, infer shapes, prune to pyramid levels.
+export { DataType } from './onnx/types';
+export type { Dim, OnnxGraph, OnnxModel, OnnxNode, OnnxTensor, TensorData, ValueInfo } from './onnx/types';
+export { loadModel, loadModelFromBytes, modelToBytes, saveModel } from './onnx/model-io';
+export type { SaveModelOptions } from './onnx/model-io';
+export { GraphBuilder } from './onnx/graph-builder';
+export type { GraphBuilderOptions, NodeOptions } from './onnx/graph-builder';
+export { floatTensor, int64Tensor } from './onnx/tensor-data';
+export { findGraphProblems, validateModel } from './onnx/graph-structure';
+export type { GraphProblem } from './onnx/graph-structure';
+export { inferShapes } from './onnx/shape-inference';
+export type { TensorInfo } from './onnx/shape-inference';
+export { findSharedInitializers, untieSharedInitializers } from './onnx/shared-initializers';
+export { pruneToOutputs } from './onnx/extract-subgraph';
+export { levelOutputs, pruneToLevels, splitPyramid } from './onnx/level-pruning';
+export type { LevelPart, LevelRef, PyramidSplit } from './onnx/level-pruning';
+
+// Autodiff: gradient graphs of standard ONNX ops.
+export { buildGradientGraph, listUnsupportedOps } from './autodiff/gradient-graph';
+export type { GradientGraph, GradientGraphOptions, GradientTarget } from './autodiff/gradient-graph';
+export { AUTODIFF_MAX_OPSET, AUTODIFF_MIN_OPSET } from './autodiff';
+
+// Analysis: pyramid levels, their cost and a selection's, trainable parameters, the inspect report.
+export { findPyramidLevels, levelName } from './analysis/pyramid';
+export type { InputSize, PyramidLevel } from './analysis/pyramid';
+export { computeCostModel } from './analysis/cost-model';
+export type { CostModel, LevelCost } from './analysis/cost-model';
+export { selectionCost } from './analysis/selection-cost';
+export type { SelectionCost } from './analysis/selection-cost';
+export { classifyParameters } from './analysis/parameters';
+export type { ParameterClassification, ParameterPatterns } from './analysis/parameters';
+export { inspectModel } from './analysis/inspect';
+export type { InspectReport } from './analysis/inspect';
+
+// Runtime: sessions on onnxruntime-node (cpu/cuda) and onnxruntime-web (wasm), one tensor type.
+export { createSession, cudaAvailable, resolveExecutionProvider } from './runtime/session';
+export type { ExecutionProviderName, GraphSession, SessionOptions } from './runtime/session';
+export { createWebSession } from './runtime/web-session';
+export type { WebGraphSession, WebSessionOptions } from './runtime/web-session';
+export { hostFloat } from './runtime/tensors';
+export type { HostTensor } from './runtime/tensors';
+
+// Models: torchvision-form ResNet-FPN graphs and the shipped demo pair.
+export { RESNET_FPN_ARCHS, buildResnetFpn, buildResnetFpnWithInfo } from './models/resnet-fpn';
+export type { ResnetFpnArch, ResnetFpnInfo, ResnetFpnOptions } from './models/resnet-fpn';
+export { DEMO_GRAPHS, buildDemoGraph, writeDemoGraphs } from './models/demo-graphs';
+
+// Training: artifacts (also of a pruned student), the session, checkpoints, losses, optimizers.
+export {
+  ARTIFACT_FILES,
+  artifactModel,
+  exportModelForInference,
+  generateArtifacts,
+  loadArtifacts,
+} from './training/artifacts';
+export type {
+  ArtifactGraph,
+  ArtifactManifest,
+  ArtifactOptions,
+  TrainingArtifacts,
+} from './training/artifacts';
+export { generateLevelArtifacts } from './training/level-artifacts';
+export { TrainingSession } from './training/training-session';
+export type {
+  FusedStepResult,
+  OptimizerStepResult,
+  TrainingSessionOptions,
+  TrainingSnapshot,
+} from './training/training-session';
+export { WorkerTrainingSession } from './training/worker-session';
+export type { WorkerTrainingSessionOptions } from './training/worker-session';
+export { loadCheckpoint, saveCheckpoint } from './training/checkpoint';
+export type { CheckpointState } from './training/checkpoint';
+export { computeGradients } from './training/gradients';
+export type { ComputeGradientsOptions, GradientResult } from './training/gradients';
+export { featureDistillationLoss } from './training/losses';
+export type {
+  CrossEntropyLossSpec,
+  DistillationLossOptions,
+  DistillationLossSpec,
+  LossSpec,
+  OutputLossSpec,
+  RegressionLossSpec,
+} from './training/losses';
+export type { DistillLossKind } from './training/level-distances';
+export type { AdamWConfig, OptimizerConfig, SgdConfig } from './training/optimizers';
+export { createLrSchedule } from './training/lr-schedules';
+export type { LrSchedule, LrScheduleConfig } from './training/lr-schedules';
+
+// The level-selection policy, its trainers and the environments' interfaces.
+export { PolicyNetwork } from './rl/policy';
+export type { PolicyCheckpoint, PolicyConfig, PolicyOptions } from './rl/policy';
+export { PPOTrainer } from './rl/ppo';
+export type { PpoConfig, PpoTrainStats } from './rl/ppo';
+export { MAMLTrainer } from './rl/maml';
+export type { MamlConfig, MetaUpdateStats } from './rl/maml';
+export type {
+  ActionMode,
+  EpisodeSummary,
+  StepInfo,
+  VecEnv,
+  VecResetResult,
+  VecStepResult,
+} from './rl/vec-env';
+export { collectRollout, evaluatePolicy } from './rl/rollout';
+export { RolloutBuffer } from './rl/rollout-buffer';
+export { ReplayBuffer } from './rl/replay-buffer';
+export { BanditFamily, ContextualBanditEnv } from './rl/bandit-env';
+export type { BanditFamilyOptions, ContextualBanditOptions } from './rl/bandit-env';
+export { ParallelDistillationEnv } from './rl/distillation-env';
+export type { DistillationEnvOptions, ImageBatchSource } from './rl/distillation-env';
+
+// Distillation runs: the whole pipeline, evaluation, and its parts.
+export { runTraining } from './distill/pipeline';
+export type { TrainOptions, TrainResult } from './distill/pipeline';
+export { evaluateRun } from './distill/evaluate-run';
+export type { EvaluateRunOptions } from './distill/evaluate-run';
+export { TrainingInterrupted } from './distill/run-context';
+export { DistillTrainer } from './distill/distill-trainer';
+export type { DistillTrainerOptions } from './distill/distill-trainer';
+export { GradNorm } from './distill/gradnorm';
+export type { GradNormOptions } from './distill/gradnorm';
+export { matchLevels } from './distill/level-matching';
+export type { LevelPair } from './distill/level-matching';
+export { DISTILL_IO, buildDistillationModel } from './distill/distill-model';
+
+// Configs.
+export { configFromObject, demoConfigPath, loadConfig, parseOverride } from './config/load-config';
+export type { LoadConfigOptions } from './config/load-config';
+export { runConfigSchema } from './config/schema';
+export type { RunConfig, RunConfigInput } from './config/schema';
+
+// Data readers and batches.
+export { openDataset, openDatasetSplits } from './data/dataset';
+export type { DatasetSplits } from './data/dataset';
+export type { BoxAnnotation, Dataset, DatasetType, ImageRecord } from './data/types';
+export { readCoco } from './data/coco';
+export { readAde20k } from './data/ade20k';
+export { readImageFolder } from './data/imagefolder';
+export { ensureSynthetic, readSynthetic } from './data/synthetic';
+export { IMAGENET_NORMALIZE, loadImage } from './data/image-loader';
+export type { Preprocess } from './data/image-loader';
+export { BatchLoader } from './data/batch-loader';
+export type { Batch, BatchLoaderOptions } from './data/batch-loader';
+export { FeatureCache } from './data/feature-cache';
+export type { FeatureCacheOptions } from './data/feature-cache';
+
+// Logging and files.
+export { Logger, silentLog } from './logging/logger';
+export type { LogLevel, LoggerOptions } from './logging/logger';
+export { MetricsWriter, readMetrics } from './logging/metrics';
+export { TensorBoardWriter } from './logging/tfevents';
+export { createRunDir, openRunDir } from './logging/run-dir';
+export type { RunDir } from './logging/run-dir';
+export { readNpy, writeNpy } from './io/npy';
+export type { NpyArray } from './io/npy';
+export { Rng, createRng } from './util/rng';
+export type { RngState, Seed } from './util/rng';
+
+// Benchmarks: the train step, and beside PyTorch.
+export { compareWithPytorch, timeTrainStep } from './bench/compare';
+export type { CompareOptions, CompareSummary } from './bench/compare';
+export type { TrainStepBenchOptions, TrainStepBenchResult } from './bench/train-step';
+
+// Task metrics: COCOeval-exact bbox AP/AR, mmsegmentation mIoU, top-k accuracy.
+export { evaluateCoco } from './metrics/coco-eval';
+export { COCO_STAT_NAMES } from './metrics/coco-params';
+export type { CocoDetection, CocoEvalResult, CocoGroundTruth, CocoGtAnnotation } from './metrics/coco-eval';
+export { evaluateCocoFiles, readCocoGroundTruthFile, readCocoResultsFile } from './metrics/coco-json-files';
+export { SegmentationConfusion } from './metrics/segmentation';
+export type { SegmentationResult } from './metrics/segmentation';
+export { TopKAccuracy } from './metrics/classification';
+export type { TopKResult } from './metrics/classification';
+export { evaluateSegmentationFolders } from './metrics/label-png-files';
+export { boxToOriginal } from './metrics/box-rescale';

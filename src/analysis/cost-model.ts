@@ -19,7 +19,8 @@
 import { RlpkdError } from '../errors';
 import { getInts } from '../onnx/attributes';
 import { isFloatType, isStatic, sizeOf } from '../onnx/infer/fold';
-import { producerMap, topologicalSort } from '../onnx/graph-structure';
+import { topologicalSort } from '../onnx/graph-structure';
+import { levelDependencyMasks } from '../onnx/level-pruning';
 import type { TensorInfo } from '../onnx/shape-inference';
 import type { Dim, OnnxModel, OnnxNode } from '../onnx/types';
 import { findPyramidLevels, inferAtSize, type InputSize, type PyramidLevel } from './pyramid';
@@ -149,23 +150,12 @@ export function levelDependencies(
 ): Map<OnnxNode, number> {
   if (outputs.length > 30)
     throw new RlpkdError(`cost model: ${outputs.length} pyramid outputs is more than 30`);
-  const producer = producerMap(model.graph);
-  const masks = new Map<OnnxNode, number>();
-  outputs.forEach((output, level) => {
-    const bit = 2 ** level;
-    const stack = [output];
-    const seen = new Set<string>();
-    while (stack.length > 0) {
-      const name = stack.pop()!;
-      if (seen.has(name)) continue;
-      seen.add(name);
-      const p = producer.get(name);
-      if (!p || (info.get(name)?.value !== undefined && name !== output)) continue;
-      masks.set(p, (masks.get(p) ?? 0) | bit);
-      for (const i of p.inputs) if (i) stack.push(i);
-    }
-  });
-  return masks;
+  const masks = levelDependencyMasks(
+    model.graph,
+    outputs,
+    (name) => info.get(name)?.value !== undefined && !outputs.includes(name),
+  );
+  return new Map([...masks].map(([node, mask]) => [node, Number(mask)]));
 }
 
 /** Exclusive and shared MACs per pyramid level, and the distillation-cost shares, at an input size. */

@@ -3,3 +3,4 @@ export * from './pyramid';
 export * from './cost-model';
 export * from './parameters';
 export * from './inspect';
+export * from './selection-cost';

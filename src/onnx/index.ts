@@ -9,3 +9,5 @@ export * from './graph-structure';
 export * from './shape-inference';
 export * from './shared-initializers';
 export * from './weight-data';
+export * from './extract-subgraph';
+export * from './level-pruning';

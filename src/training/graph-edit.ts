@@ -1,11 +1,11 @@
 /**
  * The graph surgery training artifacts need: parameters moved from initializers to graph inputs (so they
  * live in JS and every session shares them), moved back for inference, and pruning to the outputs that
- * matter. Pure functions on the plain IR; the input model is never mutated.
+ * matter (pruneToOutputs, general graph surgery that lives in src/onnx/). Pure functions on the plain
+ * IR; the input model is never mutated.
  */
 import { GraphError } from '../errors';
-import { nodeReads, producerMap } from '../onnx/graph-structure';
-import { DataType, type OnnxModel, type OnnxNode, type OnnxTensor, type ValueInfo } from '../onnx/types';
+import { DataType, type OnnxModel, type OnnxTensor, type ValueInfo } from '../onnx/types';
 import type { HostTensor } from '../runtime/tensors';
 
 /** Turns the named initializers into graph inputs of the same name, type and shape. */
@@ -70,48 +70,5 @@ export function embedParameters(model: OnnxModel, params: Record<string, HostTen
   };
 }
 
-/**
- * Keeps only what `outputs` (default: the graph outputs) depend on: nodes, initializers and graph inputs
- * nothing reads are removed. Output ValueInfos come from the graph's outputs or value_info when listed
- * there, else they are declared float with unknown shape.
- */
-export function pruneToOutputs(model: OnnxModel, outputs?: readonly (string | ValueInfo)[]): OnnxModel {
-  const g = model.graph;
-  const known = new Map<string, ValueInfo>();
-  for (const v of [...g.valueInfo, ...g.inputs, ...g.outputs]) known.set(v.name, v);
-  const outInfos: ValueInfo[] = (outputs ?? g.outputs).map((o) =>
-    typeof o === 'string' ? (known.get(o) ?? { name: o, dataType: DataType.FLOAT }) : o,
-  );
-  const producer = producerMap(g);
-  const needed = new Set<string>();
-  const keepNodes = new Set<OnnxNode>();
-  const stack = outInfos.map((o) => o.name);
-  const available = new Set([...g.inputs.map((v) => v.name), ...g.initializers.map((t) => t.name)]);
-  while (stack.length > 0) {
-    const name = stack.pop()!;
-    if (needed.has(name)) continue;
-    needed.add(name);
-    const p = producer.get(name);
-    if (p) {
-      if (!keepNodes.has(p)) {
-        keepNodes.add(p);
-        for (const r of nodeReads(p)) stack.push(r);
-      }
-    } else if (!available.has(name)) {
-      throw new GraphError(
-        `graph '${g.name}': output '${name}' is produced by no node, input or initializer`,
-      );
-    }
-  }
-  return {
-    ...model,
-    graph: {
-      ...g,
-      nodes: g.nodes.filter((n) => keepNodes.has(n)),
-      initializers: g.initializers.filter((t) => needed.has(t.name)),
-      inputs: g.inputs.filter((v) => needed.has(v.name)),
-      outputs: outInfos,
-      valueInfo: g.valueInfo.filter((v) => needed.has(v.name)),
-    },
-  };
-}
+/** Re-exported for the artifact builders; the implementation is general graph surgery in src/onnx/. */
+export { pruneToOutputs } from '../onnx/extract-subgraph';

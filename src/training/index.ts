@@ -11,3 +11,4 @@ export * from './host-update';
 export * from './fold-frozen-affine';
 export * from './worker-session';
 export * from './gradients';
+export * from './level-artifacts';
