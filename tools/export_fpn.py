@@ -25,7 +25,15 @@ import sys
 import tempfile
 import warnings
 
-ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101")
+# resnet_fpn_backbone's families, then mobilenet_backbone's (depthwise convs, Hardswish, squeeze-excitation).
+RESNET_ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
+                "resnext101_32x8d", "wide_resnet50_2", "wide_resnet101_2")
+MOBILENET_ARCHS = ("mobilenet_v3_large", "mobilenet_v3_small")
+ARCHS = RESNET_ARCHS + MOBILENET_ARCHS
+# mobilenet_backbone's default (returned_layers [4, 5], as fasterrcnn_mobilenet_v3_large_fpn) gives two
+# stride-32 maps and no finer level. Stages 1-3 (the first block at stride 4, 8, 16, as torchvision's
+# stage_indices mark them) and 5 (the last layer, stride 32) make the P2..P5 pyramid the ResNets have.
+MOBILENET_RETURNED_LAYERS = [1, 2, 3, 5]
 MIN_OPSET, MAX_OPSET = 13, 17
 
 
@@ -40,12 +48,13 @@ class ExportError(Exception):
 def parse_args(argv):
     p = argparse.ArgumentParser(
         prog="export_fpn.py",
-        description="Export a torchvision ResNet-FPN backbone to ONNX (outputs p2..p5, dynamic batch).",
+        description="Export a torchvision ResNet- or MobileNet-FPN backbone to ONNX (outputs p2..p5, dynamic batch).",
     )
-    p.add_argument("--arch", required=True, help="resnet18 | resnet34 | resnet50 | resnet101 (an '-fpn' suffix is accepted)")
+    p.add_argument("--arch", required=True, help=" | ".join(ARCHS) + " (an '-fpn' suffix is accepted)")
     p.add_argument("--out", required=True, help="output .onnx file")
     p.add_argument("--weights", help="state_dict file (.pth/.pt): a BackboneWithFPN (body.*, fpn.*), a detector "
-                   "(backbone.body.*, backbone.fpn.*) or a plain ResNet classifier (conv1.*, layer1.*: FPN stays random)")
+                   "(backbone.body.*, backbone.fpn.*) or a plain classifier (ResNet conv1.*, layer1.*; MobileNet "
+                   "features.*: FPN stays random)")
     p.add_argument("--opset", type=int, default=17, help=f"ONNX opset, {MIN_OPSET}..{MAX_OPSET} (default 17)")
     p.add_argument("--height", type=int, default=224, help="input height (default 224)")
     p.add_argument("--width", type=int, default=224, help="input width (default 224)")
@@ -62,6 +71,7 @@ def normalize_arch(arch):
     a = arch.strip().lower()
     if a.endswith("-fpn") or a.endswith("_fpn"):
         a = a[:-4]
+    a = a.replace("-", "_")
     if a not in ARCHS:
         raise ExportError(f"unknown --arch '{arch}'", hint=f"use one of: {', '.join(ARCHS)}")
     return a
@@ -102,11 +112,23 @@ def import_torch():
 
 
 def build_backbone(torch, arch):
+    if arch in MOBILENET_ARCHS:
+        return build_mobilenet_backbone(arch)
     from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
     try:
         return resnet_fpn_backbone(backbone_name=arch, weights=None, trainable_layers=5)
     except TypeError:  # torchvision < 0.13 spells it pretrained=
         return resnet_fpn_backbone(arch, pretrained=False, trainable_layers=5)
+
+
+def build_mobilenet_backbone(arch):
+    """torchvision's mobilenet_backbone with FPN (FrozenBatchNorm2d, every layer trainable), levels p2..p5."""
+    from torchvision.models.detection.backbone_utils import mobilenet_backbone
+    common = dict(backbone_name=arch, fpn=True, trainable_layers=6, returned_layers=MOBILENET_RETURNED_LAYERS)
+    try:
+        return mobilenet_backbone(weights=None, **common)
+    except TypeError:  # torchvision < 0.13 spells it pretrained=
+        return mobilenet_backbone(pretrained=False, **common)
 
 
 def load_state_dict(torch, path):
@@ -137,9 +159,14 @@ def apply_weights(model, state, path):
     elif any(k.startswith("layer1.") or k.startswith("conv1.") for k in keys):
         state = {k: v for k, v in state.items() if not k.startswith("fc.")}
         target, what = model.body, "ResNet classifier (FPN left at its initialization)"
+    elif any(k.startswith("features.") for k in keys):
+        # MobileNet classifier: the FPN body is its `features` (IntermediateLayerGetter keeps the indices).
+        state = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+        target, what = model.body, "MobileNet classifier (FPN left at its initialization)"
     else:
-        raise ExportError(f"weights file '{path}' has no ResNet-FPN keys (first keys: {', '.join(keys[:3])})",
-                          hint="expected body.*/fpn.* (BackboneWithFPN), backbone.body.* (a detector) or conv1.*/layer1.* (a ResNet)")
+        raise ExportError(f"weights file '{path}' has no FPN backbone keys (first keys: {', '.join(keys[:3])})",
+                          hint="expected body.*/fpn.* (BackboneWithFPN), backbone.body.* (a detector), "
+                               "conv1.*/layer1.* (a ResNet) or features.* (a MobileNet)")
     # FrozenBatchNorm2d has no num_batches_tracked; drop it rather than fail.
     state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
     own = target.state_dict()
@@ -156,7 +183,9 @@ def apply_weights(model, state, path):
         if wrong:
             parts.append(f"{len(wrong)} with other shapes (e.g. {'; '.join(wrong[:2])})")
         raise ExportError(f"weights file '{path}' does not fit this architecture: " + ", ".join(parts),
-                          hint="check --arch (resnet18/34 use BasicBlock, resnet50/101 Bottleneck)")
+                          hint="check --arch (resnet18/34 use BasicBlock, resnet50/101 Bottleneck; a MobileNet "
+                               f"detector's 2-level FPN does not fit the p2..p5 FPN of returned_layers "
+                               f"{MOBILENET_RETURNED_LAYERS}: pass its backbone classifier weights instead)")
     target.load_state_dict(state, strict=True)
     return what
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""PyTorch autograd reference for `rlpkd grad` on a torchvision ResNet-FPN export.
+"""PyTorch autograd reference for `rlpkd grad` on a torchvision ResNet- or MobileNet-FPN export.
 
-Builds a torchvision ResNet-FPN backbone (random initialization, random non-zero FPN biases, frozen
+Builds a torchvision ResNet-FPN backbone (or MobileNetV3-FPN; random initialization, random non-zero FPN
+biases and, for MobileNet, squeeze-excitation biases, frozen
 batch-norm statistics calibrated on random images), exports it with tools/export_fpn.py's own `export`
 (through a state_dict file, so the ONNX graph and the reference are the very same weights), writes a
 random input and random targets as .npy, and computes with autograd, in float64 by default,
@@ -48,7 +49,7 @@ import export_fpn  # noqa: E402  (tools/export_fpn.py, next to this file)
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="torch_grad.py", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--arch", required=True, help="resnet18 | resnet34 | resnet50 | resnet101")
+    p.add_argument("--arch", required=True, help=" | ".join(export_fpn.ARCHS))
     p.add_argument("--opset", type=int, default=17, help="ONNX opset of the export, 13..17 (default 17)")
     p.add_argument("--height", type=int, default=96)
     p.add_argument("--width", type=int, default=128)
@@ -81,12 +82,29 @@ def save_npy(np, path, array):
 
 
 def residual_last_norms(model):
-    """The batch norm closing each residual branch (BasicBlock.bn2, Bottleneck.bn3)."""
+    """The batch norm closing each residual branch (BasicBlock.bn2, Bottleneck.bn3; the projection norm of
+    a MobileNet InvertedResidual that has a skip connection)."""
     last = set()
+    if not hasattr(model.body, "layer1"):
+        for block in model.body.children():
+            if getattr(block, "use_res_connect", False):
+                last.add(block.block[-1][1])  # Conv2dNormActivation(conv, norm) without activation
+        return last
     for layer in (model.body.layer1, model.body.layer2, model.body.layer3, model.body.layer4):
         for block in layer:
             last.add(block.bn3 if hasattr(block, "bn3") else block.bn2)
     return last
+
+
+def randomize_body_biases(torch, model, generator):
+    """Distinct non-zero biases for the body's biased convolutions (MobileNet's squeeze-excitation fc1/fc2,
+    zero when fresh), U(-1/sqrt(fan_in), 1/sqrt(fan_in)) like the FPN's."""
+    with torch.no_grad():
+        for mod in model.body.modules():
+            if isinstance(mod, torch.nn.Conv2d) and mod.bias is not None:
+                fan_in = mod.in_channels // mod.groups * mod.kernel_size[0] * mod.kernel_size[1]
+                bound = 1.0 / fan_in ** 0.5
+                mod.bias.copy_(torch.rand(mod.bias.shape, generator=generator) * 2 * bound - bound)
 
 
 def calibrate_batch_norm(torch, model, images, generator):
@@ -143,6 +161,7 @@ def build_and_export(args, out_dir):
     gen = torch.Generator().manual_seed(args.seed + 1)
     if not args.zero_bias:
         export_fpn.randomize_fpn_biases(torch, source, gen)
+        randomize_body_biases(torch, source, gen)
     calibrated = 0
     if args.batch_norm == "calibrated":
         source.fpn.extra_blocks = None

@@ -36,6 +36,19 @@ const cases: OpCase[] = [
   { name: 'Softplus', opType: 'Softplus', inputs: [P('x', [3, 4], wide)] },
   { name: 'Elu alpha 0.7', opType: 'Elu', inputs: [P('x', [3, 4], wide)], attributes: { alpha: 0.7 } },
   { name: 'HardSigmoid', opType: 'HardSigmoid', inputs: [P('x', [4, 5], { range: [-4, 4] })] },
+  {
+    name: 'HardSigmoid alpha 1/6 (torchvision Hardsigmoid)',
+    opType: 'HardSigmoid',
+    inputs: [P('x', [2, 3, 4, 4], { range: [-5, 5] })],
+    attributes: { alpha: 1 / 6 },
+  },
+  { name: 'HardSwish', opType: 'HardSwish', inputs: [P('x', [2, 4, 3, 5], { range: [-5, 5] })] },
+  {
+    name: 'HardSwish, opset 14',
+    opType: 'HardSwish',
+    inputs: [P('x', [3, 7], { range: [-4, 4] })],
+    opset: 14,
+  },
   { name: 'PRelu slope [3,1,1]', opType: 'PRelu', inputs: [P('x', [2, 3, 2, 2]), P('s', [3, 1, 1])] },
   { name: 'PRelu scalar-like slope [1]', opType: 'PRelu', inputs: [P('x', [2, 4]), P('s', [1])] },
 ];
@@ -49,6 +62,18 @@ describe('activation gradients vs finite differences', () => {
     const worst = Math.max(...report.params.map((p) => p.relL2));
     summary.push(`  ${c.name}: ${worst.toExponential(2)}`);
     expect(worst).toBeLessThan(1e-3);
+  });
+
+  it('HardSwish takes the side PyTorch takes at its kinks: x/3 + 1/2 on the closed interval [-3, 3]', async () => {
+    // Hand-computed: 0 below -3, -1/2 at -3, 0 at -3/2, 1/2 at 0, 3/2 at 3, 1 above 3.
+    const b = new GraphBuilder({ opset: 17 });
+    b.initializer(floatTensor('x', [7], [-4, -3, -1.5, 0, 1, 3, 4]), { exactName: true });
+    const y = b.op('HardSwish', ['x'], {}, { name: 'hswish', outputs: ['y'] });
+    b.output(b.op('ReduceSum', [y], { keepdims: 0 }, { outputs: ['loss'] }), DataType.FLOAT, []);
+    const g = buildGradientGraph(b.build(), { targets: [{ loss: 'loss', wrt: ['x'] }] });
+    const out = await runOrt(g.model, {});
+    const want = [0, -0.5, 0, 0.5, 5 / 6, 1.5, 1];
+    Array.from(out.x_grad.data as Float32Array).forEach((v, i) => expect(v).toBeCloseTo(want[i], 6));
   });
 
   it('Relu passes no gradient at x = 0 (PyTorch convention) and reads Y, not X', async () => {

@@ -14,13 +14,26 @@ import {
 import { GraphError } from '../../src/errors';
 import { buildRuleGraph } from '../../src/bench/rule-harness';
 import { DataType, GraphBuilder, floatTensor } from '../../src/onnx';
-import { createRng } from '../../src/util/rng';
+import { createRng, type Rng } from '../../src/util/rng';
 import { checkGradients, formatReport } from '../helpers/grad-check';
 import { ops } from '../helpers/reference/conv';
 import { checkOpCase } from '../helpers/tiny-models';
 import { checkRule, worstGrad, type RuleCase } from './rule-check';
 
 const conv = rules.find((r) => r.opType === 'Conv')!;
+
+/** `w(name, dims, scale?)`: a trainable initializer with seeded values uniform in ±scale. */
+function uniformInitializer(b: GraphBuilder, rng: Rng, defaultScale: number) {
+  return (name: string, dims: number[], scale = defaultScale): string =>
+    b.initializer(
+      floatTensor(
+        name,
+        dims,
+        Array.from({ length: dims.reduce((a, c) => a * c, 1) }, () => rng.uniform(-scale, scale)),
+      ),
+      { exactName: true },
+    );
+}
 
 interface ConvCase {
   name: string;
@@ -110,6 +123,13 @@ const cases: ConvCase[] = [
     x: [3, 6, 5],
     w: [6, 1, 3, 3],
     attributes: { group: 3, pads: [1, 1, 1, 1] },
+  },
+  {
+    name: 'depthwise 5x5 stride 2 pad 2 (MobileNetV3)',
+    x: [6, 9, 8],
+    w: [6, 1, 5, 5],
+    bias: true,
+    attributes: { group: 6, strides: [2, 2], pads: [2, 2, 2, 2] },
   },
   { name: '1x1 stride 1', x: [6, 5, 5], w: [5, 6, 1, 1], bias: true },
   {
@@ -418,6 +438,60 @@ describe('through the autodiff driver', () => {
     console.log(`driver Conv: ${formatReport(r)}`);
   });
 
+  test.each([
+    ['opset 13: Hardswish exported as x·HardSigmoid(x)', 13],
+    ['opset 17: HardSwish', 17],
+  ] as const)('mini MobileNetV3 block, dynamic batch, %s', async (_name, opset) => {
+    // torchvision's InvertedResidual with squeeze-excitation: 1x1 expand → Hardswish → depthwise 3x3 →
+    // SE (GlobalAveragePool → 1x1 → Relu → 1x1 → HardSigmoid α=1/6 → Mul broadcast over H, W) →
+    // Hardswish → 1x1 project → residual Add; loss = weighted sum of the block's output.
+    const rng = createRng(`mini-mobilenet-${opset}`);
+    const b = new GraphBuilder({ opset });
+    const x = b.input('x', DataType.FLOAT, ['N', 4, 7, 5]);
+    const w = uniformInitializer(b, rng, 0.4);
+    const hardSwish = (t: string): string =>
+      opset >= 14
+        ? b.op('HardSwish', [t])
+        : b.op('Mul', [t, b.op('HardSigmoid', [t], { alpha: 1 / 6, beta: 0.5 })]);
+    // Expand weights scaled up so Hardswish inputs spread past ±3 (its flat parts), not only its curve.
+    const expand = hardSwish(b.op('Conv', [x, w('w_expand', [12, 4, 1, 1], 2.5), w('b_expand', [12])]));
+    const dw = b.op('Conv', [expand, w('w_dw', [12, 1, 3, 3]), w('b_dw', [12])], {
+      group: 12,
+      pads: [1, 1, 1, 1],
+    });
+    const squeeze = b.op('Relu', [
+      b.op('Conv', [b.op('GlobalAveragePool', [dw]), w('w_fc1', [4, 12, 1, 1]), w('b_fc1', [4])]),
+    ]);
+    const scale = b.op(
+      'HardSigmoid',
+      [b.op('Conv', [squeeze, w('w_fc2', [12, 4, 1, 1], 3), w('b_fc2', [12], 2)])],
+      {
+        alpha: 1 / 6,
+      },
+    );
+    const excited = hardSwish(b.op('Mul', [scale, dw]));
+    const project = b.op('Conv', [excited, w('w_project', [4, 12, 1, 1]), w('b_project', [4])]);
+    const out = b.op('Add', [project, x]);
+    const r = w('r', [1, 4, 7, 5], 1);
+    const loss = b.op('ReduceSum', [b.op('Mul', [out, r])], { keepdims: 0 }, { outputs: ['loss'] });
+    b.output(loss, DataType.FLOAT, []);
+    const params = ['w_expand', 'b_expand', 'w_dw', 'b_dw', 'w_fc1', 'b_fc1', 'w_fc2', 'b_fc2'];
+    params.push('w_project', 'b_project');
+    const model = b.build();
+    for (const batch of [1, 2]) {
+      const feeds = {
+        x: {
+          data: Float32Array.from({ length: batch * 4 * 7 * 5 }, () => rng.uniform(-1, 1)),
+          dims: [batch, 4, 7, 5],
+        },
+      };
+      const rep = await checkGradients({ model, loss, params, feeds });
+      console.log(`mini MobileNetV3 block opset ${opset} batch ${batch}: ${formatReport(rep)}`);
+      expect(rep.params).toHaveLength(params.length);
+      if (opset >= 14) expect(rep.gradientModel.graph.nodes.some((n) => n.opType === 'HardSwish')).toBe(true);
+    }
+  });
+
   test('mini ResNet-FPN chain, dynamic batch, odd non-square input', async () => {
     // stem conv 7x7/2 → Relu → MaxPool 3/2 → conv 3x3 → BN → Relu (c2) → conv 1x1/2 (c3) → nearest Resize
     // of c3 to c2's size (5x4 from 3x2: non-integer ratios, sizes from Shape ops) + lateral 1x1 conv →
@@ -425,15 +499,7 @@ describe('through the autodiff driver', () => {
     const rng = createRng('mini-fpn');
     const b = new GraphBuilder({ opset: 13 });
     const x = b.input('x', DataType.FLOAT, ['N', 2, 18, 13]);
-    const w = (name: string, dims: number[], scale = 0.3) =>
-      b.initializer(
-        floatTensor(
-          name,
-          dims,
-          Array.from({ length: dims.reduce((a, c) => a * c, 1) }, () => rng.uniform(-scale, scale)),
-        ),
-        { exactName: true },
-      );
+    const w = uniformInitializer(b, rng, 0.3);
     const stem = b.op('Relu', [
       b.op('Conv', [x, w('w1', [4, 2, 7, 7]), w('b1', [4])], { strides: [2, 2], pads: [3, 3, 3, 3] }),
     ]);

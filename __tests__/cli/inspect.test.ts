@@ -158,34 +158,55 @@ if (!python) {
   );
 }
 
-describe('rlpkd inspect on a torchvision ResNet-50-FPN export (needs PyTorch)', () => {
+/** [name, stride, channels] of a torchvision FPN export's p2..p5. */
+const FPN_LEVELS = [
+  ['P2', 4, 256],
+  ['P3', 8, 256],
+  ['P4', 16, 256],
+  ['P5', 32, 256],
+];
+
+/** The fields of `rlpkd inspect --json` these tests read. */
+interface InspectJson {
+  levels: { name: string; stride: number; channels: number; macs: number; costShare: number }[];
+  trainableParameters: number;
+  trainableParametersAsStored: number;
+  totalMacs: number;
+  sharedInitializers: { kind: string; readAs: string[] }[];
+  unsupportedOps: unknown[];
+}
+
+/** Exports `arch` at 224×224 with tools/export_fpn.py, prints `rlpkd inspect` of it, returns its --json. */
+async function exportAndInspect(arch: string): Promise<InspectJson> {
+  const file = path.join(dir, `${arch}-fpn.onnx`);
+  const exporter = path.join(__dirname, '..', '..', 'tools', 'export_fpn.py');
+  const exp = spawnSync(python!, [exporter, '--arch', arch, '--out', file, '--quiet'], {
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
+  expect(exp.stderr.split('\n').filter((l) => l.startsWith('error'))).toEqual([]);
+  expect(exp.status).toBe(0);
+  const r = await rlpkd('inspect', file, '--json');
+  expect(r.stderr).toBe('');
+  const text = await rlpkd('inspect', file);
+  console.log(`rlpkd inspect ${path.basename(file)}:\n${text.stdout}`);
+  return JSON.parse(r.stdout) as InspectJson;
+}
+
+/** Conv MACs per 224×224 image of an arch, from PyTorch forward hooks (TORCH_CONV_MACS). */
+function torchConvMacs(arch: string): number {
+  const hooks = spawnSync(python!, ['-c', TORCH_CONV_MACS, arch], { encoding: 'utf8', timeout: 300_000 });
+  expect(hooks.stderr.split('\n').filter((l) => /Error/.test(l))).toEqual([]);
+  expect(hooks.status).toBe(0);
+  return Number(hooks.stdout.trim());
+}
+
+describe('rlpkd inspect on torchvision ResNet-50-FPN and MobileNetV3-Large-FPN exports (needs PyTorch)', () => {
   torchIt(
     'reports 4 levels at strides 4/8/16/32 with 256 channels, 26,799,296 trainable elements, P2 costliest',
     async () => {
-      const file = path.join(dir, 'r50fpn.onnx');
-      const exporter = path.join(__dirname, '..', '..', 'tools', 'export_fpn.py');
-      const exp = spawnSync(python!, [exporter, '--arch', 'resnet50', '--out', file, '--quiet'], {
-        encoding: 'utf8',
-        timeout: 300_000,
-      });
-      expect(exp.stderr.split('\n').filter((l) => l.startsWith('error'))).toEqual([]);
-      expect(exp.status).toBe(0);
-
-      const r = await rlpkd('inspect', file, '--json');
-      expect(r.stderr).toBe('');
-      const report = JSON.parse(r.stdout) as {
-        levels: { name: string; stride: number; channels: number; macs: number; costShare: number }[];
-        trainableParameters: number;
-        trainableParametersAsStored: number;
-        totalMacs: number;
-        sharedInitializers: { kind: string; readAs: string[] }[];
-      };
-      expect(report.levels.map((l) => [l.name, l.stride, l.channels])).toEqual([
-        ['P2', 4, 256],
-        ['P3', 8, 256],
-        ['P4', 16, 256],
-        ['P5', 32, 256],
-      ]);
+      const report = await exportAndInspect('resnet50');
+      expect(report.levels.map((l) => [l.name, l.stride, l.channels])).toEqual(FPN_LEVELS);
       // 23,454,912 conv weights + 3,344,384 FPN weights and biases, after untying the deduplicated biases.
       expect(report.trainableParameters).toBe(26_799_296);
       expect(report.trainableParametersAsStored).toBe(26_799_296 - 7 * 256);
@@ -202,25 +223,40 @@ describe('rlpkd inspect on a torchvision ResNet-50-FPN export (needs PyTorch)', 
       ]);
       expect(Math.max(...shares)).toBe(shares[0]);
       // Total conv MACs, counted independently by PyTorch forward hooks on the same architecture.
-      const hooks = spawnSync(python!, ['-c', TORCH_CONV_MACS], { encoding: 'utf8', timeout: 300_000 });
-      expect(hooks.status).toBe(0);
-      expect(report.totalMacs).toBe(Number(hooks.stdout.trim()));
+      expect(report.totalMacs).toBe(torchConvMacs('resnet50'));
+    },
+    600_000,
+  );
 
-      const text = await rlpkd('inspect', file);
-      console.log(`rlpkd inspect ${path.basename(file)}:\n${text.stdout}`);
+  torchIt(
+    'MobileNetV3-Large-FPN: depthwise MACs as PyTorch hooks count them, P2..P5, no op without a gradient',
+    async () => {
+      const report = await exportAndInspect('mobilenet_v3_large');
+      expect(report.levels.map((l) => [l.name, l.stride, l.channels])).toEqual(FPN_LEVELS);
+      // By hand: P2's lateral 1×1 reads the 24-channel stride-4 map (56²·256·24) and its 3×3 output conv
+      // is its own; the coarser laterals feed the top-down path, so only their 3×3 output convs are exclusive.
+      expect(report.levels.map((l) => l.macs)).toEqual([
+        56 * 56 * 256 * (24 + 256 * 9),
+        28 * 28 * 256 * 256 * 9,
+        14 * 14 * 256 * 256 * 9,
+        7 * 7 * 256 * 256 * 9,
+      ]);
+      expect(report.totalMacs).toBe(torchConvMacs('mobilenet_v3_large'));
+      expect(report.unsupportedOps).toEqual([]);
     },
     600_000,
   );
 });
 
-/** Sums Conv2d MACs (output elements × Cin/groups × kh × kw) of torchvision's ResNet-50-FPN at 224×224. */
+/**
+ * Sums Conv2d MACs (output elements × Cin/groups × kh × kw) with forward hooks on the torchvision backbone
+ * tools/export_fpn.py builds for the arch in argv[1] (resnet_fpn_backbone / mobilenet_backbone), at 224×224.
+ */
 const TORCH_CONV_MACS = `
-import torch
-from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
-try:
-    m = resnet_fpn_backbone(backbone_name='resnet50', weights=None)
-except TypeError:
-    m = resnet_fpn_backbone('resnet50', pretrained=False)
+import os, sys, torch
+sys.path.insert(0, ${JSON.stringify(path.join(__dirname, '..', '..', 'tools'))})
+import export_fpn
+m = export_fpn.build_backbone(torch, sys.argv[1])
 total = [0]
 def hook(mod, inp, out):
     total[0] += out.numel() * (mod.in_channels // mod.groups) * mod.kernel_size[0] * mod.kernel_size[1]

@@ -1,6 +1,6 @@
 /**
- * The PyTorch-autograd cross-check of `rlpkd grad`: tools/torch_grad.py exports a torchvision ResNet-FPN
- * and writes its float64 autograd gradients; `rlpkd grad` (in-process, through main()) and
+ * The PyTorch-autograd cross-check of `rlpkd grad`: tools/torch_grad.py exports a torchvision ResNet- or
+ * MobileNetV3-FPN and writes its float64 autograd gradients; `rlpkd grad` (in-process, through main()) and
  * computeGradients write ours from the same graph, input and targets; every parameter is compared by
  * relative L2 error.
  *
@@ -25,7 +25,8 @@ const TOOL = path.join(__dirname, '..', '..', 'tools', 'torch_grad.py');
 
 /** One export to cross-check. */
 export interface TorchGradCase {
-  arch: 'resnet18' | 'resnet34' | 'resnet50' | 'resnet101';
+  /** tools/export_fpn.py's --arch. */
+  arch: 'resnet18' | 'resnet34' | 'resnet50' | 'resnet101' | 'mobilenet_v3_large' | 'mobilenet_v3_small';
   opset: number;
   batch: number;
   height: number;

@@ -4,6 +4,7 @@
  * relative L2 error ≤ 1e-3 for every parameter. See torch-grad-harness.ts for the two references
  * ('plain' float64 autograd, and 'matched': float64 autograd on the engine's side of the few kinks that
  * float32 rounding decides); the bound is asserted on the matched one, the plain one is printed too.
+ * The same holds on MobileNetV3-Large-FPN exports (issue 11; see CASES).
  * Skips, saying why, without a Python that imports torch, torchvision and onnx.
  */
 import * as fs from 'node:fs';
@@ -45,9 +46,22 @@ for (const arch of ['resnet18', 'resnet50', 'resnet101'] as const) {
 // torchvision's fresh all-zero FPN biases: torch.onnx.export ties the eight into one initializer read
 // through Identity nodes; rlpkd grad unties them, so each must get its own PyTorch gradient.
 CASES.push({ arch: 'resnet18', opset: 17, batch: 1, height: 64, width: 96, seed: 4, zeroBias: true });
+// Issue 11 item 14, graphs beyond ResNet: MobileNetV3-Large-FPN (depthwise convolutions; Hardswish as
+// HardSwish at opset 17 and as x·HardSigmoid(x) at 13; squeeze-excitation: GlobalAveragePool, 1×1 convs,
+// HardSigmoid, broadcast Mul; its zero SE biases are tied like the FPN's). About 20 s each on 2 cores.
+CASES.push({
+  arch: 'mobilenet_v3_large',
+  opset: 17,
+  batch: 2,
+  height: 72,
+  width: 104,
+  seed: 5,
+  declared: true,
+});
+CASES.push({ arch: 'mobilenet_v3_large', opset: 13, batch: 1, height: 64, width: 96, seed: 6 });
 
 (python ? describe : describe.skip)(
-  'rlpkd grad vs PyTorch autograd on torchvision ResNet-FPN exports',
+  'rlpkd grad vs PyTorch autograd on torchvision ResNet-FPN and MobileNetV3-FPN exports',
   () => {
     const results: TorchGradResult[] = [];
     let work: string;

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { inspectModel } from '../../src/analysis';
 import { buildResnetFpn, buildResnetFpnWithInfo, type ResnetFpnArch } from '../../src/models';
 import { loadModel, type OnnxModel } from '../../src/onnx';
 import {
@@ -107,6 +108,36 @@ for k, v in sd.items():
     np.save(os.path.join(out, 'npy', k + '.npy'), v.detach().float().numpy())
 print(len(sd))
 `;
+
+/** A seeded torchvision MobileNetV3-Small classifier: classifier.pth and its first conv weight as .npy. */
+const MOBILENET_CLASSIFIER = `
+import sys, os, torch, numpy as np, torchvision
+out = sys.argv[1]
+torch.manual_seed(11)
+sd = torchvision.models.mobilenet_v3_small(weights=None).state_dict()
+torch.save(sd, os.path.join(out, 'classifier.pth'))
+np.save(os.path.join(out, 'features.0.0.weight.npy'), sd['features.0.0.weight'].numpy())
+`;
+
+/**
+ * A MobileNetV3-FPN export: the expected activation/pool op counts, at least 11 depthwise convolutions
+ * (weight [C, 1, k, k], group C), levels p2..p5 at strides 4..32, and no op the gradient engine lacks.
+ */
+function checkMobilenetExport(model: OnnxModel, ops: Record<string, number>): void {
+  const h = histogram(model);
+  expect(h).toMatchObject(ops);
+  if (!ops.HardSwish) expect(h.HardSwish).toBeUndefined();
+  const inits = new Map(model.graph.initializers.map((t) => [t.name, t.dims]));
+  const depthwise = model.graph.nodes.filter(
+    (n) => n.opType === 'Conv' && inits.get(n.inputs[1])?.[1] === 1 && n.attributes.group?.value !== 1,
+  );
+  expect(depthwise.length).toBeGreaterThanOrEqual(11);
+  const report = inspectModel(model, { height: 64, width: 96 });
+  expect(report.levels.map((l) => [l.output, l.name, l.stride, l.channels])).toEqual(
+    ['p2', 'p3', 'p4', 'p5'].map((p, k) => [p, `P${k + 2}`, 4 * 2 ** k, 256]),
+  );
+  expect(report.unsupportedOps).toEqual([]);
+}
 
 async function runBoth(
   a: OnnxModel | string,
@@ -240,6 +271,39 @@ withTorch('tools/export_fpn.py with torchvision', () => {
       }
     },
   );
+
+  it.each([
+    ['mobilenet_v3_large', 17, { HardSwish: 20, HardSigmoid: 8, GlobalAveragePool: 8 }],
+    ['mobilenet_v3_large', 13, { HardSigmoid: 28, GlobalAveragePool: 8 }],
+  ] as const)(
+    'exports %s (opset %i) as p2..p5 at strides 4..32, every op differentiable',
+    (arch, opset, ops) => {
+      const file = path.join(dir, `${arch}-${opset}.onnx`);
+      const r = exportFpn(['--arch', arch, '--opset', String(opset), '--out', file, '--quiet']);
+      expect(r).toMatchObject({ status: 0 });
+      checkMobilenetExport(loadModel(file), ops);
+    },
+  );
+
+  it('loads a MobileNetV3-Small classifier state_dict (features.*) into the FPN body', () => {
+    const work = fs.mkdtempSync(path.join(dir, 'mnv3-classifier-'));
+    const made = spawnSync(torchPython!, ['-c', MOBILENET_CLASSIFIER, work], {
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
+    if (made.status !== 0) throw new Error(`making the classifier weights failed: ${made.stderr}`);
+    const file = path.join(work, 'export.onnx');
+    const weights = path.join(work, 'classifier.pth');
+    const r = exportFpn(['--arch', 'mobilenet_v3_small', '--weights', weights, '--out', file]);
+    expect(r).toMatchObject({ status: 0 });
+    expect(r.stdout).toContain('MobileNet classifier (FPN left at its initialization)');
+    const model = loadModel(file);
+    checkMobilenetExport(model, { HardSwish: 18, HardSigmoid: 9, GlobalAveragePool: 9 });
+    const stem = model.graph.initializers.find((t) => t.name === 'body.0.0.weight')!;
+    expect(Array.from(stem.data as Float32Array)).toEqual(
+      Array.from(readNpy(path.join(work, 'features.0.0.weight.npy')).data),
+    );
+  });
 
   it('rejects weights of another architecture, naming the mismatch', () => {
     const work = weightsFor('resnet18');

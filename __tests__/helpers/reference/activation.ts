@@ -69,6 +69,8 @@ export const ops: RefOpTable = {
   HardSigmoid: unaryWith((x, n) =>
     Math.max(0, Math.min(1, getFloat(n, 'alpha', 0.2) * x + getFloat(n, 'beta', 0.5))),
   ),
+  // ONNX HardSwish: x·max(0, min(1, x/6 + 1/2)), no attributes.
+  HardSwish: unaryWith((x) => x * Math.max(0, Math.min(1, x / 6 + 0.5))),
   PRelu: prelu,
   Softmax: softmaxLike(false),
   LogSoftmax: softmaxLike(true),

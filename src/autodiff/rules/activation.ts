@@ -79,6 +79,17 @@ const hardSigmoid = unary((c, dy, _x, y) => {
   return c.b.op('Where', [inside, c.b.op('Mul', [dy, c.scalar(alpha)]), c.scalar(0)]);
 });
 
+/**
+ * HardSwish (opset 14; y = x·HardSigmoid(x) with alpha 1/6, beta 0.5): dx = dy·(x/3 + 1/2) on
+ * [-3, 3], dy above, 0 below. The ends of the interval follow PyTorch's hardswish_backward (x = -3 gives
+ * -1/2, x = 3 gives 3/2), so a graph exported from torchvision differentiates as PyTorch does.
+ */
+const hardSwish = unary((c, dy, x) => {
+  const slope = c.b.op('Add', [c.b.op('Mul', [x, c.scalar(1 / 3)]), c.scalar(0.5)]);
+  const upper = c.b.op('Where', [c.b.op('Greater', [x, c.scalar(3)]), dy, c.b.op('Mul', [dy, slope])]);
+  return c.b.op('Where', [c.b.op('Less', [x, c.scalar(-3)]), c.scalar(0), upper]);
+});
+
 /** PRelu: dx = dy where x > 0 else slope·dy; dslope = Σ dy·x where x ≤ 0, reduced to the slope's shape. */
 const prelu: GradientRule = (ctx) => {
   const dy = dy0(ctx);
@@ -102,5 +113,6 @@ export const rules: GradientRuleEntry[] = [
   { opType: 'Softplus', rule: softplus },
   { opType: 'Elu', rule: elu },
   { opType: 'HardSigmoid', rule: hardSigmoid },
+  { opType: 'HardSwish', rule: hardSwish },
   { opType: 'PRelu', rule: prelu },
 ];
