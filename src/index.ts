@@ -98,11 +98,11 @@ export type { LrSchedule, LrScheduleConfig } from './training/lr-schedules';
 
 // The level-selection policy, its trainers and the environments' interfaces.
 export { PolicyNetwork } from './rl/policy';
-export type { PolicyCheckpoint, PolicyConfig, PolicyOptions } from './rl/policy';
+export type { PolicyConfig, PolicyOptions } from './rl/policy';
 export { PPOTrainer } from './rl/ppo';
-export type { PpoConfig, PpoTrainStats } from './rl/ppo';
+export type { PpoConfig, PpoTrainerState, PpoUpdateStats } from './rl/ppo';
 export { MAMLTrainer } from './rl/maml';
-export type { MamlConfig, MetaUpdateStats } from './rl/maml';
+export type { MamlConfig, MamlTrainerState, MetaUpdateStats } from './rl/maml';
 export type {
   ActionMode,
   EpisodeSummary,

@@ -10,7 +10,36 @@ import { readMetrics } from '../../src/logging/metrics';
 import { readEventFile } from '../../src/logging/tfevents';
 import { arrayImageSource } from '../../src/rl/distillation-env';
 import type { HostTensor } from '../../src/runtime';
+import { levelDistanceReference } from '../helpers/level-distance-reference';
+import { createSession } from '../../src/runtime';
 import { tempDir, tinyConfig, writeTinyModels } from './run-fixtures';
+
+/**
+ * The held-out all-level loss (mean over images of Σ_l mean((S_l − T_l)²)) measured apart from the run:
+ * plain inference of a student ONNX and the teacher on the held-out images, distances in float64.
+ */
+async function separateHeldOutLoss(
+  setup: Awaited<ReturnType<typeof prepareDistillation>>,
+  studentFile: string,
+  teacherFile: string,
+): Promise<{ loss: number; levels: number[] }> {
+  const [s, t] = await Promise.all([createSession(studentFile), createSession(teacherFile)]);
+  const images = setup.heldOut.images;
+  const [so, to] = [await s.run({ images }), await t.run({ images })];
+  await Promise.all([s.release(), t.release()]);
+  const M = images.dims[0];
+  const levels = setup.pairs.map((p) => {
+    const sf = so[p.student.output];
+    const d = levelDistanceReference(
+      'mse',
+      sf.data as Float32Array,
+      to[p.teacher.output].data as Float32Array,
+      sf.dims as [number, number, number, number],
+    );
+    return d.reduce((a, b) => a + b, 0) / M;
+  });
+  return { loss: levels.reduce((a, b) => a + b, 0), levels };
+}
 
 jest.setTimeout(180000);
 
@@ -118,6 +147,19 @@ describe('runTraining with fixed selections (uniform KD and a NAS-style subset s
       expect(events.some((e) => e.summary?.value.some((v) => v.tag === 'gradnorm/weight/P3'))).toBe(true);
       expect(fs.existsSync(path.join(r.runDir, 'checkpoints', 'final', 'policy.onnx'))).toBe(false);
       expect(r.summaryText).toMatch(/fixed selection/);
+      // The summary's held-out figures against a separate evaluation of the initial and final students.
+      const setup = await prepareDistillation(tinyConfig(dir, models), { ep: 'cpu', log: silentLog });
+      const before = await separateHeldOutLoss(setup, models.student, models.teacher);
+      const after = await separateHeldOutLoss(
+        setup,
+        path.join(r.runDir, 'checkpoints', 'final', 'student.onnx'),
+        models.teacher,
+      );
+      const near = (a: number, b: number) => expect(Math.abs(a / b - 1)).toBeLessThan(1e-5);
+      near(s.lossBefore, before.loss);
+      near(s.lossAfter, after.loss);
+      before.levels.forEach((v, l) => near(s.levelLossBefore[l], v));
+      after.levels.forEach((v, l) => near(s.levelLossAfter[l], v));
     },
   );
 });

@@ -1,13 +1,16 @@
 /**
  * `--resume` continues exactly: a run stopped by Ctrl-C (an aborted signal) at several points — mid phase
- * 1, in phase 2, mid phase 3 and in phase 4 — and resumed each time ends with the same student and policy
- * parameters, bit for bit, as the same run without interruptions.
+ * 1, in phase 2, mid phase 3 and in phase 4's second epoch — and resumed each time ends with the same
+ * student and policy parameters, bit for bit, as the same run without interruptions. The run's one PPO
+ * trainer (phases 2 and 3) and one MAML trainer (phase 4) are restored from the checkpoints each stop
+ * wrote (optimizer moments and RNG streams), not re-created.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { runTraining, type TrainResult } from '../../src/distill/pipeline';
-import { CHECKPOINT_FILES } from '../../src/distill/run-checkpoint';
+import { CHECKPOINT_FILES, readRunCheckpoint } from '../../src/distill/run-checkpoint';
+import { openRunDir } from '../../src/logging/run-dir';
 import { initializers, tempDir, tinyConfig, writeTinyModels } from '../distill/run-fixtures';
 
 jest.setTimeout(600000);
@@ -46,7 +49,8 @@ describe('rlpkd train --resume', () => {
     async (_what, budget) => {
       const dir = tempDir('resume');
       const models = writeTinyModels(dir);
-      const env = { rl: { environment: { budget } } };
+      // Two meta epochs, so the phase-4 stop (which saves its epoch's start) holds a MAML trainer's state.
+      const env = { rl: { environment: { budget } }, phases: { meta: { epochs: 2 } } };
       const full = await train(
         {
           config: tinyConfig(dir, models, {
@@ -68,13 +72,16 @@ describe('rlpkd train --resume', () => {
         /held-out all-level distillation loss before training/, // after the first phase-1 step
         /phase 1 \(pretrain\) done/, // after the first PPO iteration of phase 2
         /GradNorm measures gradient norms/, // after the first joint iteration of phase 3
-        /phase 3 \(joint\) done/, // inside phase 4's first epoch
+        /phase 4 meta\s+epoch 1\/2 .*\(100%\)/, // inside phase 4's second epoch
       ];
       let r = await train({ config }, triggers[0]);
       const stops: string[] = [];
+      const trainersAtStops: { ppo: boolean; maml: boolean }[] = [];
       for (const trigger of [...triggers.slice(1), null]) {
         expect(r.status).toBe('interrupted');
         stops.push(path.basename(r.checkpoint));
+        const saved = readRunCheckpoint(openRunDir(r.runDir));
+        trainersAtStops.push({ ppo: saved.ppo?.optimizer != null, maml: saved.maml?.outer != null });
         // No partial checkpoint: every checkpoint folder is complete, and no temporary folder is left.
         const ckDir = path.join(r.runDir, 'checkpoints');
         for (const e of fs.readdirSync(ckDir)) {
@@ -84,8 +91,20 @@ describe('rlpkd train --resume', () => {
         r = await train({ resume: r.runDir }, trigger);
       }
       expect(r.status).toBe('completed');
-      // Stops landed in phases 1, 2, 3 and (phase 4 saves the epoch's start) 4.
-      expect(stops.map((s) => /-p(\d)-/.exec(s)![1])).toEqual(['1', '2', '3', '4']);
+      // Stops landed in phases 1, 2, 3 and 4 (its second epoch's start: phase 4 saves the epoch's start).
+      expect(stops.map((s) => /-p(\d)-e(\d)/.exec(s)!.slice(1).join('.'))).toEqual([
+        '1.0',
+        '2.0',
+        '3.0',
+        '4.1',
+      ]);
+      // What the resumes restored: the PPO trainer from phase 2 on, the MAML trainer in phase 4.
+      expect(trainersAtStops).toEqual([
+        { ppo: false, maml: false },
+        { ppo: true, maml: false },
+        { ppo: true, maml: false },
+        { ppo: true, maml: true },
+      ]);
 
       const final = (run: string, f: string) => path.join(run, 'checkpoints', 'final', f);
       const a = initializers(final(full.runDir, CHECKPOINT_FILES.studentTrain));

@@ -10,6 +10,7 @@ import {
   createRunDir,
   formatDuration,
   openRunDir,
+  RUN_DIR_FORMAT_VERSION,
   readMetrics,
   timestamp,
 } from '../../src/logging';
@@ -181,5 +182,21 @@ describe('run directories', () => {
     run.writeFile(RUN_FILES.config, 'run: {}\n');
     expect(openRunDir(run.root).root).toBe(run.root);
     expect(() => openRunDir(path.join(tmp, 'nope'))).toThrow(/does not exist/);
+  });
+
+  it('carry a format version: a folder from before it opens, a newer format is refused clearly', () => {
+    const run = createRunDir(tmp, 'v', new Date(2026, 0, 2));
+    run.writeFile(RUN_FILES.config, 'run: {}\n');
+    const formatFile = run.file(RUN_FILES.format);
+    expect(JSON.parse(fs.readFileSync(formatFile, 'utf8'))).toEqual({
+      format: 'rl-pyramidkd run',
+      version: RUN_DIR_FORMAT_VERSION,
+    });
+    fs.rmSync(formatFile); // as the code before the version file wrote it
+    expect(openRunDir(run.root).root).toBe(run.root);
+    fs.writeFileSync(formatFile, JSON.stringify({ format: 'rl-pyramidkd run', version: 7 }));
+    expect(() => openRunDir(run.root)).toThrow(
+      `has format 7; this rl-pyramidkd reads format ${RUN_DIR_FORMAT_VERSION}`,
+    );
   });
 });

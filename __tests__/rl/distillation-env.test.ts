@@ -224,7 +224,7 @@ describe('ParallelDistillationEnv over the demo teacher/student graphs', () => {
     for (const h of res.history) {
       expect(h.episodes).toBe(8);
       expect(Number.isFinite(h.meanEpisodeReward)).toBe(true);
-      expect(Number.isFinite(h.stats.policy_loss)).toBe(true);
+      expect(Number.isFinite(h.stats.policyLoss)).toBe(true);
     }
     const after = await params(env);
     for (const [name, data] of Object.entries(before)) {

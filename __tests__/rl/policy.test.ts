@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createSession } from '../../src/runtime';
 import { DecisionKind } from '../../src/rl/bernoulli';
-import { PolicyNetwork, type PolicyConfig } from '../../src/rl/policy';
+import { POLICY_FORMAT_VERSION, PolicyNetwork, type PolicyConfig } from '../../src/rl/policy';
 import { Rng } from '../../src/util/rng';
 import { refConstrained, refLstm, refMlp } from './reference-policy';
 
@@ -265,9 +265,69 @@ describe('PolicyNetwork persistence', () => {
     const z = out.logits.data as Float32Array;
     for (let e = 0; e < 5; e++) expect(close(z[e], a.logits[e], 1e-4)).toBe(true);
 
-    const ck = await PolicyNetwork.fromCheckpoint(JSON.parse(JSON.stringify(policy.toCheckpoint())));
+    // One save format: the in-memory model (what run checkpoints hold) is the file's content.
+    const ck = await PolicyNetwork.fromModel(policy.exportForInference());
     expect(ck.getParameters()).toEqual(policy.getParameters());
+    expect(ck.normalizer!.toJSON()).toEqual(policy.normalizer!.toJSON());
+    expect(ck.samplingRng.getState()).toEqual(policy.samplingRng.getState());
     await Promise.all([policy.release(), loaded.release(), ck.release(), session.release()]);
     fs.rmSync(dir, { recursive: true, force: true });
   });
+
+  it('reads a policy saved before the format was versioned, and rejects a newer format clearly', async () => {
+    const policy = await PolicyNetwork.create(
+      { mode: 'independent', stateDim: D, numLevels: L, hiddenSize: 16, costs: COSTS },
+      { seed: 4 },
+    );
+    const meta = (m: ReturnType<PolicyNetwork['exportForInference']>) =>
+      JSON.parse(m.metadata['rlpkd.policy']) as Record<string, unknown>;
+    // What the previous code wrote: the same metadata without `version`.
+    const old = policy.exportForInference();
+    const { version, ...rest } = meta(old);
+    expect(version).toBe(POLICY_FORMAT_VERSION);
+    old.metadata['rlpkd.policy'] = JSON.stringify(rest);
+    const back = await PolicyNetwork.fromModel(old);
+    expect(back.getParameters()).toEqual(policy.getParameters());
+    const newer = policy.exportForInference();
+    newer.metadata['rlpkd.policy'] = JSON.stringify({ ...meta(newer), version: POLICY_FORMAT_VERSION + 1 });
+    await expect(PolicyNetwork.fromModel(newer, {}, "'p.onnx'")).rejects.toThrow(
+      `'p.onnx' holds a policy of format ${POLICY_FORMAT_VERSION + 1}; this rl-pyramidkd reads format ${POLICY_FORMAT_VERSION}`,
+    );
+    await Promise.all([policy.release(), back.release()]);
+  });
+});
+
+describe('PolicyNetwork.predictValues', () => {
+  it.each(['sequential', 'independent'] as const)(
+    'gives the values selectAction computes at every step (%s), and refuses a finished episode',
+    async (mode) => {
+      const policy = await PolicyNetwork.create(
+        { mode, stateDim: D, numLevels: L, hiddenSize: 16, costs: COSTS },
+        { seed: 8 },
+      );
+      const rng = new Rng(5);
+      const budgets = [1, 0.4, 0.7];
+      const memory = policy.newMemory(budgets);
+      const steps = policy.layout.steps;
+      for (let t = 0; t < steps; t++) {
+        const raw = randomStates(rng, budgets.length);
+        const v = await policy.predictValues(raw, memory);
+        expect(memory.step).toBe(t); // not advanced
+        const r = await policy.selectAction(raw, { memory });
+        expect(Array.from(v)).toEqual(Array.from(r.values));
+      }
+      // The old copy fed the last step's one-hot here and answered; both calls now refuse the same way.
+      const raw = randomStates(rng, budgets.length);
+      await expect(policy.predictValues(raw, memory)).rejects.toThrow(/decision steps are done/);
+      await expect(policy.selectAction(raw, { memory })).rejects.toThrow(/decision steps are done/);
+      await expect(policy.predictValues(raw.subarray(1), memory)).rejects.toThrow(/is not N×6 states/);
+      // A single environment goes through the two-row path and still agrees.
+      const one = policy.newMemory([1]);
+      const s1 = randomStates(rng, 1);
+      expect(Array.from(await policy.predictValues(s1, one))).toEqual(
+        Array.from((await policy.selectAction(s1, { memory: one })).values),
+      );
+      await policy.release();
+    },
+  );
 });

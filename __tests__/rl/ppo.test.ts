@@ -124,18 +124,18 @@ describe('PPOTrainer options', () => {
     const seen: MinibatchInfo[] = [];
     const stats = await ppo.trainStep(r.episodes, { onMinibatch: (i) => seen.push(i) });
     const perEpoch = Math.round(r.episodes.count / ppo.episodesPerMinibatch(1));
-    expect(stats.early_stopped).toBe(true);
-    expect(stats.n_updates).toBeLessThan(10 * perEpoch);
+    expect(stats.earlyStopped).toBe(true);
+    expect(stats.nUpdates).toBeLessThan(10 * perEpoch);
     // The minibatch that tripped the stop was over 1.5 × target and was not applied.
     expect(seen[seen.length - 1].approxKl).toBeGreaterThan(1.5e-4);
-    expect(stats.n_updates).toBe(seen.length - 1);
+    expect(stats.nUpdates).toBe(seen.length - 1);
     for (const k of [
-      'policy_loss',
-      'value_loss',
+      'policyLoss',
+      'valueLoss',
       'entropy',
-      'approx_kl',
-      'clip_fraction',
-      'explained_variance',
+      'approxKl',
+      'clipFraction',
+      'explainedVariance',
     ] as const) {
       expect(Number.isFinite(stats[k])).toBe(true);
     }

@@ -53,7 +53,7 @@ export async function evaluateRun(
   const run = openRunDir(options.run);
   let config = loadConfig(run.configFile);
   if (options.ep) config = { ...config, run: { ...config.run, ep: options.ep } };
-  const ckpt = readRunCheckpoint(run, options.checkpoint);
+  const ckpt = readRunCheckpoint(run, options.checkpoint, 'eval');
   const start = ckpt.state.heldOutStart;
   if (!start)
     throw new RlpkdError(

@@ -8,6 +8,7 @@ export * from './distill-trainer';
 export * from './image-stream';
 export * from './reward-scaling';
 export * from './run-checkpoint';
+export * from './run-progress';
 export * from './setup';
 export * from './selection-env';
 export * from './evaluation';

@@ -15,11 +15,9 @@
  */
 import { RlpkdError } from '../errors';
 import type { DistillationStepInfo, ParallelDistillationEnv } from '../rl/distillation-env';
-import { MAMLTrainer } from '../rl/maml';
 import { collectRollout, resetEnv } from '../rl/rollout';
 import type { VecEnv } from '../rl/vec-env';
 import { heldOutLoss } from './evaluation';
-import { GradNorm } from './gradnorm';
 import { TrainImageStream, type DrawnChunk } from './image-stream';
 import type { RunContext } from './run-context';
 
@@ -48,19 +46,34 @@ async function logHeldOut(ctx: RunContext, tag: string): Promise<number> {
 
 /** Phase 1: uniform distillation of the allowed levels. */
 export async function runPretrain(ctx: RunContext): Promise<void> {
-  const E = epochsOf(ctx, 'pretrain');
   const levels = ctx.setup.selection === 'rl' ? ctx.setup.levelNames : ctx.setup.selection.levels;
+  await fixedSelectionEpochs(ctx, 'pretrain', levels);
+}
+
+/**
+ * The student loop with a fixed selection, phases 1 and 3 alike: epochs over the training split from the
+ * run cursor, every image distilling `levels` — with GradNorm's weights in phase 3 when it is on, uniform
+ * ones in phase 1 — and the held-out loss logged at each epoch end.
+ */
+async function fixedSelectionEpochs(
+  ctx: RunContext,
+  phase: 'pretrain' | 'joint',
+  levels: readonly string[],
+): Promise<void> {
+  const E = epochsOf(ctx, phase);
+  const n = phase === 'pretrain' ? 1 : 3;
+  const useGradNorm = phase === 'joint' && ctx.gradnorm !== null;
   const loader = ctx.setup.trainLoader;
-  while (ctx.state.cursor.epoch < E) {
-    const epoch = ctx.state.cursor.epoch;
+  while (ctx.progress.epoch < E) {
+    const epoch = ctx.progress.epoch;
     const bar = ctx.log.progress(
-      `phase 1 pretrain  epoch ${epoch + 1}/${E}`,
+      `phase ${n} ${phase.padEnd(10)}epoch ${epoch + 1}/${E}`,
       loader.batchesPerEpoch,
-      ctx.state.cursor.unit,
+      ctx.progress.unit,
     );
     try {
-      for await (const batch of loader.epoch(EPOCH_BASE.pretrain + epoch, ctx.state.cursor.unit)) {
-        const r = await ctx.distillStep(batch, ctx.fixedMask(batch.records.length, levels), false);
+      for await (const batch of loader.epoch(EPOCH_BASE[phase] + epoch, ctx.progress.unit)) {
+        const r = await ctx.distillStep(batch, ctx.fixedMask(batch.records.length, levels), useGradNorm);
         ctx.stepDone();
         ctx.unitDone(batch.index + 1);
         bar.update(batch.index + 1, { loss: r.loss });
@@ -69,8 +82,7 @@ export async function runPretrain(ctx: RunContext): Promise<void> {
     } finally {
       bar.stop();
     }
-    const loss = await logHeldOut(ctx, 'pretrain');
-    ctx.log.info(`phase 1 epoch ${epoch + 1}/${E}: held-out all-level loss ${loss.toPrecision(5)}`);
+    await logEpochEnd(ctx, phase, epoch, E);
     await ctx.epochDone(epoch === E - 1);
   }
 }
@@ -82,11 +94,11 @@ function iterationsPerEpoch(ctx: RunContext): number {
 }
 
 /** One PPO iteration: fresh episodes from the stream, a rollout, a PPO update; logs the episode stats. */
-async function policyIteration(ctx: RunContext, env: ParallelDistillationEnv, seed: string) {
+async function policyIteration(ctx: RunContext, env: ParallelDistillationEnv) {
   const policy = await ctx.ensurePolicy();
   const training: VecEnv<DistillationStepInfo> = ctx.scaled(env);
   const start = await resetEnv(training);
-  if (ctx.state.lossReference === undefined) ctx.state.lossReference = env.lossReference;
+  ctx.progress.fixLossReference(env.lossReference);
   const p = ctx.config.rl.ppo;
   const { nSteps } = ctx.rolloutSteps(env.numEnvs);
   const rollout = await collectRollout(policy, training, start, {
@@ -94,7 +106,7 @@ async function policyIteration(ctx: RunContext, env: ParallelDistillationEnv, se
     gamma: p.gamma,
     gaeLambda: p.gae_lambda,
   });
-  const stats = await ctx.ppoUpdate(rollout.episodes, seed);
+  const stats = await ctx.ppoUpdate(rollout.episodes);
   const eps = rollout.summaries;
   const subsets = new Set(eps.map((e) => e.selectedLevels.join('+')));
   ctx.logScalars(
@@ -104,12 +116,12 @@ async function policyIteration(ctx: RunContext, env: ParallelDistillationEnv, se
       'rl/efficiency_reward': mean(eps.map((e) => e.efficiencyReward)),
       'rl/used_cost': mean(eps.map((e) => e.usedCost)),
       'rl/distinct_subsets': subsets.size,
-      'ppo/policy_loss': stats.policy_loss,
-      'ppo/value_loss': stats.value_loss,
+      'ppo/policy_loss': stats.policyLoss,
+      'ppo/value_loss': stats.valueLoss,
       'ppo/entropy': stats.entropy,
-      'ppo/clip_fraction': stats.clip_fraction,
-      'ppo/approx_kl': stats.approx_kl,
-      'ppo/explained_variance': stats.explained_variance,
+      'ppo/clip_fraction': stats.clipFraction,
+      'ppo/approx_kl': stats.approxKl,
+      'ppo/explained_variance': stats.explainedVariance,
     },
     { force: true },
   );
@@ -131,13 +143,17 @@ export async function runPolicyPhase(ctx: RunContext): Promise<void> {
   if (E === 0) return;
   if (ctx.setup.selection !== 'rl')
     throw new RlpkdError('internal: the policy phases need distill.selection rl');
-  const stream = new TrainImageStream(ctx.setup.trainLoader, EPOCH_BASE.policy, ctx.state.streams.policy);
-  await runEnvEpochs(ctx, E, 'policy', stream, async (env, epoch, unit) => {
-    const it = await policyIteration(ctx, env, ctx.seed('ppo', 'policy', epoch, unit));
+  const stream = new TrainImageStream(
+    ctx.setup.trainLoader,
+    EPOCH_BASE.policy,
+    ctx.progress.stream('policy'),
+  );
+  await runEnvEpochs(ctx, E, 'policy', stream, async (env) => {
+    const it = await policyIteration(ctx, env);
     stream.clearDrawn();
-    ctx.state.streams.policy = stream.cursor();
+    ctx.progress.setStream('policy', stream.cursor());
     ctx.stepDone();
-    return { reward: it.reward, kl: it.stats.approx_kl };
+    return { reward: it.reward, kl: it.stats.approxKl };
   });
 }
 
@@ -153,26 +169,26 @@ async function runEnvEpochs(
   E: number,
   phase: 'policy' | 'joint',
   stream: TrainImageStream,
-  iteration: (env: ParallelDistillationEnv, epoch: number, unit: number) => Promise<Record<string, number>>,
+  iteration: (env: ParallelDistillationEnv) => Promise<Record<string, number>>,
   endOfEpoch?: (epoch: number) => Promise<void>,
 ): Promise<void> {
   const iters = iterationsPerEpoch(ctx);
   const label = `phase ${phase === 'policy' ? 2 : 3} ${phase.padEnd(10)}`;
   let env: ParallelDistillationEnv | null = null;
   try {
-    while (ctx.state.cursor.epoch < E) {
-      const epoch = ctx.state.cursor.epoch;
-      const bar = ctx.log.progress(`${label}epoch ${epoch + 1}/${E}`, iters, ctx.state.cursor.unit);
+    while (ctx.progress.epoch < E) {
+      const epoch = ctx.progress.epoch;
+      const bar = ctx.log.progress(`${label}epoch ${epoch + 1}/${E}`, iters, ctx.progress.unit);
       try {
-        while (ctx.state.cursor.unit < iters) {
-          const unit = ctx.state.cursor.unit;
+        while (ctx.progress.unit < iters) {
+          const unit = ctx.progress.unit;
           if (!env || isRange(ctx.config.rl.environment.budget)) {
             await env?.close();
             env = await ctx.createEnv({ images: stream, seed: ctx.seed(phase, epoch, unit) });
           } else if (phase === 'joint') {
             await ctx.refreshEnv(env);
           }
-          const shown = await iteration(env, epoch, unit);
+          const shown = await iteration(env);
           ctx.unitDone();
           bar.update(unit + 1, shown);
           await ctx.stopIfInterrupted();
@@ -192,56 +208,20 @@ async function runEnvEpochs(
 export async function runJointPhase(ctx: RunContext): Promise<void> {
   const E = epochsOf(ctx, 'joint');
   if (E === 0) return;
-  const g = ctx.config.gradnorm;
-  if (g.enabled && !ctx.gradnorm) {
-    ctx.gradnorm = new GradNorm({ levels: ctx.setup.levelNames, alpha: g.alpha, lr: g.lr_weights });
-  }
-  if (ctx.gradnorm && ctx.state.cursor.epoch === 0 && ctx.state.cursor.unit === 0) {
+  if (ctx.config.gradnorm.enabled) ctx.ensureGradNorm();
+  if (ctx.gradnorm && ctx.progress.atPhaseStart) {
     const w = ctx.setup.sharedParameter!;
     ctx.log.info(`phase 3: GradNorm measures gradient norms at '${w.name}' (${w.how})`);
   }
   if (ctx.setup.selection === 'rl') await jointRl(ctx, E);
-  else await jointFixed(ctx, E, ctx.setup.selection.levels);
-}
-
-async function jointFixed(ctx: RunContext, E: number, levels: readonly string[]): Promise<void> {
-  const loader = ctx.setup.trainLoader;
-  while (ctx.state.cursor.epoch < E) {
-    const epoch = ctx.state.cursor.epoch;
-    const bar = ctx.log.progress(
-      `phase 3 joint     epoch ${epoch + 1}/${E}`,
-      loader.batchesPerEpoch,
-      ctx.state.cursor.unit,
-    );
-    try {
-      for await (const batch of loader.epoch(EPOCH_BASE.joint + epoch, ctx.state.cursor.unit)) {
-        const r = await ctx.distillStep(
-          batch,
-          ctx.fixedMask(batch.records.length, levels),
-          ctx.gradnorm !== null,
-        );
-        ctx.stepDone();
-        ctx.unitDone(batch.index + 1);
-        bar.update(batch.index + 1, { loss: r.loss });
-        await ctx.stopIfInterrupted();
-      }
-    } finally {
-      bar.stop();
-    }
-    await logJointEpoch(ctx, epoch, E);
-    await ctx.epochDone(epoch === E - 1);
-  }
+  else await fixedSelectionEpochs(ctx, 'joint', ctx.setup.selection.levels);
 }
 
 async function jointRl(ctx: RunContext, E: number): Promise<void> {
-  const stream = new TrainImageStream(ctx.setup.trainLoader, EPOCH_BASE.joint, ctx.state.streams.joint);
+  const stream = new TrainImageStream(ctx.setup.trainLoader, EPOCH_BASE.joint, ctx.progress.stream('joint'));
   const N = ctx.config.rl.environment.num_parallel_envs;
-  const iteration = async (
-    env: ParallelDistillationEnv,
-    epoch: number,
-    unit: number,
-  ): Promise<Record<string, number>> => {
-    const it = await policyIteration(ctx, env, ctx.seed('ppo', 'joint', epoch, unit));
+  const iteration = async (env: ParallelDistillationEnv): Promise<Record<string, number>> => {
+    const it = await policyIteration(ctx, env);
     // Episode batch b used chunk b of the stream; the last chunk started episodes nobody finished.
     // The student then trains on those images, each on the levels it selected, in batches of
     // data.batch_size (the same step as phases 1 and 3 with a fixed selection).
@@ -258,16 +238,22 @@ async function jointRl(ctx: RunContext, E: number): Promise<void> {
       loss = r.loss;
       ctx.stepDone();
     }
-    ctx.state.streams.joint = stream.cursor();
+    ctx.progress.setStream('joint', stream.cursor());
     return { reward: it.reward, loss };
   };
-  await runEnvEpochs(ctx, E, 'joint', stream, iteration, (epoch) => logJointEpoch(ctx, epoch, E));
+  await runEnvEpochs(ctx, E, 'joint', stream, iteration, (epoch) => logEpochEnd(ctx, 'joint', epoch, E));
 }
 
-/** Phase 3's end-of-epoch line: the held-out all-level loss (also logged as a metric). */
-async function logJointEpoch(ctx: RunContext, epoch: number, E: number): Promise<void> {
-  const loss = await logHeldOut(ctx, 'joint');
-  ctx.log.info(`phase 3 epoch ${epoch + 1}/${E}: held-out all-level loss ${loss.toPrecision(5)}`);
+/** Phase 1's and 3's end-of-epoch line: the held-out all-level loss (also logged as a metric). */
+async function logEpochEnd(
+  ctx: RunContext,
+  phase: 'pretrain' | 'joint',
+  epoch: number,
+  E: number,
+): Promise<void> {
+  const loss = await logHeldOut(ctx, phase);
+  const n = phase === 'pretrain' ? 1 : 3;
+  ctx.log.info(`phase ${n} epoch ${epoch + 1}/${E}: held-out all-level loss ${loss.toPrecision(5)}`);
 }
 
 /** The chunks as one batch of images (with their hashes and flips). */
@@ -309,30 +295,14 @@ export async function runMetaPhase(ctx: RunContext): Promise<void> {
   const perUpdate = tasks.length * (m.support_episodes + m.query_episodes);
   const updates = Math.max(1, Math.ceil(ctx.setup.splits.train.records.length / perUpdate));
   const streamName = (t: number) => `meta.${tasks[t].name}`;
-  while (ctx.state.cursor.epoch < E) {
-    const epoch = ctx.state.cursor.epoch;
+  const maml = await ctx.mamlTrainer();
+  while (ctx.progress.epoch < E) {
+    const epoch = ctx.progress.epoch;
     // Ctrl-C inside an epoch saves the epoch's starting point (see run-context).
-    const start = await ctx.liveCheckpoint();
-    ctx.snapshot = async () => start;
-    const policy = await ctx.ensurePolicy();
+    ctx.setInterruptSnapshot(await ctx.liveCheckpoint());
     const envs: VecEnv[] = [];
     const inner: ParallelDistillationEnv[] = [];
     const streams: TrainImageStream[] = [];
-    const maml = new MAMLTrainer(policy, {
-      innerLr: m.inner_lr,
-      innerSteps: m.inner_steps,
-      metaLr: m.outer_lr,
-      firstOrder: m.first_order,
-      supportEpisodes: m.support_episodes,
-      queryEpisodes: m.query_episodes,
-      gamma: ctx.config.rl.ppo.gamma,
-      gaeLambda: ctx.config.rl.ppo.gae_lambda,
-      clipRange: ctx.config.rl.ppo.clip_epsilon,
-      entCoef: ctx.config.rl.ppo.entropy_coef,
-      vfCoef: ctx.config.rl.ppo.value_coef,
-      maxGradNorm: ctx.config.rl.ppo.max_grad_norm,
-      seed: ctx.seed('maml', epoch),
-    });
     const bar = ctx.log.progress(`phase 4 meta      epoch ${epoch + 1}/${E}`, updates);
     try {
       for (const [t, task] of tasks.entries()) {
@@ -340,7 +310,7 @@ export async function runMetaPhase(ctx: RunContext): Promise<void> {
         const stream = new TrainImageStream(
           loader,
           EPOCH_BASE.meta + 1000 * t,
-          ctx.state.streams[streamName(t)],
+          ctx.progress.stream(streamName(t)),
         );
         streams.push(stream);
         const env = await ctx.createEnv({
@@ -369,11 +339,10 @@ export async function runMetaPhase(ctx: RunContext): Promise<void> {
       }
     } finally {
       bar.stop();
-      await maml.release();
       for (const e of inner) await e.close();
     }
-    streams.forEach((s, t) => (ctx.state.streams[streamName(t)] = s.cursor()));
-    ctx.snapshot = null;
+    streams.forEach((s, t) => ctx.progress.setStream(streamName(t), s.cursor()));
+    ctx.clearInterruptSnapshot();
     await ctx.epochDone(epoch === E - 1);
   }
   await adaptToRunTask(ctx);
@@ -382,30 +351,21 @@ export async function runMetaPhase(ctx: RunContext): Promise<void> {
 /** Fast adaptation (maml.inner_steps SGD steps) of the meta-learned policy to the run's own task. */
 async function adaptToRunTask(ctx: RunContext): Promise<void> {
   const policy = await ctx.ensurePolicy();
-  ctx.policyMeta = policy.toCheckpoint();
+  ctx.keepMetaPolicy(policy);
   const m = ctx.config.maml;
-  const stream = new TrainImageStream(ctx.setup.trainLoader, EPOCH_BASE.adapt, ctx.state.streams.adapt);
+  const stream = new TrainImageStream(ctx.setup.trainLoader, EPOCH_BASE.adapt, ctx.progress.stream('adapt'));
   const env = await ctx.createEnv({ images: stream, seed: ctx.seed('adapt') });
-  const maml = new MAMLTrainer(policy, {
-    innerLr: m.inner_lr,
-    supportEpisodes: m.support_episodes,
-    gamma: ctx.config.rl.ppo.gamma,
-    gaeLambda: ctx.config.rl.ppo.gae_lambda,
-    clipRange: ctx.config.rl.ppo.clip_epsilon,
-    entCoef: ctx.config.rl.ppo.entropy_coef,
-    vfCoef: ctx.config.rl.ppo.value_coef,
-    seed: ctx.seed('maml', 'adapt'),
-  });
   try {
-    await maml.fastAdapt(ctx.scaled(env), {
+    await (
+      await ctx.mamlTrainer()
+    ).fastAdapt(ctx.scaled(env), {
       steps: m.inner_steps,
       episodes: m.support_episodes,
       apply: true,
     });
   } finally {
-    await maml.release();
     await env.close();
   }
-  ctx.state.streams.adapt = stream.cursor();
+  ctx.progress.setStream('adapt', stream.cursor());
   ctx.log.info(`phase 4: adapted the meta-learned policy to this run's task (${m.inner_steps} steps)`);
 }

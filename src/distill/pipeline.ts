@@ -14,7 +14,6 @@ import { Logger, type LoggerOptions, type LogLevel, type LogSink } from '../logg
 import { MetricsWriter } from '../logging/metrics';
 import { createRunDir, openRunDir, type RunDir } from '../logging/run-dir';
 import { encodePng, TensorBoardWriter } from '../logging/tfevents';
-import { PolicyNetwork } from '../rl/policy';
 import type { ExecutionProviderName } from '../runtime/session';
 import { createDistillTrainer } from './create-trainer';
 import {
@@ -24,11 +23,11 @@ import {
   selectionHeatmap,
   type TrainSummary,
 } from './evaluation';
-import { GradNorm } from './gradnorm';
 import { runJointPhase, runMetaPhase, runPolicyPhase, runPretrain } from './phases';
 import { ReturnScaler } from './reward-scaling';
-import { readRunCheckpoint, type LoadedRunCheckpoint, type RunStateJson } from './run-checkpoint';
+import { readRunCheckpoint, type LoadedRunCheckpoint } from './run-checkpoint';
 import { PHASE_NAMES, RunContext, TrainingInterrupted } from './run-context';
+import { RunProgress } from './run-progress';
 import { prepareDistillation, type DistillSetup } from './setup';
 
 /** How to run. */
@@ -100,17 +99,6 @@ function describeError(err: unknown): string {
   return err instanceof Error ? (err.stack ?? err.message) : String(err);
 }
 
-function freshState(): RunStateJson {
-  return {
-    version: 1,
-    label: '',
-    cursor: { phase: 1, epoch: 0, unit: 0, globalStep: 0 },
-    streams: {},
-    phaseSeconds: [0, 0, 0, 0],
-    savedAt: '',
-  };
-}
-
 /** Runs (or resumes) a training run; see module doc. */
 export async function runTraining(options: TrainOptions): Promise<TrainResult> {
   let config: RunConfig;
@@ -119,7 +107,7 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
   if (options.resume) {
     run = openRunDir(options.resume);
     config = loadConfig(run.configFile);
-    resumed = readRunCheckpoint(run);
+    resumed = readRunCheckpoint(run, undefined, 'resume');
     if (resumed.state.cursor.phase > 4) {
       throw new RlpkdError(`run '${run.root}' has already finished (its latest checkpoint is final)`, {
         hint: 'start a new run, or evaluate this one with `rlpkd eval`',
@@ -164,21 +152,18 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
   }
   const log = new Logger({ ...loggerBase, file: run.logFile });
   early.replay(log);
-  const state = resumed ? resumed.state : freshState();
-  const metrics = new MetricsWriter(
-    run.metricsFile,
-    resumed ? { keepUpToStep: state.cursor.globalStep } : {},
-  );
+  const progress = new RunProgress(resumed?.state);
+  const metrics = new MetricsWriter(run.metricsFile, resumed ? { keepUpToStep: progress.globalStep } : {});
   const tb = config.logging.tensorboard
     ? new TensorBoardWriter(
         run.file('tensorboard'),
-        resumed ? { filenameSuffix: `.resume${state.cursor.globalStep}` } : {},
+        resumed ? { filenameSuffix: `.resume${progress.globalStep}` } : {},
       )
     : null;
   let ctx: RunContext | undefined;
   try {
     log.info(
-      `${resumed ? 'resuming' : 'run'} ${run.root}${resumed ? ` from ${path.basename(resumed.dir)} (phase ${state.cursor.phase}, epoch ${state.cursor.epoch + 1})` : ''}`,
+      `${resumed ? 'resuming' : 'run'} ${run.root}${resumed ? ` from ${path.basename(resumed.dir)} (phase ${progress.phase}, epoch ${progress.epoch + 1})` : ''}`,
     );
     describeSetup(setup, log);
     const trainer = await createDistillTrainer(setup, log, {
@@ -187,19 +172,18 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
       ...(resumed ? { checkpoint: resumed.studentTrain } : {}),
     });
     const scaler = new ReturnScaler(config.rl.ppo.gamma);
-    ctx = new RunContext(setup, run, log, metrics, tb, trainer, scaler, state, options.signal);
-    if (resumed) await restore(ctx, resumed);
-    if (!state.heldOutStart) {
-      state.heldOutStart = await heldOutLoss(setup, trainer);
-      log.info(
-        `held-out all-level distillation loss before training: ${state.heldOutStart.loss.toPrecision(5)}`,
-      );
-      ctx.logScalars({ 'heldout/start/loss': state.heldOutStart.loss }, { force: true });
+    ctx = new RunContext(setup, run, log, metrics, tb, trainer, scaler, progress, options.signal);
+    if (resumed) await ctx.restore(resumed);
+    if (!progress.heldOutStart) {
+      const start = await heldOutLoss(setup, trainer);
+      progress.setHeldOutStart(start);
+      log.info(`held-out all-level distillation loss before training: ${start.loss.toPrecision(5)}`);
+      ctx.logScalars({ 'heldout/start/loss': start.loss }, { force: true });
     }
     const phases = [runPretrain, runPolicyPhase, runJointPhase, runMetaPhase];
     let last = '';
-    while (state.cursor.phase <= 4) {
-      const p = state.cursor.phase;
+    while (progress.phase <= 4) {
+      const p = progress.phase;
       const skipped = skipReason(setup, p);
       if (skipped) {
         log.info(`phase ${p} (${PHASE_NAMES[p - 1]}) skipped: ${skipped}`);
@@ -207,9 +191,9 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
         ctx.resetTick();
         await phases[p - 1](ctx);
         ctx.tick(p);
-        log.info(`phase ${p} (${PHASE_NAMES[p - 1]}) done in ${state.phaseSeconds[p - 1].toFixed(1)}s`);
+        log.info(`phase ${p} (${PHASE_NAMES[p - 1]}) done in ${progress.phaseSeconds[p - 1].toFixed(1)}s`);
       }
-      state.cursor = { ...state.cursor, phase: p + 1, epoch: 0, unit: 0 };
+      progress.phaseDone();
       if (p < 4 && !skipped) last = await ctx.saveCheckpoint();
     }
     reportSkipped(setup, log);
@@ -278,23 +262,11 @@ function describeSetup(setup: DistillSetup, log: LogSink): void {
   );
 }
 
-async function restore(ctx: RunContext, ckpt: LoadedRunCheckpoint): Promise<void> {
-  const s = ctx.setup;
-  if (ckpt.gradnorm) {
-    const g = ctx.config.gradnorm;
-    ctx.gradnorm = new GradNorm({ levels: s.levelNames, alpha: g.alpha, lr: g.lr_weights });
-    ctx.gradnorm.load(ckpt.gradnorm);
-  }
-  if (ckpt.policyFile) ctx.policy = await PolicyNetwork.load(ckpt.policyFile, { executionProvider: s.ep });
-  if (ckpt.ppoOptimizer) ctx.ppoState = ckpt.ppoOptimizer;
-  if (ckpt.state.returnScaler) ctx.scaler.load(ckpt.state.returnScaler);
-}
-
 async function summarize(ctx: RunContext): Promise<TrainSummary> {
   const s = ctx.setup;
   const after = await heldOutLoss(s, ctx.trainer);
   const selection = await heldOutSelection(ctx);
-  const start = ctx.state.heldOutStart!;
+  const start = ctx.progress.heldOutStart!;
   const summary: TrainSummary = {
     runDir: ctx.run.root,
     lossKind: ctx.config.distill.loss,
@@ -305,7 +277,7 @@ async function summarize(ctx: RunContext): Promise<TrainSummary> {
     levelLossAfter: after.levels,
     levelNames: [...s.levelNames],
     selection,
-    phaseSeconds: [...ctx.state.phaseSeconds],
+    phaseSeconds: ctx.progress.phaseSeconds,
     ...(ctx.gradnorm ? { gradnormWeights: ctx.gradnorm.weights } : {}),
   };
   ctx.logScalars(
@@ -315,6 +287,6 @@ async function summarize(ctx: RunContext): Promise<TrainSummary> {
   const heat = selectionHeatmap(s.levelNames, selection.selections);
   const image = await encodePng(heat.pixels, heat.width, heat.height, 1);
   ctx.run.writeFile('policy-heatmap.png', [image.png]);
-  ctx.tb?.addImage('policy/heatmap_levels_x_heldout_images', image, ctx.state.cursor.globalStep);
+  ctx.tb?.addImage('policy/heatmap_levels_x_heldout_images', image, ctx.progress.globalStep);
   return summary;
 }

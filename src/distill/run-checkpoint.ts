@@ -2,10 +2,16 @@
  * Run checkpoints: one folder per checkpoint under `<run>/checkpoints/`, holding the student as a plain
  * inference ONNX (trained weights embedded, adapters dropped), the student's training state (parameters +
  * optimizer, an engine checkpoint), the policy ONNX (weights, config, normalizer statistics and sampling
- * RNG in its metadata), the PPO optimizer state, the GradNorm state and `state.json` (phase/epoch/unit
+ * RNG in its metadata), the PPO and MAML trainers' state (their optimizers as engine checkpoints, their
+ * RNG streams in `trainers.json`), the GradNorm state and `state.json` (format version, phase/epoch/unit
  * cursor, image-stream positions, reward statistics, held-out baseline, phase timings). The config's
- * `checkpoint.optimizer_state` may leave both optimizers' state out (a lighter checkpoint that cannot be
+ * `checkpoint.optimizer_state` may leave the optimizers' state out (a lighter checkpoint that cannot be
  * resumed; the pipeline refuses to).
+ *
+ * Formats: `state.json`'s `version` is RUN_STATE_VERSION. Format 1 (before the trainers lived for the
+ * whole run) re-created the PPO trainer per iteration and the MAML trainer per epoch from position seeds,
+ * so it has no trainer RNG streams: it is read as format 2 wherever nothing needs them (any `eval`, and a
+ * resume before the first PPO update or at phase 4's start); elsewhere a resume fails with one message.
  *
  * A checkpoint is written into a temporary folder and renamed into place, and only then does
  * `checkpoints/latest` (itself written atomically) point at it: a crash at any moment leaves either the
@@ -17,14 +23,16 @@ import { InputFileError, RlpkdError } from '../errors';
 import type { RunDir } from '../logging/run-dir';
 import { saveModel, writeFileAtomic } from '../onnx/model-io';
 import type { OnnxModel } from '../onnx/types';
+import type { MamlTrainerState } from '../rl/maml';
+import type { PpoTrainerState } from '../rl/ppo';
 import type { RunningMeanStdState } from '../rl/running-mean-std';
-import { PolicyNetwork, type PolicyCheckpoint } from '../rl/policy';
 import {
   loadCheckpoint,
   saveCheckpoint,
   withoutOptimizerState,
   type CheckpointState,
 } from '../training/checkpoint';
+import type { RngState } from '../util/rng';
 import type { GradNormState } from './gradnorm';
 import type { StreamCursor } from './image-stream';
 
@@ -36,8 +44,13 @@ export const CHECKPOINT_FILES = {
   policy: 'policy.onnx',
   policyMeta: 'policy-meta.onnx',
   ppoOptimizer: 'ppo-optimizer.onnx',
+  mamlOptimizer: 'maml-optimizer.onnx',
+  trainers: 'trainers.json',
   gradnorm: 'gradnorm.json',
 } as const;
+
+/** Version of `state.json` (and the checkpoint folder's layout) this code writes. */
+export const RUN_STATE_VERSION = 2;
 
 /** Name of the pointer file naming the newest complete checkpoint. */
 export const LATEST_POINTER = 'latest';
@@ -56,7 +69,8 @@ export interface RunCursor {
 
 /** The JSON part of a checkpoint. */
 export interface RunStateJson {
-  version: 1;
+  /** RUN_STATE_VERSION when written by this code (see module doc for older ones). */
+  version: number;
   label: string;
   cursor: RunCursor;
   /** Image-stream positions by stream name. */
@@ -80,22 +94,34 @@ export interface RunCheckpoint {
   student: OnnxModel;
   /** Student parameters + optimizer state. */
   studentTrain: CheckpointState;
-  policy?: PolicyCheckpoint;
+  /** The policy as PolicyNetwork saves it (`exportForInference()`). */
+  policy?: OnnxModel;
   /** The meta-learned policy before the final adaptation (final checkpoint of a phase-4 run). */
-  policyMeta?: PolicyCheckpoint;
-  ppoOptimizer?: CheckpointState;
+  policyMeta?: OnnxModel;
+  ppo?: PpoTrainerState;
+  maml?: MamlTrainerState;
   gradnorm?: GradNormState;
 }
 
 /** A checkpoint read back (the policy files are loaded by the caller with its execution provider). */
 export interface LoadedRunCheckpoint {
   dir: string;
+  /** The state, migrated to RUN_STATE_VERSION. */
   state: RunStateJson;
+  /** The format the folder was written in. */
+  writtenVersion: number;
   studentTrain: CheckpointState;
   /** Path of policy.onnx when present. */
   policyFile?: string;
-  ppoOptimizer?: CheckpointState;
+  ppo?: PpoTrainerState;
+  maml?: MamlTrainerState;
   gradnorm?: GradNormState;
+}
+
+/** `trainers.json`: the trainers' RNG streams (their optimizers are engine checkpoints beside it). */
+interface TrainerRngs {
+  ppo?: RngState;
+  maml?: RngState;
 }
 
 /** Label of a checkpoint: sortable by the global step. */
@@ -148,13 +174,24 @@ export async function writeRunCheckpoint(
       path.join(tmp, CHECKPOINT_FILES.studentTrain),
       light ? withoutOptimizerState(ckpt.studentTrain) : ckpt.studentTrain,
     );
-    if (ckpt.policy)
-      (await PolicyNetwork.fromCheckpoint(ckpt.policy)).save(path.join(tmp, CHECKPOINT_FILES.policy));
-    if (ckpt.policyMeta) {
-      (await PolicyNetwork.fromCheckpoint(ckpt.policyMeta)).save(path.join(tmp, CHECKPOINT_FILES.policyMeta));
+    if (ckpt.policy) saveModel(ckpt.policy, path.join(tmp, CHECKPOINT_FILES.policy));
+    if (ckpt.policyMeta) saveModel(ckpt.policyMeta, path.join(tmp, CHECKPOINT_FILES.policyMeta));
+    // A light checkpoint keeps no optimizer state, the trainers' included (it is never resumed).
+    if (ckpt.ppo?.optimizer && !light)
+      saveCheckpoint(path.join(tmp, CHECKPOINT_FILES.ppoOptimizer), ckpt.ppo.optimizer);
+    if (ckpt.maml?.outer && !light)
+      saveCheckpoint(path.join(tmp, CHECKPOINT_FILES.mamlOptimizer), ckpt.maml.outer);
+    if ((ckpt.ppo || ckpt.maml) && !light) {
+      const rngs: TrainerRngs = {
+        ...(ckpt.ppo ? { ppo: ckpt.ppo.rng } : {}),
+        ...(ckpt.maml ? { maml: ckpt.maml.rng } : {}),
+      };
+      writeFileAtomic(
+        path.join(tmp, CHECKPOINT_FILES.trainers),
+        `${JSON.stringify(rngs)}
+`,
+      );
     }
-    if (ckpt.ppoOptimizer && !light)
-      saveCheckpoint(path.join(tmp, CHECKPOINT_FILES.ppoOptimizer), ckpt.ppoOptimizer);
     if (ckpt.gradnorm)
       writeFileAtomic(path.join(tmp, CHECKPOINT_FILES.gradnorm), `${JSON.stringify(ckpt.gradnorm)}\n`);
     // state.json last: a folder with a state file has everything else.
@@ -190,8 +227,18 @@ function pruneCheckpoints(root: string, current: string, keepLast: number): void
   for (const e of ordinary) if (!keep.has(e)) removeDir(path.join(root, e));
 }
 
-/** Reads the checkpoint `latest` points at (or the named one). */
-export function readRunCheckpoint(run: RunDir, label?: string): LoadedRunCheckpoint {
+/** What the checkpoint is read for: `resume` needs everything to continue exactly, `eval` only the models. */
+export type CheckpointPurpose = 'resume' | 'eval';
+
+/**
+ * Reads the checkpoint `latest` points at (or the named one), migrating an older format where that is
+ * exact for `purpose` and failing with one message where it is not (see module doc).
+ */
+export function readRunCheckpoint(
+  run: RunDir,
+  label?: string,
+  purpose: CheckpointPurpose = 'resume',
+): LoadedRunCheckpoint {
   const root = run.checkpointsDir;
   const pointer = path.join(root, LATEST_POINTER);
   let name = label;
@@ -216,19 +263,56 @@ export function readRunCheckpoint(run: RunDir, label?: string): LoadedRunCheckpo
       `checkpoint state '${file(CHECKPOINT_FILES.state)}' is unreadable: ${(err as Error).message}`,
     );
   }
-  if (state.version !== 1)
-    throw new InputFileError(`checkpoint '${dir}' has an unknown format (version ${state.version})`);
   const exists = (f: string) => fs.existsSync(file(f));
+  const writtenVersion = state.version;
+  if (writtenVersion !== RUN_STATE_VERSION) {
+    state = migrateState(dir, state, purpose, exists(CHECKPOINT_FILES.ppoOptimizer));
+  }
+  const rngs: TrainerRngs = exists(CHECKPOINT_FILES.trainers)
+    ? (JSON.parse(fs.readFileSync(file(CHECKPOINT_FILES.trainers), 'utf8')) as TrainerRngs)
+    : {};
+  const optimizer = (f: string) => (exists(f) ? loadCheckpoint(file(f)) : null);
   return {
     dir,
     state,
+    writtenVersion,
     studentTrain: loadCheckpoint(file(CHECKPOINT_FILES.studentTrain)),
     ...(exists(CHECKPOINT_FILES.policy) ? { policyFile: file(CHECKPOINT_FILES.policy) } : {}),
-    ...(exists(CHECKPOINT_FILES.ppoOptimizer)
-      ? { ppoOptimizer: loadCheckpoint(file(CHECKPOINT_FILES.ppoOptimizer)) }
-      : {}),
+    ...(rngs.ppo ? { ppo: { optimizer: optimizer(CHECKPOINT_FILES.ppoOptimizer), rng: rngs.ppo } } : {}),
+    ...(rngs.maml ? { maml: { outer: optimizer(CHECKPOINT_FILES.mamlOptimizer), rng: rngs.maml } } : {}),
     ...(exists(CHECKPOINT_FILES.gradnorm)
       ? { gradnorm: JSON.parse(fs.readFileSync(file(CHECKPOINT_FILES.gradnorm), 'utf8')) as GradNormState }
       : {}),
   };
+}
+
+/**
+ * Format 1 → 2. The JSON layout is the same; what format 1 lacks is the trainers' RNG streams. A resume
+ * that would use a PPO trainer which has already updated (format 1 saved its Adam state but re-seeded its
+ * shuffling per iteration), or a MAML trainer past its first epoch, cannot continue exactly.
+ */
+function migrateState(
+  dir: string,
+  state: RunStateJson,
+  purpose: CheckpointPurpose,
+  hasPpoOptimizer: boolean,
+): RunStateJson {
+  if (state.version !== 1) {
+    throw new InputFileError(
+      `checkpoint '${dir}' has format ${String(state.version)}; this rl-pyramidkd reads formats 1 and ${RUN_STATE_VERSION}`,
+      { hint: 'open it with the rl-pyramidkd version that wrote it (or a newer one)' },
+    );
+  }
+  const { phase, epoch } = state.cursor;
+  const needsPpo = hasPpoOptimizer && phase <= 3;
+  const needsMaml = phase === 4 && epoch > 0;
+  if (purpose === 'resume' && (needsPpo || needsMaml)) {
+    throw new InputFileError(
+      `checkpoint '${dir}' has format 1, which does not hold the ${needsPpo ? 'PPO' : 'MAML'} trainer's state that resuming phase ${phase} needs (format ${RUN_STATE_VERSION} does)`,
+      {
+        hint: 'finish the run with the rl-pyramidkd version that started it, or start a new run; `rlpkd eval` still reads this checkpoint',
+      },
+    );
+  }
+  return { ...state, version: RUN_STATE_VERSION };
 }

@@ -5,12 +5,12 @@
  *
  * Resuming exactly. Every random choice is a pure function of the seed and the position in the run, or
  * lives in saved state: the data order (BatchLoader epoch plans), the policy's sampling RNG and normalizer
- * (saved with the policy), the image streams (saved cursors). Two RL-core objects keep RNG or optimizer
- * state they do not expose, so they are created per unit with a seed derived from the position: a
- * PPOTrainer per PPO iteration (its Adam state is carried across through its engine session's checkpoint),
- * and, when budgets are sampled from a range, the environment per iteration. MAMLTrainer's outer Adam
- * state cannot be carried, so phase 4 makes one MAMLTrainer per epoch and its unit of resumption is the
- * epoch.
+ * (saved with the policy), the image streams (saved cursors), and the trainers: one PPOTrainer (phases 2
+ * and 3) and one MAMLTrainer (phase 4) live for the whole run, as stable-baselines3's PPO object does, and
+ * their state (optimizer moments, RNG streams) is saved with every checkpoint and restored on resume.
+ * When budgets are sampled from a range, the environment keeps a budget RNG it does not expose, so it is
+ * created per iteration with a seed derived from the position. Phase 4's unit of resumption is the epoch
+ * (its environments are made per epoch). The position itself is a RunProgress, moved only by its methods.
  */
 import type { RunConfig } from '../config/schema';
 import { RlpkdError } from '../errors';
@@ -20,13 +20,15 @@ import type { RunDir } from '../logging/run-dir';
 import type { TensorBoardWriter } from '../logging/tfevents';
 import type { EpisodeBatch } from '../rl/episode-batch';
 import type { DistillationStepInfo, ParallelDistillationEnv } from '../rl/distillation-env';
-import { PolicyNetwork, type PolicyCheckpoint } from '../rl/policy';
-import { PPOTrainer, type PpoTrainStats } from '../rl/ppo';
-import type { CheckpointState } from '../training/checkpoint';
+import { MAMLTrainer, type MamlConfig } from '../rl/maml';
+import { PolicyNetwork } from '../rl/policy';
+import { PPOTrainer, type PpoUpdateStats } from '../rl/ppo';
+import type { OnnxModel } from '../onnx/types';
 import type { DistillStepResult, DistillTrainer, ImageBatch } from './distill-trainer';
-import type { GradNorm } from './gradnorm';
+import { GradNorm } from './gradnorm';
 import { RewardScalingEnv, type ReturnScaler } from './reward-scaling';
-import { checkpointLabel, writeRunCheckpoint, type RunCheckpoint, type RunStateJson } from './run-checkpoint';
+import { writeRunCheckpoint, type LoadedRunCheckpoint, type RunCheckpoint } from './run-checkpoint';
+import type { RunProgress } from './run-progress';
 import { createSelectionEnv, decisionCosts, type SelectionEnvOptions } from './selection-env';
 import type { DistillSetup } from './setup';
 
@@ -46,14 +48,14 @@ export type SelectionEnv = RewardScalingEnv<DistillationStepInfo> & { inner: Par
 
 /** Everything a phase works on (see module doc). */
 export class RunContext {
-  gradnorm: GradNorm | null = null;
-  policy: PolicyNetwork | null = null;
-  /** PPO optimizer (engine session) state carried between per-iteration PPO trainers. */
-  ppoState: CheckpointState | undefined;
-  /** The meta-learned policy before the final fast adaptation (phase 4). */
-  policyMeta: PolicyCheckpoint | undefined;
+  private gn: GradNorm | null = null;
+  private policyNet: PolicyNetwork | null = null;
+  private ppo: PPOTrainer | null = null;
+  private maml: MAMLTrainer | null = null;
+  /** The meta-learned policy before the final fast adaptation (phase 4), as the policy saves itself. */
+  private policyMeta: OnnxModel | undefined;
   /** A checkpoint to write instead of the live state when interrupted (phase 4: the epoch start). */
-  snapshot: (() => Promise<RunCheckpoint>) | null = null;
+  private interruptSnapshot: RunCheckpoint | null = null;
   private lastLogged = -1;
 
   constructor(
@@ -64,9 +66,39 @@ export class RunContext {
     readonly tb: TensorBoardWriter | null,
     readonly trainer: DistillTrainer,
     readonly scaler: ReturnScaler,
-    readonly state: RunStateJson,
+    readonly progress: RunProgress,
     readonly signal: AbortSignal | undefined,
   ) {}
+
+  /** GradNorm's level weights, once phase 3 (or a resumed checkpoint) has created them. */
+  get gradnorm(): GradNorm | null {
+    return this.gn;
+  }
+
+  /** The policy, once created (or restored). */
+  get policy(): PolicyNetwork | null {
+    return this.policyNet;
+  }
+
+  /** GradNorm per the config (created on first use). */
+  ensureGradNorm(): GradNorm {
+    if (!this.gn) {
+      const g = this.config.gradnorm;
+      this.gn = new GradNorm({ levels: this.setup.levelNames, alpha: g.alpha, lr: g.lr_weights });
+    }
+    return this.gn;
+  }
+
+  /** Restores the state a checkpoint holds besides the student and the cursor. */
+  async restore(ckpt: LoadedRunCheckpoint): Promise<void> {
+    if (ckpt.gradnorm) this.ensureGradNorm().load(ckpt.gradnorm);
+    if (ckpt.policyFile) {
+      this.policyNet = await PolicyNetwork.load(ckpt.policyFile, { executionProvider: this.setup.ep });
+    }
+    if (ckpt.ppo) await (await this.ppoTrainer()).setState(ckpt.ppo);
+    if (ckpt.maml) await (await this.mamlTrainer()).setState(ckpt.maml);
+    if (ckpt.state.returnScaler) this.scaler.load(ckpt.state.returnScaler);
+  }
 
   get config(): RunConfig {
     return this.setup.config;
@@ -90,7 +122,7 @@ export class RunContext {
     values: Readonly<Record<string, number>>,
     options: { force?: boolean; extra?: Record<string, unknown> } = {},
   ): void {
-    const step = this.state.cursor.globalStep;
+    const step = this.progress.globalStep;
     const every = this.config.logging.every_steps;
     if (!options.force) {
       if (this.lastLogged >= 0 && step - this.lastLogged < every) return;
@@ -98,7 +130,7 @@ export class RunContext {
     }
     const clean: Record<string, number | null> = {};
     for (const [k, v] of Object.entries(values)) clean[k] = Number.isFinite(v) ? v : null;
-    this.metrics.write({ step, phase: this.state.cursor.phase, ...clean, ...(options.extra ?? {}) });
+    this.metrics.write({ step, phase: this.progress.phase, ...clean, ...(options.extra ?? {}) });
     this.tb?.addScalars(values, step);
   }
 
@@ -137,7 +169,7 @@ export class RunContext {
       { measureGradNorms: gn !== null },
     );
     if (!Number.isFinite(r.loss)) {
-      throw new RlpkdError(`the distillation loss became ${r.loss} at step ${this.state.cursor.globalStep}`, {
+      throw new RlpkdError(`the distillation loss became ${r.loss} at step ${this.progress.globalStep}`, {
         hint: 'lower distill.optimizer.lr or set distill.grad_clip',
       });
     }
@@ -192,7 +224,7 @@ export class RunContext {
       ...options,
       parameters: await this.trainer.session.getParameters(),
       ...(this.gradnorm ? { weights: this.gradnorm.weights } : {}),
-      ...(this.state.lossReference !== undefined ? { lossReference: this.state.lossReference } : {}),
+      ...(this.progress.lossReference !== undefined ? { lossReference: this.progress.lossReference } : {}),
     });
   }
 
@@ -214,9 +246,9 @@ export class RunContext {
 
   /** The policy for the environment's dimensions (created on first use). */
   async ensurePolicy(): Promise<PolicyNetwork> {
-    if (this.policy) return this.policy;
+    if (this.policyNet) return this.policyNet;
     const c = this.config;
-    this.policy = await PolicyNetwork.create(
+    this.policyNet = await PolicyNetwork.create(
       {
         mode: c.rl.policy.mode,
         stateDim: this.setup.dims.stateDim,
@@ -228,7 +260,7 @@ export class RunContext {
       },
       { seed: this.seed('policy'), executionProvider: this.setup.ep },
     );
-    return this.policy;
+    return this.policyNet;
   }
 
   /** Episodes (lockstep steps per environment) that one PPO rollout collects. */
@@ -238,37 +270,56 @@ export class RunContext {
     return { nSteps: batches * S, episodes: batches * numEnvs };
   }
 
-  /** One PPO update on a rollout with a PPOTrainer seeded by the position; Adam state carried over. */
-  async ppoUpdate(episodes: EpisodeBatch, seed: string): Promise<PpoTrainStats> {
-    const p = this.config.rl.ppo;
-    const policy = await this.ensurePolicy();
-    const ppo = new PPOTrainer(policy, {
-      learningRate: p.lr,
-      adamEps: p.adam_eps,
-      clipRange: p.clip_epsilon,
-      gamma: p.gamma,
-      gaeLambda: p.gae_lambda,
-      vfCoef: p.value_coef,
-      entCoef: p.entropy_coef,
-      maxGradNorm: p.max_grad_norm,
-      nEpochs: p.ppo_epochs,
-      batchSize: Math.max(2, p.minibatch_size),
-      normalizeAdvantage: p.normalize_advantage,
-      ...(p.target_kl !== null ? { targetKl: p.target_kl } : {}),
-      seed,
-    });
-    try {
-      const opt = await ppo.getOptimizer();
-      if (this.ppoState) {
-        await opt.session.loadCheckpoint(this.ppoState);
-        await opt.loadParameters(policy.getParameters());
-      }
-      const stats = await ppo.trainStep(episodes);
-      this.ppoState = opt.session.checkpointState();
-      return stats;
-    } finally {
-      await ppo.release();
+  /** The run's PPO trainer (phases 2 and 3; created on first use, then kept, see module doc). */
+  async ppoTrainer(): Promise<PPOTrainer> {
+    if (!this.ppo) {
+      const p = this.config.rl.ppo;
+      this.ppo = new PPOTrainer(await this.ensurePolicy(), {
+        learningRate: p.lr,
+        adamEps: p.adam_eps,
+        clipRange: p.clip_epsilon,
+        gamma: p.gamma,
+        gaeLambda: p.gae_lambda,
+        vfCoef: p.value_coef,
+        entCoef: p.entropy_coef,
+        maxGradNorm: p.max_grad_norm,
+        nEpochs: p.ppo_epochs,
+        batchSize: Math.max(2, p.minibatch_size),
+        normalizeAdvantage: p.normalize_advantage,
+        ...(p.target_kl !== null ? { targetKl: p.target_kl } : {}),
+        seed: this.seed('ppo'),
+      });
     }
+    return this.ppo;
+  }
+
+  /** One PPO update of the policy on a rollout by the run's PPO trainer. */
+  async ppoUpdate(episodes: EpisodeBatch): Promise<PpoUpdateStats> {
+    return (await this.ppoTrainer()).trainStep(episodes);
+  }
+
+  /** The run's MAML trainer (phase 4 and the final adaptation; created on first use, then kept). */
+  async mamlTrainer(): Promise<MAMLTrainer> {
+    if (!this.maml)
+      this.maml = new MAMLTrainer(await this.ensurePolicy(), mamlConfig(this.config, this.seed('maml')));
+    return this.maml;
+  }
+
+  /** Keeps the meta-learned policy (before the final adaptation) for the final checkpoint. */
+  keepMetaPolicy(policy: PolicyNetwork): void {
+    this.policyMeta = policy.exportForInference();
+  }
+
+  /**
+   * What an interruption saves until `clearInterruptSnapshot`: the given checkpoint instead of the live
+   * state (phase 4 saves its epoch's start, its unit of resumption).
+   */
+  setInterruptSnapshot(ckpt: RunCheckpoint): void {
+    this.interruptSnapshot = ckpt;
+  }
+
+  clearInterruptSnapshot(): void {
+    this.interruptSnapshot = null;
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -277,20 +328,20 @@ export class RunContext {
 
   /** The live state as a checkpoint. */
   async liveCheckpoint(label?: string): Promise<RunCheckpoint> {
-    const state: RunStateJson = {
-      ...structuredClone(this.state),
-      label: label ?? checkpointLabel(this.state.cursor),
+    const state = this.progress.toState({
+      label: label ?? this.progress.label(),
       returnScaler: this.scaler.toJSON(),
       savedAt: new Date().toISOString(),
-    };
+    });
     return {
       state,
       student: await this.trainer.exportStudent(this.setup.studentOutputs),
       studentTrain: this.trainer.checkpointState(),
-      ...(this.policy ? { policy: this.policy.toCheckpoint() } : {}),
+      ...(this.policyNet ? { policy: this.policyNet.exportForInference() } : {}),
       ...(this.policyMeta ? { policyMeta: this.policyMeta } : {}),
-      ...(this.ppoState ? { ppoOptimizer: this.ppoState } : {}),
-      ...(this.gradnorm ? { gradnorm: this.gradnorm.toJSON() } : {}),
+      ...(this.ppo ? { ppo: this.ppo.getState() } : {}),
+      ...(this.maml ? { maml: this.maml.getState() } : {}),
+      ...(this.gn ? { gradnorm: this.gn.toJSON() } : {}),
     };
   }
 
@@ -305,30 +356,28 @@ export class RunContext {
   /** After a unit of work: when Ctrl-C was pressed, save (the snapshot, if a phase set one) and stop. */
   async stopIfInterrupted(): Promise<void> {
     if (!this.signal?.aborted) return;
-    const dir = await this.saveCheckpoint(this.snapshot ? await this.snapshot() : undefined);
+    const dir = await this.saveCheckpoint(this.interruptSnapshot ?? undefined);
     throw new TrainingInterrupted(dir);
   }
 
   /** Counts one logged step (a student update, a PPO iteration of phase 2, a meta-update). */
   stepDone(): void {
-    this.state.cursor.globalStep++;
+    this.progress.stepDone();
     this.tick();
   }
 
   /** Moves the cursor past one unit of work (the position a resumed run continues from). */
   unitDone(next?: number): void {
-    this.state.cursor.unit = next ?? this.state.cursor.unit + 1;
+    this.progress.unitDone(next);
     this.tick();
   }
 
   private lastTick = Date.now();
 
   /** Adds the wall time since the last tick to phase `phase`'s total (default: the cursor's phase). */
-  tick(phase = this.state.cursor.phase): void {
+  tick(phase = this.progress.phase): void {
     const now = Date.now();
-    const i = phase - 1;
-    if (i >= 0 && i < this.state.phaseSeconds.length)
-      this.state.phaseSeconds[i] += (now - this.lastTick) / 1000;
+    this.progress.addSeconds(phase, (now - this.lastTick) / 1000);
     this.lastTick = now;
   }
 
@@ -339,13 +388,35 @@ export class RunContext {
 
   /** Ends an epoch: cursor to the next one, checkpoint on the configured cadence. */
   async epochDone(isLast: boolean): Promise<void> {
-    this.state.cursor.epoch++;
-    this.state.cursor.unit = 0;
+    this.progress.epochDone();
     if (isLast) return; // the phase end writes one
-    if (this.state.cursor.epoch % this.config.checkpoint.every_epochs === 0) await this.saveCheckpoint();
+    if (this.progress.epoch % this.config.checkpoint.every_epochs === 0) await this.saveCheckpoint();
   }
 
   async close(): Promise<void> {
-    await this.policy?.release();
+    await this.ppo?.release();
+    await this.maml?.release();
+    await this.policyNet?.release();
   }
+}
+
+/** The MAML trainer's options from the run config (meta-training and the final adaptation alike). */
+export function mamlConfig(c: RunConfig, seed: string): MamlConfig {
+  const m = c.maml;
+  const p = c.rl.ppo;
+  return {
+    innerLr: m.inner_lr,
+    innerSteps: m.inner_steps,
+    metaLr: m.outer_lr,
+    firstOrder: m.first_order,
+    supportEpisodes: m.support_episodes,
+    queryEpisodes: m.query_episodes,
+    gamma: p.gamma,
+    gaeLambda: p.gae_lambda,
+    clipRange: p.clip_epsilon,
+    entCoef: p.entropy_coef,
+    vfCoef: p.value_coef,
+    maxGradNorm: p.max_grad_norm,
+    seed,
+  };
 }

@@ -1,6 +1,8 @@
 /**
  * Run directories: `<output_dir>/<name>-<YYYYMMDD-HHMMSS>/` holding the resolved config, metrics.jsonl,
- * TensorBoard event files, train.log and checkpoints/. Every file written through it is atomic.
+ * TensorBoard event files, train.log, checkpoints/ and `run-format.json` (the layout's version,
+ * RUN_DIR_FORMAT_VERSION). Every file written through it is atomic. A folder without the version file was
+ * written before it existed; its layout is version 1's, so it opens as that.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -14,7 +16,11 @@ export const RUN_FILES = {
   metrics: 'metrics.jsonl',
   log: 'train.log',
   checkpoints: 'checkpoints',
+  format: 'run-format.json',
 } as const;
+
+/** Version of the run directory's layout this code writes (checkpoints carry their own version). */
+export const RUN_DIR_FORMAT_VERSION = 1;
 
 /** Local-time stamp `YYYYMMDD-HHMMSS` used in run directory names. */
 export function timestamp(date: Date): string {
@@ -78,7 +84,9 @@ export function createRunDir(outputDir: string, name: string, date: Date = new D
     const dir = path.join(outputDir, i === 1 ? base : `${base}-${i}`);
     try {
       fs.mkdirSync(dir); // not recursive: fails if taken, so two runs never share a folder
-      return new RunDir(path.resolve(dir));
+      const run = new RunDir(path.resolve(dir));
+      run.writeJson(RUN_FILES.format, { format: 'rl-pyramidkd run', version: RUN_DIR_FORMAT_VERSION });
+      return run;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
         throw new RlpkdError(`cannot create run directory '${dir}': ${(err as Error).message}`, {
@@ -102,6 +110,21 @@ export function openRunDir(dir: string): RunDir {
     throw new InputFileError(`'${dir}' is not a run directory (no ${RUN_FILES.config})`, {
       hint: 'pass a folder under runs/ created by `rlpkd train`',
     });
+  }
+  const formatFile = run.file(RUN_FILES.format);
+  if (fs.existsSync(formatFile)) {
+    let version: unknown;
+    try {
+      version = (JSON.parse(fs.readFileSync(formatFile, 'utf8')) as { version?: unknown }).version;
+    } catch (err) {
+      throw new InputFileError(`'${formatFile}' is unreadable: ${(err as Error).message}`);
+    }
+    if (version !== RUN_DIR_FORMAT_VERSION) {
+      throw new InputFileError(
+        `run directory '${dir}' has format ${String(version)}; this rl-pyramidkd reads format ${RUN_DIR_FORMAT_VERSION}`,
+        { hint: 'open it with the rl-pyramidkd version that wrote it (or a newer one)' },
+      );
+    }
   }
   return run;
 }

@@ -11,7 +11,8 @@
  * trainStep) before its parameters are set back to θ for the optimizer step.
  */
 import { RlpkdError } from '../errors';
-import { Rng, type Seed } from '../util/rng';
+import type { CheckpointState } from '../training/checkpoint';
+import { Rng, type RngState, type Seed } from '../util/rng';
 import type { EpisodeBatch } from './episode-batch';
 import type { PolicyNetwork } from './policy';
 import type { PolicyParameter } from './policy-graph';
@@ -57,6 +58,17 @@ export interface MetaUpdateStats {
   queryLoss: number;
   /** Gradient norm of the averaged meta-gradient before clipping. */
   gradNorm: number;
+}
+
+/**
+ * Everything a MAMLTrainer carries from one meta update to the next. The inner loop is plain SGD without
+ * momentum that starts from the given weights every time, so it has no state of its own.
+ */
+export interface MamlTrainerState {
+  /** Weights, Adam moments and step count of the meta (outer) update; null before the first one. */
+  outer: CheckpointState | null;
+  /** The task-order stream. */
+  rng: RngState;
 }
 
 type Resolved = Required<Omit<MamlConfig, 'seed' | 'innerMaxGradNorm'>> &
@@ -117,6 +129,27 @@ export class MAMLTrainer {
       });
     }
     return { inner: this.inner, outer: this.outer };
+  }
+
+  /** The trainer's state (see MamlTrainerState); the policy's own state is saved with the policy. */
+  getState(): MamlTrainerState {
+    return { outer: this.outer ? this.outer.session.checkpointState() : null, rng: this.rng.getState() };
+  }
+
+  /**
+   * Restores `getState()` output: the meta optimizer's Adam moments and step (its session created now if
+   * needed) and the task-order stream. The session takes the policy's current weights (the source of truth).
+   */
+  async setState(state: MamlTrainerState): Promise<void> {
+    this.rng.setState(state.rng);
+    if (state.outer) {
+      const { outer } = await this.optimizers();
+      await outer.session.loadCheckpoint(state.outer);
+      await outer.loadParameters(this.policy.getParameters());
+    } else if (this.outer) {
+      await this.outer.release();
+      this.outer = null;
+    }
   }
 
   private coefficients(lossScale = 1): PpoCoefficients {

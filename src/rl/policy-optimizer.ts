@@ -15,6 +15,7 @@ import { buildPpoLossModel, PPO_IO } from './ppo-loss-graph';
 import type { PolicyNetwork } from './policy';
 import { policyParameterSpecs, type PolicyParameter } from './policy-graph';
 import { previousDecisions } from './policy';
+import { duplicateRows } from './row-padding';
 
 export interface PolicyOptimizerOptions {
   optimizer: OptimizerConfig;
@@ -124,8 +125,7 @@ export class PolicyOptimizer {
 
   /**
    * Feeds of the loss graph for episode rows `rows` of `batch`. A single episode is fed twice with half
-   * the policy weight each (same loss, same gradient): onnxruntime multiplies one-row matrices on a
-   * different code path, so two rows keep the update's logits bit-identical to the rollout's.
+   * the policy weight each (same loss, same gradient; see row-padding.ts).
    */
   feeds(batch: EpisodeBatch, rows: ArrayLike<number>, coef: PpoCoefficients): MinibatchFeeds {
     const arch = this.policy.arch;
@@ -175,7 +175,7 @@ export class PolicyOptimizer {
     } else advantages.set(adv);
     const scalar = (x: number): HostTensor => ({ data: Float32Array.of(x), dims: [] });
     const pad = m === 1;
-    const rowsOf = (a: Float32Array): Float32Array => (pad ? twice(a) : a);
+    const rowsOf = (a: Float32Array): Float32Array => (pad ? duplicateRows(a) : a);
     if (pad) for (let j = 0; j < weight.length; j++) weight[j] /= 2;
     const n = pad ? 2 : m;
     const feeds: Record<string, HostTensor> = {
@@ -279,12 +279,4 @@ function decode(out: Record<string, HostTensor>, mb: MinibatchFeeds): PpoStepOut
     // Padding rows (a single episode fed twice) are dropped.
     logRatio: (out[PPO_IO.logRatio].data as Float32Array).slice(0, mb.episodes * mb.steps),
   };
-}
-
-/** [a, a]. */
-function twice(a: Float32Array): Float32Array {
-  const out = new Float32Array(a.length * 2);
-  out.set(a, 0);
-  out.set(a, a.length);
-  return out;
 }

@@ -26,6 +26,7 @@ import {
   type PolicyArchitecture,
   type PolicyParameter,
 } from './policy-graph';
+import { duplicateRows } from './row-padding';
 import { RunningMeanStd, type RunningMeanStdState } from './running-mean-std';
 
 /** Everything that defines a policy besides its weights. */
@@ -108,16 +109,21 @@ export interface EvaluateActionsResult {
   probs: Float64Array;
 }
 
-/** JSON-serializable policy (config, weights, normalizer statistics and sampling stream). */
-export interface PolicyCheckpoint {
-  version: 1;
+const METADATA_KEY = 'rlpkd.policy';
+
+/**
+ * Version of the policy file's metadata (config, normalizer statistics, sampling stream). Files written
+ * before it was recorded hold the same fields and read as version 1.
+ */
+export const POLICY_FORMAT_VERSION = 1;
+
+/** The metadata a saved policy carries. */
+interface PolicyMetadata {
+  version?: number;
   config: PolicyConfig;
-  parameters: { name: string; dims: number[]; data: string }[];
   normalizer: RunningMeanStdState | null;
   rng: RngState;
 }
-
-const METADATA_KEY = 'rlpkd.policy';
 
 /** The level-selection policy (see module doc). */
 export class PolicyNetwork {
@@ -228,15 +234,20 @@ export class PolicyNetwork {
         ? { mean: n.mean, invStd: Array.from(n.var, (v) => 1 / Math.sqrt(v + n.epsilon)), clip: n.clip }
         : undefined,
     });
-    model.metadata[METADATA_KEY] = JSON.stringify({
+    const meta: PolicyMetadata = {
+      version: POLICY_FORMAT_VERSION,
       config: this.config,
       normalizer: n ? n.toJSON() : null,
       rng: this.rng.getState(),
-    });
+    };
+    model.metadata[METADATA_KEY] = JSON.stringify(meta);
     return model;
   }
 
-  /** Writes the deployable graph (weights as initializers, config and statistics in its metadata). */
+  /**
+   * Writes the deployable graph (weights as initializers, config and statistics in its metadata): the
+   * policy's one save format, used for exported policies and run checkpoints alike.
+   */
   save(file: string): void {
     saveModel(this.exportForInference(), file);
   }
@@ -246,64 +257,42 @@ export class PolicyNetwork {
     file: string,
     options: Omit<PolicyOptions, 'parameters' | 'seed'> = {},
   ): Promise<PolicyNetwork> {
-    const model = loadModel(file);
+    return PolicyNetwork.fromModel(loadModel(file), options, `'${file}'`);
+  }
+
+  /** Restores a policy from `exportForInference()` output (what `save` writes); `source` names it in errors. */
+  static async fromModel(
+    model: OnnxModel,
+    options: Omit<PolicyOptions, 'parameters' | 'seed'> = {},
+    source = 'the model',
+  ): Promise<PolicyNetwork> {
     const meta = model.metadata[METADATA_KEY];
     if (!meta) {
       throw new RlpkdError(
-        `'${file}' is not a policy saved by rl-pyramidkd (no '${METADATA_KEY}' metadata)`,
+        `${source} is not a policy saved by rl-pyramidkd (no '${METADATA_KEY}' metadata)`,
         {
-          hint: 'save policies with PolicyNetwork.save or `rlpkd export-policy`',
+          hint: 'save policies with PolicyNetwork.save',
         },
       );
     }
-    const parsed = JSON.parse(meta) as {
-      config: PolicyConfig;
-      normalizer: RunningMeanStdState | null;
-      rng: RngState;
-    };
+    const parsed = JSON.parse(meta) as PolicyMetadata;
+    const version = parsed.version ?? 1;
+    if (version !== POLICY_FORMAT_VERSION) {
+      throw new RlpkdError(
+        `${source} holds a policy of format ${version}; this rl-pyramidkd reads format ${POLICY_FORMAT_VERSION}`,
+        { hint: 'load it with the rl-pyramidkd version that saved it (or a newer one)' },
+      );
+    }
     const inits = new Map(model.graph.initializers.map((t) => [t.name, t]));
     const arch = resolveArchitecture(parsed.config);
     const parameters = policyParameterSpecs(arch).map((spec) => {
       const t = inits.get(spec.name);
-      if (!t) throw new RlpkdError(`'${file}': policy parameter '${spec.name}' is missing`);
+      if (!t) throw new RlpkdError(`${source}: policy parameter '${spec.name}' is missing`);
       return { name: spec.name, dims: [...t.dims], data: Float32Array.from(tensorValuesAsNumbers(t)) };
     });
     const policy = new PolicyNetwork(parsed.config, { ...options, parameters });
     if (parsed.normalizer && policy.normalizer) policy.normalizer.load(parsed.normalizer);
     policy.rng.setState(parsed.rng);
-    return policy;
-  }
-
-  /** The policy as JSON-serializable data. */
-  toCheckpoint(): PolicyCheckpoint {
-    return {
-      version: 1,
-      config: { ...this.config, costs: [...this.config.costs] },
-      parameters: this.params.map((p) => ({
-        name: p.name,
-        dims: [...p.dims],
-        data: Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength).toString('base64'),
-      })),
-      normalizer: this.normalizer ? this.normalizer.toJSON() : null,
-      rng: this.rng.getState(),
-    };
-  }
-
-  /** Restores a policy from `toCheckpoint()` output. */
-  static async fromCheckpoint(
-    ckpt: PolicyCheckpoint,
-    options: Omit<PolicyOptions, 'parameters' | 'seed'> = {},
-  ): Promise<PolicyNetwork> {
-    if (ckpt?.version !== 1) throw new RlpkdError('policy checkpoint: unknown format (expected version 1)');
-    const parameters = ckpt.parameters.map((p) => {
-      const bytes = Buffer.from(p.data, 'base64');
-      const data = new Float32Array(bytes.byteLength / 4);
-      new Uint8Array(data.buffer).set(bytes);
-      return { name: p.name, dims: p.dims, data };
-    });
-    const policy = new PolicyNetwork(ckpt.config, { ...options, parameters });
-    if (ckpt.normalizer && policy.normalizer) policy.normalizer.load(ckpt.normalizer);
-    policy.rng.setState(ckpt.rng);
     return policy;
   }
 
@@ -353,37 +342,14 @@ export class PolicyNetwork {
       normalized?: boolean;
     } = {},
   ): Promise<SelectActionResult> {
-    const D = this.arch.stateDim;
-    const L = this.arch.numLevels;
-    const N = states.length / D;
-    if (!Number.isInteger(N) || N < 1)
-      throw new RlpkdError(`selectAction: ${states.length} values is not N×${D} states`);
+    const N = this.stateRows(states, 'selectAction');
     const memory = options.memory ?? this.newMemory(options.budgets ?? new Float64Array(N).fill(Infinity));
-    if (memory.numEnvs !== N)
-      throw new RlpkdError(`selectAction: memory is for ${memory.numEnvs} envs, got ${N} states`);
     const seq = this.arch.mode === 'sequential';
-    if (memory.step >= this.layout.steps) {
-      throw new RlpkdError(`selectAction: the episodes' ${this.layout.steps} decision steps are done`, {
-        hint: 'start the next episodes with policy.newMemory(budgets)',
-      });
-    }
-    const x = options.normalized ? states : this.normalizeStates(states, options.updateNormalizer ?? false);
-    const session = await this.getStepSession();
-    const feeds: Record<string, { data: Float32Array; dims: number[] }> = {
-      [STEP_IO.state]: { data: x, dims: [N, D] },
-    };
-    if (seq) {
-      const H = this.arch.hiddenSize;
-      const onehot = new Float32Array(L);
-      onehot[memory.step] = 1;
-      feeds[STEP_IO.prevAction] = { data: memory.prev, dims: [N, 1] };
-      feeds[STEP_IO.h] = { data: memory.h, dims: [N, H] };
-      feeds[STEP_IO.c] = { data: memory.c, dims: [N, H] };
-      feeds[STEP_IO.levelOneHot] = { data: onehot, dims: [1, L] };
-    }
-    const { [STEP_IO.levelOneHot]: level, ...batchFeeds } = feeds;
-    const fixed = { ...this.parameterFeeds(), ...(level ? { [STEP_IO.levelOneHot]: level } : {}) };
-    const out = await runRows(session, batchFeeds, fixed, N);
+    const { out, x } = await this.runStep(states, memory, {
+      what: 'selectAction',
+      normalized: options.normalized ?? false,
+      updateNormalizer: options.updateNormalizer ?? false,
+    });
     const logits = out[STEP_IO.logits].data as Float32Array;
     const valuesF = out[STEP_IO.value].data as Float32Array;
     const A = this.layout.decisions;
@@ -437,28 +403,62 @@ export class PolicyNetwork {
     memory?: PolicyMemory,
     normalized = false,
   ): Promise<Float64Array> {
+    const N = this.stateRows(states, 'predictValues');
+    const mem = memory ?? this.newMemory(new Float64Array(N).fill(Infinity));
+    const { out } = await this.runStep(states, mem, {
+      what: 'predictValues',
+      normalized,
+      updateNormalizer: false,
+      fetches: [STEP_IO.value],
+    });
+    return Float64Array.from(out[STEP_IO.value].data);
+  }
+
+  /** N of N×stateDim states (an error naming `what` otherwise). */
+  private stateRows(states: Float32Array, what: string): number {
     const D = this.arch.stateDim;
     const N = states.length / D;
-    const mem = memory ?? this.newMemory(new Float64Array(N).fill(Infinity));
-    const x = normalized ? states : this.normalizeStates(states, false);
+    if (!Number.isInteger(N) || N < 1)
+      throw new RlpkdError(`${what}: ${states.length} values is not N×${D} states`);
+    return N;
+  }
+
+  /**
+   * One run of the step graph at the memory's current step: the one feed building `selectAction` and
+   * `predictValues` share (states — checked, then normalized unless they already are — and for the
+   * sequential policy the previous decision, LSTM state and the step's level one-hot). Nothing changes,
+   * the normalizer statistics included, when the input is rejected. `what` names the caller in errors.
+   */
+  private async runStep(
+    states: Float32Array,
+    memory: PolicyMemory,
+    o: { what: string; normalized: boolean; updateNormalizer: boolean; fetches?: readonly string[] },
+  ): Promise<{ out: Record<string, { data: Float32Array; dims: readonly number[] }>; x: Float32Array }> {
+    const D = this.arch.stateDim;
+    const L = this.arch.numLevels;
+    const what = o.what;
+    const N = this.stateRows(states, what);
+    if (memory.numEnvs !== N)
+      throw new RlpkdError(`${what}: memory is for ${memory.numEnvs} envs, got ${N} states`);
+    if (memory.step >= this.layout.steps) {
+      throw new RlpkdError(`${what}: the episodes' ${this.layout.steps} decision steps are done`, {
+        hint: 'start the next episodes with policy.newMemory(budgets)',
+      });
+    }
+    const x = o.normalized ? states : this.normalizeStates(states, o.updateNormalizer);
     const session = await this.getStepSession();
-    const feeds: Record<string, { data: Float32Array; dims: number[] }> = {
-      [STEP_IO.state]: { data: x, dims: [N, D] },
-    };
+    const batchFeeds: Feeds = { [STEP_IO.state]: { data: x, dims: [N, D] } };
+    const fixed: Feeds = this.parameterFeeds();
     if (this.arch.mode === 'sequential') {
       const H = this.arch.hiddenSize;
-      const L = this.arch.numLevels;
       const onehot = new Float32Array(L);
-      onehot[Math.min(mem.step, L - 1)] = 1;
-      feeds[STEP_IO.prevAction] = { data: mem.prev, dims: [N, 1] };
-      feeds[STEP_IO.h] = { data: mem.h, dims: [N, H] };
-      feeds[STEP_IO.c] = { data: mem.c, dims: [N, H] };
-      feeds[STEP_IO.levelOneHot] = { data: onehot, dims: [1, L] };
+      onehot[memory.step] = 1;
+      batchFeeds[STEP_IO.prevAction] = { data: memory.prev, dims: [N, 1] };
+      batchFeeds[STEP_IO.h] = { data: memory.h, dims: [N, H] };
+      batchFeeds[STEP_IO.c] = { data: memory.c, dims: [N, H] };
+      fixed[STEP_IO.levelOneHot] = { data: onehot, dims: [1, L] };
     }
-    const { [STEP_IO.levelOneHot]: level, ...batchFeeds } = feeds;
-    const fixed = { ...this.parameterFeeds(), ...(level ? { [STEP_IO.levelOneHot]: level } : {}) };
-    const out = await runRows(session, batchFeeds, fixed, N, [STEP_IO.value]);
-    return Float64Array.from(out[STEP_IO.value].data as Float32Array);
+    return { out: await runRows(session, batchFeeds, fixed, N, o.fetches), x };
   }
 
   /**
@@ -566,9 +566,8 @@ type Feeds = Record<string, { data: Float32Array; dims: number[] }>;
 
 /**
  * Runs a graph on `rows` batch rows. `batchFeeds` have the batch as their first dimension, `fixed` feeds
- * (weights, the level one-hot) do not. A single row is run as two identical rows and the first kept:
- * onnxruntime multiplies a one-row matrix on another code path (GEMV) whose last bits differ from the
- * GEMM every other batch size uses, and the PPO update always sees at least two rows.
+ * (weights, the level one-hot) do not. A single row is run as two identical rows and the first kept
+ * (see row-padding.ts).
  */
 async function runRows(
   session: GraphSession,
@@ -583,7 +582,7 @@ async function runRows(
   }
   const doubled: Feeds = {};
   for (const [k, v] of Object.entries(batchFeeds))
-    doubled[k] = { data: duplicate(v.data), dims: [2, ...v.dims.slice(1)] };
+    doubled[k] = { data: duplicateRows(v.data), dims: [2, ...v.dims.slice(1)] };
   const out = await session.run({ ...doubled, ...fixed }, fetches);
   const first: Record<string, { data: Float32Array; dims: readonly number[] }> = {};
   for (const [k, v] of Object.entries(out)) {
@@ -591,14 +590,6 @@ async function runRows(
     first[k] = { data: d.slice(0, d.length / 2), dims: [1, ...v.dims.slice(1)] };
   }
   return first;
-}
-
-/** [a, a]: the array twice. */
-function duplicate(a: Float32Array): Float32Array {
-  const out = new Float32Array(a.length * 2);
-  out.set(a, 0);
-  out.set(a, a.length);
-  return out;
 }
 
 /** prev[m, t] = actions[m, t − 1], 0 at t = 0: the teacher-forced LSTM input. */

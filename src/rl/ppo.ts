@@ -8,8 +8,9 @@
  * sequential policy is re-evaluated by teacher forcing from each episode's first step.
  */
 import { RlpkdError } from '../errors';
+import type { CheckpointState } from '../training/checkpoint';
 import type { LrScheduleConfig } from '../training/lr-schedules';
-import { Rng, type Seed } from '../util/rng';
+import { Rng, type RngState, type Seed } from '../util/rng';
 import type { EpisodeBatch } from './episode-batch';
 import { explainedVariance } from './gae';
 import type { PolicyNetwork } from './policy';
@@ -56,20 +57,35 @@ export interface PpoConfig {
   artifactsDir?: string;
 }
 
-/** What one PPO update did (SB3's logged quantities, averaged over the minibatches it ran). */
-export interface PpoTrainStats {
-  policy_loss: number;
-  value_loss: number;
+/**
+ * What one PPO update did (SB3's logged quantities, averaged over the minibatches it ran). Stats objects
+ * of the trainers (this, MetaUpdateStats) share one convention: `<What>Stats`, camelCase fields.
+ */
+export interface PpoUpdateStats {
+  policyLoss: number;
+  valueLoss: number;
   entropy: number;
-  clip_fraction: number;
-  approx_kl: number;
-  explained_variance: number;
+  clipFraction: number;
+  /** k3 estimator over the steps with a free decision. */
+  approxKl: number;
+  explainedVariance: number;
   /** Optimizer steps taken in this update. */
-  n_updates: number;
+  nUpdates: number;
   /** Epochs started (fewer than nEpochs after a target-KL stop). */
   epochs: number;
-  early_stopped: boolean;
-  learning_rate: number;
+  earlyStopped: boolean;
+  learningRate: number;
+}
+
+/**
+ * Everything a PPOTrainer carries from one update to the next, so a trainer that lives for a whole run
+ * (as stable-baselines3's PPO object does) can be saved and restored exactly.
+ */
+export interface PpoTrainerState {
+  /** Weights, Adam moments and step count of the update session; null before the first update. */
+  optimizer: CheckpointState | null;
+  /** The minibatch-shuffling stream. */
+  rng: RngState;
 }
 
 /** Per-minibatch information for hooks (tests, logging). */
@@ -96,12 +112,12 @@ export interface RolloutInfo {
 export interface LearnOptions {
   totalSteps: number;
   /** Called after each update; return false to stop. */
-  callback?: (info: RolloutInfo & { stats: PpoTrainStats }) => boolean | void | Promise<boolean | void>;
+  callback?: (info: RolloutInfo & { stats: PpoUpdateStats }) => boolean | void | Promise<boolean | void>;
 }
 
 export interface LearnResult {
   timesteps: number;
-  history: (RolloutInfo & { stats: PpoTrainStats })[];
+  history: (RolloutInfo & { stats: PpoUpdateStats })[];
 }
 
 type Resolved = Required<Omit<PpoConfig, 'clipRangeVf' | 'targetKl' | 'annealLr' | 'artifactsDir' | 'seed'>> &
@@ -177,6 +193,29 @@ export class PPOTrainer {
     return this.optimizer;
   }
 
+  /** The trainer's state (see PpoTrainerState); the policy's own state is saved with the policy. */
+  getState(): PpoTrainerState {
+    return {
+      optimizer: this.optimizer ? this.optimizer.session.checkpointState() : null,
+      rng: this.rng.getState(),
+    };
+  }
+
+  /**
+   * Restores `getState()` output: the update session's Adam moments and step (created now if needed) and
+   * the shuffling stream. The session takes the policy's current weights, which are the source of truth.
+   */
+  async setState(state: PpoTrainerState): Promise<void> {
+    this.rng.setState(state.rng);
+    if (state.optimizer) {
+      const opt = await this.getOptimizer();
+      await opt.session.loadCheckpoint(state.optimizer);
+      await opt.loadParameters(this.policy.getParameters());
+    } else if (this.optimizer) {
+      await this.release();
+    }
+  }
+
   private coefficients(): PpoCoefficients {
     const c = this.config;
     return {
@@ -212,7 +251,7 @@ export class PPOTrainer {
   async trainStep(
     rollout: EpisodeBatch,
     hooks: { onMinibatch?: (info: MinibatchInfo) => void } = {},
-  ): Promise<PpoTrainStats> {
+  ): Promise<PpoUpdateStats> {
     const opt = await this.getOptimizer();
     const c = this.config;
     const coef = this.coefficients();
@@ -266,16 +305,16 @@ export class PPOTrainer {
     await opt.syncPolicy();
     const n = Math.max(acc.n, 1);
     return {
-      policy_loss: acc.pg / n,
-      value_loss: acc.vf / n,
+      policyLoss: acc.pg / n,
+      valueLoss: acc.vf / n,
       entropy: acc.ent / n,
-      clip_fraction: acc.clip / n,
-      approx_kl: acc.kl / n,
-      explained_variance: explainedVariance(rollout.values, rollout.returns),
-      n_updates: updates,
+      clipFraction: acc.clip / n,
+      approxKl: acc.kl / n,
+      explainedVariance: explainedVariance(rollout.values, rollout.returns),
+      nUpdates: updates,
       epochs,
-      early_stopped: stopped,
-      learning_rate: lr,
+      earlyStopped: stopped,
+      learningRate: lr,
     };
   }
 
