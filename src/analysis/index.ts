@@ -2,4 +2,5 @@
 export * from './pyramid';
 export * from './cost-model';
 export * from './parameters';
+export * from './parameter-tensors';
 export * from './inspect';

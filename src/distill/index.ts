@@ -15,3 +15,4 @@ export * from './run-context';
 export * from './phases';
 export * from './pipeline';
 export * from './evaluate-run';
+export * from './export-weights';

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { registerArtifacts } from './artifacts';
 import { registerBench } from './bench';
 import { registerEval } from './eval';
+import { registerExportWeights } from './export-weights';
 import { registerGrad } from './grad';
 import { registerInspect } from './inspect';
 import { registerModels } from './models';
@@ -15,5 +16,6 @@ export const COMMANDS: Record<string, (program: Command) => void> = {
   models: registerModels,
   train: registerTrain,
   eval: registerEval,
+  'export-weights': registerExportWeights,
   bench: registerBench,
 };
