@@ -61,6 +61,7 @@ export async function openDataset(data: DataConfig, split: string, log?: LogSink
       const dir = await ensureSynthetic(
         root,
         {
+          family: s.family,
           trainImages: s.train_images,
           valImages: s.val_images,
           imageSize: s.image_size,
