@@ -6,17 +6,19 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Writable } from 'node:stream';
 import { main } from '../../src/cli/main';
 import { exportWeights } from '../../src/distill/export-weights';
+import { runTraining } from '../../src/distill/pipeline';
 import { checkpointLabel, writeRunCheckpoint } from '../../src/distill/run-checkpoint';
 import { readSafetensors } from '../../src/io/safetensors';
 import { createRunDir, RUN_FILES } from '../../src/logging/run-dir';
-import { saveModel } from '../../src/onnx/model-io';
+import { loadModel, saveModel } from '../../src/onnx/model-io';
 import { findSharedInitializers, tieIdenticalInitializers } from '../../src/onnx/shared-initializers';
 import type { OnnxModel } from '../../src/onnx/types';
-import { initialCheckpoint } from '../../src/training/checkpoint';
+import { initialCheckpoint, loadCheckpoint } from '../../src/training/checkpoint';
 import { tinyFpn } from './fixtures';
-import { tempDir } from './run-fixtures';
+import { tempDir, tinyConfig, writeTinyModels } from './run-fixtures';
 
 /** Conv weight/bias initializers of a graph with no sharing: name → values. */
 function convParameters(model: OnnxModel): Map<string, number[]> {
@@ -110,6 +112,37 @@ describe('exportWeights', () => {
     const back = readSafetensors(out);
     const wantEarly = convParameters(early);
     for (const t of back.tensors) expect([...t.data]).toEqual(wantEarly.get(t.name));
+  });
+});
+
+describe('exportWeights on a finished training run', () => {
+  it("writes the trained student's parameters, as the run's training state holds them", async () => {
+    const dir = tempDir('export-weights-train');
+    const models = writeTinyModels(dir);
+    const r = await runTraining({
+      config: tinyConfig(dir, models, {
+        distill: { selection: 'all' },
+        phases: { pretrain: { epochs: 1 }, joint: { epochs: 1 } },
+      }),
+      logger: { stream: new Writable({ write: (_c, _e, done) => done() }), progress: 'lines' },
+    });
+    expect(r.status).toBe('completed');
+    const out = path.join(dir, 'student.safetensors');
+    const result = exportWeights({ run: r.runDir }, out);
+    expect(result.checkpoint).toBe('final');
+    const file = readSafetensors(out);
+    const initial = convParameters(loadModel(models.student));
+    expect(new Set(file.tensors.map((t) => t.name))).toEqual(new Set(initial.keys()));
+    // Independent of student.onnx: the engine checkpoint's parameters (adapters, if any, are not exported).
+    const trained = loadCheckpoint(
+      path.join(r.runDir, 'checkpoints', 'final', 'student.train.onnx'),
+    ).parameters;
+    let moved = 0;
+    for (const t of file.tensors) {
+      expect([...t.data]).toEqual([...trained[t.name]!.data]);
+      if ([...t.data].some((v, i) => v !== initial.get(t.name)![i])) moved++;
+    }
+    expect(moved).toBeGreaterThan(file.tensors.length / 2);
   });
 });
 
