@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 MAX_HEADER_BYTES = 100_000_000  # the reference implementation's limit
 DTYPES = {  # safetensors dtype -> (numpy dtype, bytes per element)
-    "F64": ("<f8", 8), "F32": ("<f4", 4), "F16": ("<f2", 2), "BF16": ("<u2", 2), "I64": ("<i8", 8),
+    "F64": ("<f8", 8), "F32": ("<f4", 4), "F16": ("<f2", 2), "BF16": ("<i2", 2), "I64": ("<i8", 8),
     "I32": ("<i4", 4), "I16": ("<i2", 2), "I8": ("i1", 1), "U8": ("u1", 1), "BOOL": ("?", 1),
 }
 
@@ -81,7 +81,7 @@ def read_safetensors(path):
         array = np.frombuffer(data[begin:end], dtype=np_dtype).reshape(shape).copy()
         t = torch.from_numpy(array)
         if e["dtype"] == "BF16":
-            t = t.view(torch.int16).view(torch.bfloat16)
+            t = t.view(torch.bfloat16)  # numpy has no bfloat16: the bits travel as int16
         tensors[name] = t
     if covered != len(data):
         raise bad(f"the tensors cover {covered} data bytes, the file holds {len(data)}")
