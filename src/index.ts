@@ -182,3 +182,11 @@ export { TopKAccuracy } from './metrics/classification';
 export type { TopKResult } from './metrics/classification';
 export { evaluateSegmentationFolders } from './metrics/label-png-files';
 export { boxToOriginal } from './metrics/box-rescale';
+
+// Weights back to PyTorch: safetensors under the exported parameter names.
+export { exportWeights } from './distill/export-weights';
+export type { ExportWeightsResult, WeightsSource } from './distill/export-weights';
+export { readSafetensors, writeSafetensors, parseSafetensors, encodeSafetensors } from './io/safetensors';
+export type { SafetensorsFile, SafetensorsTensor } from './io/safetensors';
+export { SIZE_BIN_FRACTIONS, imageSizeBin, objectSizeBin } from './data/synthetic-scales';
+export type { ImageSizeBin, ObjectSizeBin } from './data/synthetic-scales';

@@ -2,8 +2,9 @@ import { buildResnetFpn } from '../../src/models/resnet-fpn';
 import { GraphBuilder } from '../../src/onnx/graph-builder';
 import { DataType, type OnnxModel } from '../../src/onnx/types';
 import { createSession, type HostTensor } from '../../src/runtime';
-import { generateArtifacts } from '../../src/training/artifacts';
-import { foldFrozenAffine } from '../../src/training/fold-frozen-affine';
+import { artifactModel, generateArtifacts } from '../../src/training/artifacts';
+import { foldFrozenAffine, unfoldFrozenAffine } from '../../src/training/fold-frozen-affine';
+import { classifyParameters } from '../../src/analysis/parameters';
 import { TrainingSession } from '../../src/training/training-session';
 import { createRng } from '../../src/util/rng';
 import { relativeL2 } from '../helpers/tensor-compare';
@@ -159,5 +160,89 @@ describe('foldFrozenAffine', () => {
     expect(count('conv1')).toBe(1);
     expect(count('layer1')).toBe(10);
     expect(count('layer4')).toBe(0);
+  });
+});
+
+describe('unfoldFrozenAffine', () => {
+  const x: HostTensor = { data: values(2 * 3 * 9 * 7), dims: [2, 3, 9, 7] };
+  const ops = (m: OnnxModel): string[] =>
+    m.graph.nodes.filter((n) => n.opType !== 'Identity').map((n) => n.opType);
+
+  /** x → Conv(w, b) → Mul(s [1,3,1,1]) → Add(t [3,1,1]) → y: the fold's bias-and-shift case. */
+  function biasAndShift(): OnnxModel {
+    const b = new GraphBuilder({ name: 'bias-shift', opset: 17 });
+    const input = b.input('x', DataType.FLOAT, ['N', 3, 9, 7]);
+    const init = (name: string, dims: number[], data: Float32Array): string =>
+      b.initializer({ name, dataType: DataType.FLOAT, dims, data }, { exactName: true });
+    const c = b.op(
+      'Conv',
+      [input, init('w', [3, 3, 3, 3], values(81, 0.3)), init('b', [3], values(3, 0.2))],
+      { pads: [1, 1, 1, 1] },
+      { name: 'c' },
+    );
+    const m = b.op('Mul', [c, init('s', [1, 3, 1, 1], Float32Array.of(0.5, -2, 1.5))]);
+    b.output(
+      b.op('Add', [m, init('t', [3, 1, 1], Float32Array.of(0.3, 0.1, -0.4))], {}, { outputs: ['y'] }),
+      DataType.FLOAT,
+      ['N', 3, 9, 7],
+    );
+    return b.build();
+  }
+
+  it.each([
+    ['no bias + shift, bias without shift', chain, TRAINABLE, ['conv1', 'conv2']],
+    ['bias + shift', biasAndShift, new Set(['w', 'b']), ['c']],
+  ] as const)(
+    'restores the structure and outputs folding changed (%s)',
+    async (_what, make, trainable, names) => {
+      const model = make();
+      const folded = foldFrozenAffine(model, trainable, { always: true }).model;
+      const { model: back, folded: unfolded } = unfoldFrozenAffine(folded);
+      expect(unfolded).toEqual(names);
+      expect(ops(back)).toEqual(ops(model));
+      // The weights are read by Conv again: the parameter classification is the original model's.
+      const trainableNames = (m: OnnxModel): string[] =>
+        classifyParameters(m)
+          .trainable.map((e) => e.name)
+          .sort();
+      expect(trainableNames(back)).toEqual(trainableNames(model));
+      expect(back.graph.initializers.some((t) => t.name.endsWith('frozen_scale_flat'))).toBe(false);
+      const a = await createSession(model);
+      const c = await createSession(back);
+      const ya = await a.run({ x });
+      const yc = await c.run({ x });
+      for (const k of Object.keys(ya))
+        expect(relativeL2(yc[k].data as Float32Array, ya[k].data as Float32Array)).toBeLessThan(1e-6);
+      await a.release();
+      await c.release();
+      // Nothing folded: the same model object comes back.
+      expect(unfoldFrozenAffine(model).model).toBe(model);
+    },
+  );
+
+  it("makes a trained session's exported ResNet-FPN read its weights directly again", async () => {
+    const model = buildResnetFpn({
+      arch: 'resnet18-fpn',
+      widthMult: 1 / 16,
+      fpnChannels: 8,
+      height: 32,
+      width: 32,
+    });
+    const artifacts = generateArtifacts(model, {
+      loss: { type: 'mse' },
+      optimizer: { type: 'sgd', lr: 0.1 },
+    });
+    // The training graph did fold (so the export had something to undo).
+    const forward = artifactModel(artifacts, 'forward');
+    expect(forward.graph.nodes.filter((n) => n.name.endsWith('/fold_scale')).length).toBeGreaterThan(3);
+    const s = await TrainingSession.create({ artifacts });
+    const exported = await s.exportModelForInference();
+    await s.release();
+    const names = (m: OnnxModel): string[] =>
+      classifyParameters(m)
+        .trainable.map((e) => e.name)
+        .sort();
+    expect(names(exported)).toEqual(names(model));
+    expect(ops(exported)).toEqual(ops(classifyParameters(model).model));
   });
 });

@@ -2,5 +2,6 @@
 export * from './pyramid';
 export * from './cost-model';
 export * from './parameters';
+export * from './parameter-tensors';
 export * from './inspect';
 export * from './selection-cost';

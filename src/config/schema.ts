@@ -89,6 +89,13 @@ const modelsSchema = z.strictObject({
 });
 
 const syntheticSchema = z.strictObject({
+  family: z
+    .enum(['shapes', 'scales'])
+    .default('shapes')
+    .describe(
+      'scene family: shapes (1..N shapes of similar sizes; the demo) or scales (scenes of tiny, medium, large or ' +
+        'mixed objects, each image tagged with its object-size bin; min_shapes/max_shapes do not apply)',
+    ),
   train_images: posInt().default(256).describe('number of generated training scenes'),
   val_images: posInt().default(64).describe('number of generated held-out scenes'),
   image_size: z

@@ -90,6 +90,7 @@ export async function openDataset(
       const dir = await ensureSynthetic(
         root,
         {
+          family: s.family,
           trainImages: s.train_images,
           valImages: s.val_images,
           imageSize: s.image_size,

@@ -5,6 +5,7 @@ export * from './imagefolder';
 export * from './coco';
 export * from './ade20k';
 export * from './synthetic';
+export * from './synthetic-scales';
 export * from './dataset';
 export * from './batch-loader';
 export * from './probe-split';

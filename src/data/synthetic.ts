@@ -13,13 +13,26 @@ import { RlpkdError } from '../errors';
 import type { LogSink } from '../logging/logger';
 import { Rng } from '../util/rng';
 import { readCoco } from './coco';
+import {
+  paintBackground,
+  rasterShape,
+  shapeColor,
+  SYNTHETIC_CLASSES,
+  visibleExtents,
+  extentBox,
+} from './shape-raster';
+import { renderScalesScene, type ImageSizeBin, type ObjectSizeBin } from './synthetic-scales';
 import type { BoxAnnotation, Dataset } from './types';
 
-/** Shape classes, in label order. */
-export const SYNTHETIC_CLASSES = ['circle', 'square', 'triangle'] as const;
+export { SYNTHETIC_CLASSES } from './shape-raster';
+
+/** Scene families: `shapes` (the demo's scenes), `scales` (object sizes per image; see synthetic-scales.ts). */
+export type SyntheticFamily = 'shapes' | 'scales';
 
 /** Generator parameters (data.synthetic in the config). */
 export interface SyntheticOptions {
+  /** Scene family (default `shapes`); `scales` ignores minShapes/maxShapes. */
+  family?: SyntheticFamily;
   trainImages: number;
   valImages: number;
   imageSize: number;
@@ -29,6 +42,7 @@ export interface SyntheticOptions {
 }
 
 const GENERATOR_VERSION = 'shapes-v1';
+const SCALES_GENERATOR_VERSION = 'scales-v1';
 const MANIFEST = 'manifest.json';
 
 /** One rendered scene: interleaved RGB, a label mask (0 background, c + 1 shape class), visible-pixel boxes. */
@@ -37,12 +51,16 @@ export interface SyntheticScene {
   rgb: Uint8Array;
   mask: Uint8Array;
   boxes: BoxAnnotation[];
+  /** `scales` scenes: each box's size bin and the image's (see synthetic-scales.ts). */
+  objectBins?: ObjectSizeBin[];
+  sizeBin?: ImageSizeBin;
 }
 
 /** The folder name of a parameter set: a hash of the generator version and every option. */
 export function syntheticHash(o: SyntheticOptions): string {
   const key = JSON.stringify([
-    GENERATOR_VERSION,
+    // The shapes family keeps the key it had before families existed (existing folders stay valid).
+    o.family === 'scales' ? SCALES_GENERATOR_VERSION : GENERATOR_VERSION,
     o.trainImages,
     o.valImages,
     o.imageSize,
@@ -57,81 +75,23 @@ export function syntheticHash(o: SyntheticOptions): string {
 export function renderScene(o: SyntheticOptions, split: string, index: number): SyntheticScene {
   const rng = new Rng(o.seed).fork(`${split}/${index}`);
   const s = o.imageSize;
-  const rgb = new Uint8Array(s * s * 3);
-  const mask = new Uint8Array(s * s);
-  const owner = new Int16Array(s * s).fill(-1);
-  const base = [20 + rng.int(80), 20 + rng.int(80), 20 + rng.int(80)];
-  const grad = [rng.uniform(-40, 40), rng.uniform(-40, 40), rng.uniform(-40, 40)];
-  for (let y = 0; y < s; y++) {
-    for (let x = 0; x < s; x++) {
-      const t = (x + y) / (2 * s);
-      for (let c = 0; c < 3; c++)
-        rgb[(y * s + x) * 3 + c] = clamp(base[c]! + grad[c]! * t + rng.uniform(-10, 10));
-    }
-  }
+  const buf = paintBackground(rng, s);
   const count = o.minShapes + rng.int(o.maxShapes - o.minShapes + 1);
-  const shapes: { cls: number; color: number[] }[] = [];
+  const classes: number[] = [];
   for (let k = 0; k < count; k++) {
     const cls = rng.int(SYNTHETIC_CLASSES.length);
     const r = s * rng.uniform(0.08, 0.25);
     const cx = rng.uniform(r * 0.5, s - r * 0.5);
     const cy = rng.uniform(r * 0.5, s - r * 0.5);
-    const color = [130 + rng.int(126), 130 + rng.int(126), 130 + rng.int(126)];
-    color[rng.int(3)] = rng.int(90); // one dark channel keeps shapes colourful and distinct from the background
-    shapes.push({ cls, color });
-    const inside = insideTest(cls, cx, cy, r);
-    const x0 = Math.max(0, Math.floor(cx - r - 1));
-    const x1 = Math.min(s - 1, Math.ceil(cx + r + 1));
-    const y0 = Math.max(0, Math.floor(cy - r - 1));
-    const y1 = Math.min(s - 1, Math.ceil(cy + r + 1));
-    for (let y = y0; y <= y1; y++) {
-      for (let x = x0; x <= x1; x++) {
-        if (!inside(x + 0.5, y + 0.5)) continue;
-        const p = y * s + x;
-        owner[p] = k;
-        mask[p] = cls + 1;
-        for (let c = 0; c < 3; c++) rgb[p * 3 + c] = clamp(color[c]! + rng.uniform(-6, 6));
-      }
-    }
+    classes.push(cls);
+    rasterShape(rng, buf, { cls, cx, cy, r }, shapeColor(rng), k);
   }
   const boxes: BoxAnnotation[] = [];
-  shapes.forEach((shape, k) => {
-    let minX = s;
-    let minY = s;
-    let maxX = -1;
-    let maxY = -1;
-    let area = 0;
-    for (let p = 0; p < owner.length; p++) {
-      if (owner[p] !== k) continue;
-      const x = p % s;
-      const y = (p - x) / s;
-      minX = Math.min(minX, x);
-      maxX = Math.max(maxX, x);
-      minY = Math.min(minY, y);
-      maxY = Math.max(maxY, y);
-      area++;
-    }
-    if (area === 0) return; // fully covered by later shapes
-    boxes.push({
-      bbox: [minX, minY, maxX - minX + 1, maxY - minY + 1],
-      categoryId: shape.cls + 1,
-      label: shape.cls,
-      iscrowd: false,
-      area,
-    });
+  visibleExtents(buf, count).forEach((e, k) => {
+    if (e.area === 0) return; // fully covered by later shapes
+    boxes.push(extentBox(e, classes[k]!));
   });
-  return { size: s, rgb, mask, boxes };
-}
-
-function insideTest(cls: number, cx: number, cy: number, r: number): (x: number, y: number) => boolean {
-  if (cls === 0) return (x, y) => (x - cx) ** 2 + (y - cy) ** 2 <= r * r;
-  if (cls === 1) return (x, y) => Math.abs(x - cx) <= r * 0.85 && Math.abs(y - cy) <= r * 0.85;
-  // upward triangle: apex (cx, cy - r), base corners (cx -/+ r, cy + r)
-  return (x, y) => y <= cy + r && Math.abs(x - cx) <= ((y - (cy - r)) / (2 * r)) * r;
-}
-
-function clamp(v: number): number {
-  return v < 0 ? 0 : v > 255 ? 255 : Math.round(v);
+  return { size: s, rgb: buf.rgb, mask: buf.mask, boxes };
 }
 
 /** Makes sure the scenes for `o` exist under `root`; returns their folder. Generates them on first use. */
@@ -151,10 +111,8 @@ export async function ensureSynthetic(root: string, o: SyntheticOptions, log?: L
     ] as const) {
       await writeSplit(tmp, o, split, n);
     }
-    fs.writeFileSync(
-      path.join(tmp, MANIFEST),
-      `${JSON.stringify({ generator: GENERATOR_VERSION, ...o }, null, 2)}\n`,
-    );
+    const generator = o.family === 'scales' ? SCALES_GENERATOR_VERSION : GENERATOR_VERSION;
+    fs.writeFileSync(path.join(tmp, MANIFEST), `${JSON.stringify({ generator, ...o }, null, 2)}\n`);
     try {
       fs.renameSync(tmp, dir);
     } catch (err) {
@@ -178,7 +136,7 @@ async function writeSplit(dir: string, o: SyntheticOptions, split: string, n: nu
   const images: object[] = [];
   const annotations: object[] = [];
   const encode = async (i: number) => {
-    const scene = renderScene(o, split, i);
+    const scene = o.family === 'scales' ? renderScalesScene(o, split, i) : renderScene(o, split, i);
     const name = `${String(i).padStart(6, '0')}.png`;
     const raw = (data: Uint8Array, channels: 1 | 3) =>
       sharp(Buffer.from(data.buffer, data.byteOffset, data.byteLength), {
@@ -193,8 +151,14 @@ async function writeSplit(dir: string, o: SyntheticOptions, split: string, n: nu
   };
   const results = await mapLimit(n, 4, encode);
   results.forEach(({ name, scene }, i) => {
-    images.push({ id: i + 1, file_name: name, width: scene.size, height: scene.size });
-    for (const b of scene.boxes) {
+    images.push({
+      id: i + 1,
+      file_name: name,
+      width: scene.size,
+      height: scene.size,
+      ...(scene.sizeBin ? { size_bin: scene.sizeBin } : {}),
+    });
+    scene.boxes.forEach((b, k) => {
       annotations.push({
         id: annotations.length + 1,
         image_id: i + 1,
@@ -202,8 +166,9 @@ async function writeSplit(dir: string, o: SyntheticOptions, split: string, n: nu
         bbox: b.bbox,
         area: b.area,
         iscrowd: 0,
+        ...(scene.objectBins ? { size_bin: scene.objectBins[k] } : {}),
       });
-    }
+    });
   });
   const categories = SYNTHETIC_CLASSES.map((name, i) => ({ id: i + 1, name }));
   fs.writeFileSync(
@@ -225,13 +190,30 @@ async function mapLimit<T>(n: number, limit: number, fn: (i: number) => Promise<
   return out;
 }
 
-/** Reads a generated split: COCO boxes plus label masks and a class label (the largest visible shape). */
+/**
+ * Reads a generated split: COCO boxes plus label masks and a class label (the largest visible shape), and
+ * for `scales` scenes each image's size bin.
+ */
 export function readSynthetic(dir: string, split: string): Dataset {
   const ds = readCoco(dir, split);
+  const bins = imageSizeBins(dir, split);
   for (const r of ds.records) {
     r.mask = path.join(dir, 'masks', split, ...r.id.split('/'));
     const largest = [...(r.boxes ?? [])].sort((a, b) => b.area - a.area)[0];
     if (largest) r.label = largest.label;
+    const bin = bins.get(r.id);
+    if (bin) r.sizeBin = bin;
   }
   return { ...ds, type: 'synthetic', maskConvention: 'reduce-zero-label' };
+}
+
+/** `size_bin` of each image of a generated split's annotations, by file name (empty for the shapes family). */
+function imageSizeBins(dir: string, split: string): Map<string, ImageSizeBin> {
+  const file = path.join(dir, 'annotations', `instances_${split}.json`);
+  const json = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+    images: { file_name: string; size_bin?: ImageSizeBin }[];
+  };
+  const out = new Map<string, ImageSizeBin>();
+  for (const im of json.images) if (im.size_bin) out.set(im.file_name, im.size_bin);
+  return out;
 }

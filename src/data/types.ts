@@ -28,6 +28,8 @@ export interface ImageRecord {
   boxes?: BoxAnnotation[];
   /** Absolute path of a PNG label mask with the same size as the image (ade20k, synthetic). */
   mask?: string;
+  /** Object-size bin of the image (synthetic `scales` scenes: small, medium, large or mixed). */
+  sizeBin?: 'small' | 'medium' | 'large' | 'mixed';
   /** Original size when the annotations state it. */
   width?: number;
   height?: number;

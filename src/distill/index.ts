@@ -16,3 +16,4 @@ export * from './run-context';
 export * from './phases';
 export * from './pipeline';
 export * from './evaluate-run';
+export * from './export-weights';

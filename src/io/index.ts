@@ -1,2 +1,3 @@
-/** File formats for exchanging tensors with other tools (NumPy .npy). */
+/** File formats for exchanging tensors with other tools (NumPy .npy, safetensors). */
 export * from './npy';
+export * from './safetensors';

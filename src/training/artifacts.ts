@@ -20,7 +20,7 @@ import { classifyParameters, type ParameterPatterns } from '../analysis/paramete
 import { DataType, type Dim, type OnnxModel, type OnnxNode, type ValueInfo } from '../onnx/types';
 import type { HostTensor } from '../runtime/tensors';
 import { initialCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint';
-import { foldFrozenAffine } from './fold-frozen-affine';
+import { foldFrozenAffine, unfoldFrozenAffine } from './fold-frozen-affine';
 import { embedParameters, moveInitializersToInputs, pruneToOutputs } from './graph-edit';
 import { appendLoss, type LossSpec } from './losses';
 import {
@@ -759,7 +759,8 @@ export function generateArtifacts(model: OnnxModel | string, options: ArtifactOp
 /**
  * The trained model as a plain ONNX graph: the forward graph (of `source`: artifacts, or any model whose
  * parameters are graph inputs or initializers) with `params` embedded as initializers, pruned to
- * `outputs` (default: the original model's outputs).
+ * `outputs` (default: the original model's outputs). From artifacts, frozen affines folded into Convs
+ * for training are unfolded again (the model's own structure and parameter names come back).
  */
 export function exportModelForInference(
   source: ArtifactGraphs | OnnxModel,
@@ -779,7 +780,8 @@ export function exportModelForInference(
       `exportModelForInference: no values for parameters ${missing.slice(0, 5).join(', ')}`,
     );
   }
-  const embedded = embedParameters(forward, params);
+  // The training graph's frozen-affine folds are undone: the export has the source model's structure.
+  const embedded = unfoldFrozenAffine(embedParameters(forward, params)).model;
   const outputs = options.outputs
     ? options.outputs.map((o) => source.manifest.modelOutputs.find((m) => m.name === o) ?? o)
     : source.manifest.modelOutputs;

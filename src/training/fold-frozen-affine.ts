@@ -181,3 +181,107 @@ export function foldFrozenAffine(
     folded,
   };
 }
+
+/** Node names foldFrozenAffine gives its elementwise nodes (`<conv>/fold_scale`, possibly `_k`-suffixed). */
+const FOLD_NODE = (role: 'fold_scale' | 'fold_bias_scale' | 'fold_bias_shift'): RegExp =>
+  new RegExp(`/${role}(_\\d+)?$`);
+
+/**
+ * Undoes foldFrozenAffine: every `Conv(x, W·s, b0·s + t)` it made becomes `Conv(x, W, b0) → Mul(s) →
+ * Add(t)` again, so a model exported from training artifacts has the structure of the model it was
+ * trained from (its weights read directly by Conv, frozen constants as constants), for inspection,
+ * parameter export and transplanting. Recognizes only the nodes the fold names; the rest is kept.
+ * The input model is not changed.
+ */
+export function unfoldFrozenAffine(model: OnnxModel): FoldResult {
+  const g = model.graph;
+  const inits = new Map(g.initializers.map((t) => [t.name, t]));
+  const producer = producerMap(g);
+  const readers = consumerMap(g);
+  const made = (tensor: string | undefined, role: Parameters<typeof FOLD_NODE>[0]): OnnxNode | undefined => {
+    const p = tensor ? producer.get(tensor) : undefined;
+    return p && p.opType === (role === 'fold_bias_shift' ? 'Add' : 'Mul') && FOLD_NODE(role).test(p.name)
+      ? p
+      : undefined;
+  };
+  const onlyReader = (tensor: string, node: OnnxNode): boolean =>
+    (readers.get(tensor) ?? []).every((r) => r === node);
+  const dropped = new Set<OnnxNode>();
+  const dropInits = new Set<string>();
+  const replaced = new Map<OnnxNode, OnnxNode[]>();
+  const added: OnnxTensor[] = [];
+  const folded: string[] = [];
+  for (const conv of g.nodes) {
+    if (conv.opType !== 'Conv') continue;
+    const scaleNode = made(conv.inputs[1], 'fold_scale');
+    const scale = scaleNode ? inits.get(scaleNode.inputs[1]) : undefined;
+    if (!scaleNode || !scale || !onlyReader(scaleNode.outputs[0], conv)) continue;
+    // The bias slot: t alone, b0·s, or b0·s + t (see foldFrozenAffine).
+    const biasIn = conv.inputs[2] || undefined;
+    const shiftNode = made(biasIn, 'fold_bias_shift');
+    const biasScale = made(shiftNode ? shiftNode.inputs[0] : biasIn, 'fold_bias_scale');
+    const shiftName = shiftNode ? shiftNode.inputs[1] : biasIn && !biasScale ? biasIn : undefined;
+    const shift = shiftName ? inits.get(shiftName) : undefined;
+    if (shiftName && !shift) continue; // not the fold's own bias: leave the Conv alone
+    const rank = scale.dims.length;
+    const channelDims = [scale.dims[0], ...Array<number>(rank - 2).fill(1)]; // against [N, C, spatial…]
+    const out = conv.outputs[0];
+    const base = conv.name || out;
+    const convOut = `${base}.unfolded_conv`;
+    const scaledOut = shift ? `${base}.unfolded_scaled` : out;
+    const nodes: OnnxNode[] = [
+      {
+        ...conv,
+        inputs: [conv.inputs[0], scaleNode.inputs[0], ...(biasScale ? [biasScale.inputs[0]] : [])],
+        outputs: [convOut],
+      },
+      {
+        name: `${base}/frozen_scale`,
+        opType: 'Mul',
+        domain: '',
+        inputs: [convOut, scale.name],
+        outputs: [scaledOut],
+        attributes: {},
+      },
+    ];
+    added.push({ ...scale, dims: channelDims });
+    dropInits.add(scale.name);
+    dropped.add(scaleNode);
+    if (biasScale) {
+      dropped.add(biasScale);
+      dropInits.add(biasScale.inputs[1]);
+    }
+    if (shift) {
+      nodes.push({
+        name: `${base}/frozen_shift`,
+        opType: 'Add',
+        domain: '',
+        inputs: [scaledOut, shift.name],
+        outputs: [out],
+        attributes: {},
+      });
+      added.push({ ...shift, dims: channelDims });
+      dropInits.add(shift.name);
+      if (shiftNode) dropped.add(shiftNode);
+    }
+    replaced.set(conv, nodes);
+    folded.push(conv.name);
+  }
+  if (folded.length === 0) return { model, folded };
+  const nodes = g.nodes.filter((n) => !dropped.has(n)).flatMap((n) => replaced.get(n) ?? [n]);
+  const stillRead = new Set(nodes.flatMap((n) => n.inputs));
+  const initializers = [
+    ...g.initializers.filter(
+      (t) => !dropInits.has(t.name) || (stillRead.has(t.name) && !added.some((a) => a.name === t.name)),
+    ),
+    ...added,
+  ];
+  const removedOutputs = new Set([...dropped].flatMap((n) => n.outputs));
+  return {
+    model: {
+      ...model,
+      graph: { ...g, nodes, initializers, valueInfo: g.valueInfo.filter((v) => !removedOutputs.has(v.name)) },
+    },
+    folded,
+  };
+}

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { registerArtifacts } from './artifacts';
 import { registerBench } from './bench';
 import { registerEval } from './eval';
+import { registerExportWeights } from './export-weights';
 import { registerGrad } from './grad';
 import { registerInspect } from './inspect';
 import { registerMetrics } from './metrics';
@@ -17,5 +18,6 @@ export const COMMANDS: Record<string, (program: Command) => void> = {
   train: registerTrain,
   eval: registerEval,
   metrics: registerMetrics,
+  'export-weights': registerExportWeights,
   bench: registerBench,
 };
