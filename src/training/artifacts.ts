@@ -38,7 +38,7 @@ import {
 } from './optimizers';
 
 /** Bumped whenever generated graphs change for the same inputs, so cached artifacts are rebuilt. */
-export const ARTIFACTS_FORMAT_VERSION = 6;
+export const ARTIFACTS_FORMAT_VERSION = 7;
 
 /** File names inside an artifacts folder. */
 export const ARTIFACT_FILES = {
@@ -404,7 +404,7 @@ function buildGradientStepModel(
 }
 
 /**
- * The gradient step graph plus ‖∇_W L_l‖² for each level loss: one gradient graph with the training loss
+ * The gradient step graph plus ‖∇_W L_l‖² (float64) for each level loss: one gradient graph with the training loss
  * and one target per level loss (the autodiff shares the forward pass among them), each level's gradient at
  * W reduced to its squared norm in the graph, so only scalars leave the run.
  */
@@ -457,8 +457,10 @@ function buildLevelNormStepModel(
   const outputs = levelGrads.map((g, l) => {
     const name = `gradnorm.level${l}.sq`;
     checkFreeName(b, name, 'level-norm step graph');
-    b.op('ReduceSumSquare', [g], { keepdims: 0 }, { outputs: [name] });
-    b.output(name, DataType.FLOAT, []);
+    // Summed in float64, as the GradNorm probe sums on the host (float32 sums drift with the length).
+    const wide = b.op('Cast', [g], { to: DataType.DOUBLE });
+    b.op('ReduceSumSquare', [wide], { keepdims: 0 }, { outputs: [name] });
+    b.output(name, DataType.DOUBLE, []);
     return name;
   });
   // The same gradient step as buildGradientStepModel makes (its layout shapes are the manifest's already).
