@@ -1,7 +1,7 @@
 import { GradNorm, type GradNormObservation } from '../../src/distill/gradnorm';
 import { GradNormProbe } from '../../src/distill/gradnorm-probe';
 import { findSharedParameter } from '../../src/distill/shared-parameter';
-import { artifactModel, generateArtifacts } from '../../src/training/artifacts';
+import { artifactModel, generateArtifacts, readCheckpoint } from '../../src/training/artifacts';
 import { TrainingSession } from '../../src/training/training-session';
 import { finiteDifferenceGradients } from '../helpers/grad-check';
 import { buildToyModel, ToyData, TOY_IO, type ToySpec } from './toy-regression';
@@ -140,7 +140,7 @@ describe('GradNormProbe', () => {
     });
     const evalModel = artifactModel(artifacts, 'eval');
     const probe = await GradNormProbe.create({ model: evalModel, losses, parameter: 'trunk.1.weight' });
-    const feeds = { ...new ToyData(spec).batch(5), ...artifacts.checkpoint.parameters };
+    const feeds = { ...new ToyData(spec).batch(5), ...readCheckpoint(artifacts).parameters };
     feeds[TOY_IO.weights] = { data: Float32Array.of(0.2, 0.3, 0.5), dims: [3] };
     const got = await probe.run(feeds);
     await probe.release();

@@ -27,6 +27,7 @@ import {
   artifactPath,
   exportModelForInference,
   loadArtifacts,
+  readCheckpoint,
   type ArtifactGraph,
   type ArtifactGraphs,
   type ArtifactManifest,
@@ -163,7 +164,7 @@ export class TrainingSession {
     const start =
       typeof options.checkpoint === 'string'
         ? { state: loadCheckpoint(options.checkpoint), what: `checkpoint '${options.checkpoint}'` }
-        : { state: options.checkpoint ?? artifacts.checkpoint, what: 'the checkpoint' };
+        : { state: options.checkpoint ?? readCheckpoint(artifacts), what: 'the checkpoint' };
     s.store.applyCheckpoint(start.state, start.what);
     await s.session('training'); // fail early on provider or graph problems
     return s;
