@@ -252,7 +252,7 @@ export class PolicyNetwork {
       throw new RlpkdError(
         `'${file}' is not a policy saved by rl-pyramidkd (no '${METADATA_KEY}' metadata)`,
         {
-          hint: 'save policies with PolicyNetwork.save or `rlpkd export-policy`',
+          hint: "pass the policy.onnx in a run's checkpoints/final/ folder (written by `rlpkd train`) or a file saved with PolicyNetwork.save",
         },
       );
     }
