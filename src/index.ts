@@ -79,6 +79,7 @@ export type {
 export { WorkerTrainingSession } from './training/worker-session';
 export type { WorkerTrainingSessionOptions } from './training/worker-session';
 export { loadCheckpoint, saveCheckpoint } from './training/checkpoint';
+export { ArtifactStore, readCheckpoint } from './training/artifact-store';
 export type { CheckpointState } from './training/checkpoint';
 export { computeGradients } from './training/gradients';
 export type { ComputeGradientsOptions, GradientResult } from './training/gradients';

@@ -1,11 +1,7 @@
 import { DataType, GraphBuilder, floatTensor } from '../../src/onnx';
 import { inferShapes } from '../../src/onnx/shape-inference';
-import {
-  FORWARD_BACKWARD_FACTOR,
-  LOSS_OPS_PER_ELEMENT,
-  computeCostModel,
-  nodeCost,
-} from '../../src/analysis';
+import { computeCostModel, nodeCost } from '../../src/analysis';
+import { buildGradientGraph } from '../../src/autodiff/gradient-graph';
 import { TINY_FPN_MACS, seeded, tinyFpn } from './tiny-fpn';
 
 describe('computeCostModel', () => {
@@ -22,17 +18,42 @@ describe('computeCostModel', () => {
     expect(cost.unknownNodes).toEqual([]);
   });
 
-  it('gives distillation-cost shares that follow the documented formula and sum to 1', () => {
+  it('gives distillation-cost shares from the work of one distillation step, counted by hand, summing to 1', () => {
     const cost = computeCostModel(tinyFpn(), { height: 64, width: 64 });
-    expect(FORWARD_BACKWARD_FACTOR).toBe(3);
-    expect(LOSS_OPS_PER_ELEMENT).toBe(3);
-    // w = 3·exclusive MACs + 3·C·H·W: P2 = 3·26,624 + 3·4·16·16 = 82,944; P3 = 3·9,216 + 3·4·8·8 = 28,416.
+    // One step on a level runs its exclusive convs forward, input-gradient and weight-gradient (each as many
+    // MACs as the forward: the next test measures that on the autodiff's graphs) and the MSE over the
+    // level's features (difference, square-accumulate and gradient: 3 ops per element).
+    // P2: (8,192 + 18,432) · 3 + 3 · (4·16·16) = 79,872 + 3,072 = 82,944
+    // P3: 9,216 · 3 + 3 · (4·8·8) = 27,648 + 768 = 28,416
     const w2 = 82_944;
     const w3 = 28_416;
     expect(cost.levels[0].lossElements).toBe(1024);
+    expect(cost.levels[1].lossElements).toBe(256);
     expect(cost.levels[0].distillCost).toBeCloseTo(w2 / (w2 + w3), 12);
     expect(cost.levels[1].distillCost).toBeCloseTo(w3 / (w2 + w3), 12);
     expect(cost.levels[0].distillCost + cost.levels[1].distillCost).toBeCloseTo(1, 12);
+  });
+
+  it("charges three forward passes per exclusive conv: the autodiff's dX and dW each cost one forward", () => {
+    // [kernel, stride, Cin, Cout, H=W] and the forward MACs by hand, Cout·Ho·Wo·Cin·k·k.
+    const cases = [
+      { k: 3, stride: 1, cin: 4, cout: 4, hw: 8, macs: 4 * 64 * 4 * 9 }, // 9,216
+      { k: 1, stride: 1, cin: 8, cout: 4, hw: 16, macs: 4 * 256 * 8 }, // 8,192
+      { k: 3, stride: 2, cin: 4, cout: 6, hw: 8, macs: 6 * 16 * 4 * 9 }, // 3,456
+    ];
+    for (const c of cases) {
+      const b = new GraphBuilder({ name: 'one-conv', opset: 17 });
+      const x = b.input('x', DataType.FLOAT, [1, c.cin, c.hw, c.hw]);
+      const w = b.input('w', DataType.FLOAT, [c.cout, c.cin, c.k, c.k]);
+      const pad = (c.k - 1) / 2;
+      const y = b.op('Conv', [x, w], { pads: [pad, pad, pad, pad], strides: [c.stride, c.stride] });
+      const t = b.input('t', DataType.FLOAT, []);
+      b.output(b.op('ReduceSum', [b.op('Mul', [y, t])], { keepdims: 0 }, { outputs: ['loss'] }));
+      const grad = buildGradientGraph(b.build(), { targets: [{ loss: 'loss', wrt: ['x', 'w'] }] });
+      const info = inferShapes(grad.model);
+      const macs = grad.model.graph.nodes.map((n) => nodeCost(n, info).macs).filter((m) => m > 0);
+      expect(macs).toEqual([c.macs, c.macs, c.macs]); // forward, dX, dW
+    }
   });
 
   it('charges a level computed from another level (max-pooled P4) to the shared part', () => {

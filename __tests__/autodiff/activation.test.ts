@@ -1,7 +1,7 @@
 /** Activation gradient rules against central finite differences of the float64 reference. */
 import { buildGradientGraph } from '../../src/autodiff';
 import { DataType, GraphBuilder, floatTensor } from '../../src/onnx';
-import { runOrt } from '../helpers/grad-check';
+import { FLOAT32_GRADIENT_RTOL, runOrt } from '../helpers/grad-check';
 import { checkOpCase, type OpCase, type TensorSpec } from '../helpers/tiny-models';
 
 const P = (name: string, shape: number[], extra: Partial<TensorSpec> = {}): TensorSpec => ({
@@ -61,7 +61,7 @@ describe('activation gradients vs finite differences', () => {
     const report = await checkOpCase(c);
     const worst = Math.max(...report.params.map((p) => p.relL2));
     summary.push(`  ${c.name}: ${worst.toExponential(2)}`);
-    expect(worst).toBeLessThan(1e-3);
+    expect(worst).toBeLessThan(FLOAT32_GRADIENT_RTOL);
   });
 
   it('HardSwish takes the side PyTorch takes at its kinks: x/3 + 1/2 on the closed interval [-3, 3]', async () => {

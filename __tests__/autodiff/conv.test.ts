@@ -12,7 +12,7 @@ import {
   type ConvWeightGradMethod,
 } from '../../src/autodiff/rules/conv';
 import { GraphError } from '../../src/errors';
-import { buildRuleGraph } from '../../src/bench/rule-harness';
+import { buildRuleGraph } from '../helpers/rule-harness';
 import { DataType, GraphBuilder, floatTensor } from '../../src/onnx';
 import { createRng, type Rng } from '../../src/util/rng';
 import { checkGradients, formatReport } from '../helpers/grad-check';

@@ -4,7 +4,7 @@
  */
 import { buildGradientGraph } from '../../src/autodiff';
 import { DataType, GraphBuilder, floatTensor, int64Tensor } from '../../src/onnx';
-import { runOrt } from '../helpers/grad-check';
+import { FLOAT32_GRADIENT_RTOL, runOrt } from '../helpers/grad-check';
 import { checkOpCase, opCaseModel, type OpCase, type TensorSpec } from '../helpers/tiny-models';
 
 const P = (name: string, shape: number[], extra: Partial<TensorSpec> = {}): TensorSpec => ({
@@ -131,7 +131,7 @@ describe('elementwise gradients vs finite differences', () => {
     const report = await checkOpCase(c);
     const worst = Math.max(...report.params.map((p) => p.relL2));
     summary.push(`  ${c.name}: ${worst.toExponential(2)}`);
-    expect(worst).toBeLessThan(1e-3);
+    expect(worst).toBeLessThan(FLOAT32_GRADIENT_RTOL);
   });
 });
 

@@ -5,7 +5,7 @@
 import { rules } from '../../src/autodiff/rules/normalization';
 import { GraphError } from '../../src/errors';
 import type { Dim } from '../../src/onnx';
-import { buildRuleGraph } from '../../src/bench/rule-harness';
+import { buildRuleGraph } from '../helpers/rule-harness';
 import type { Rng } from '../../src/util/rng';
 import { ops } from '../helpers/reference/normalization';
 import { formatReport } from '../helpers/grad-check';

@@ -4,7 +4,7 @@
  */
 import { rules } from '../../src/autodiff/rules/pool';
 import { GraphError } from '../../src/errors';
-import { buildRuleGraph } from '../../src/bench/rule-harness';
+import { buildRuleGraph } from '../helpers/rule-harness';
 import type { Rng } from '../../src/util/rng';
 import { ops } from '../helpers/reference/pool';
 import { formatReport } from '../helpers/grad-check';

@@ -5,7 +5,7 @@
  */
 import { buildGradientGraph } from '../../src/autodiff';
 import { DataType, GraphBuilder, floatTensor } from '../../src/onnx';
-import { runOrt } from '../helpers/grad-check';
+import { FLOAT32_GRADIENT_RTOL, runOrt } from '../helpers/grad-check';
 import { checkOpCase, type OpCase, type TensorSpec } from '../helpers/tiny-models';
 
 const X = (shape: number[], extra: Partial<TensorSpec> = {}): TensorSpec => ({ name: 'x', shape, ...extra });
@@ -159,7 +159,7 @@ describe('reduction gradients vs finite differences', () => {
     const report = await checkOpCase(c);
     const worst = Math.max(...report.params.map((p) => p.relL2));
     summary.push(`  ${c.name}: ${worst.toExponential(2)}`);
-    expect(worst).toBeLessThan(1e-3);
+    expect(worst).toBeLessThan(FLOAT32_GRADIENT_RTOL);
   });
 });
 

@@ -6,7 +6,7 @@
 import { rules } from '../../src/autodiff/rules/resize';
 import { GraphError } from '../../src/errors';
 import { DataType } from '../../src/onnx';
-import { buildRuleGraph } from '../../src/bench/rule-harness';
+import { buildRuleGraph } from '../helpers/rule-harness';
 import { createSession } from '../../src/runtime';
 import { ops } from '../helpers/reference/resize';
 import { formatReport } from '../helpers/grad-check';

@@ -1,9 +1,10 @@
 /**
- * Checks one gradient rule in isolation: emits forward node + rule (src/bench/rule-harness), runs it in
- * onnxruntime, and compares the forward output with the float64 reference op and every requested input
- * gradient with central finite differences of L = Σ dY·Y over the float64 reference.
+ * Checks one gradient rule in isolation: emits forward node + rule (../helpers/rule-harness, on the
+ * production GradContext), runs it in onnxruntime, and compares the forward output with the float64
+ * reference op and every requested input gradient with central finite differences of L = Σ dY·Y over the
+ * float64 reference.
  */
-import { buildRuleGraph, type RuleGraphSpec } from '../../src/bench/rule-harness';
+import { buildRuleGraph, type RuleGraphSpec } from '../helpers/rule-harness';
 import type { GradientRuleEntry } from '../../src/autodiff/types';
 import { DataType, toAttributeValue, type AttributeValue, type Dim, type OnnxNode } from '../../src/onnx';
 import { createSession, type HostTensor } from '../../src/runtime';

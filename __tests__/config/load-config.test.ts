@@ -54,7 +54,7 @@ describe('shipped configs', () => {
     expect(path.isAbsolute(c.models.teacher)).toBe(true);
     expect(path.isAbsolute(c.data.root!)).toBe(true);
     expect(path.isAbsolute(c.run.output_dir)).toBe(true);
-    // the seed defaults of SPEC.md survive every extends chain unless a file changes them
+    // the seed defaults of the schema survive every extends chain unless a file changes them
     expect(c.rl.ppo.lr).toBe(3e-4);
     expect(c.rl.ppo.clip_epsilon).toBe(0.2);
     expect(c.rl.ppo.gamma).toBe(0.99);

@@ -9,7 +9,7 @@ import {
 const base = { models: { teacher: 't', student: 's' } };
 
 describe('model-derived sizes', () => {
-  it('state_dim follows the student: 1542 for 4 levels x 256 channels (SPEC.md), by hand for others', () => {
+  it('state_dim follows the student: 1542 for 4 levels x 256 channels (a ResNet-FPN), by hand for others', () => {
     // global 2*256 + pyramid 4*256 + loss 1 + selected 4 + budget 1
     expect(stateDimFor([256, 256, 256, 256])).toBe(512 + 1024 + 1 + 4 + 1);
     expect(stateDimFor([256, 256, 256, 256])).toBe(1542);

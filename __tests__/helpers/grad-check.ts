@@ -7,6 +7,14 @@ import type { Dim, OnnxModel } from '../../src/onnx';
 import { createSession, type HostTensor } from '../../src/runtime';
 import { fromHost, fromOnnxTensor, runReference, type RefTensor } from './reference';
 
+/**
+ * Relative L2 bound for a float32 gradient graph against the float64 reference on the small op tables:
+ * 32 float32 ulps (2^-23 each, 3.8e-6). The worst case observed is 4.9e-7 (Clip with trained bounds, about
+ * 4 ulps; most cases stay below 1e-7), so the bound leaves an 8x margin for other CPUs' kernels, while a
+ * wrong rule (a missing term, a wrong factor or axis) is off by 1e-2 or more.
+ */
+export const FLOAT32_GRADIENT_RTOL = 32 * 2 ** -23;
+
 export interface GradCheckOptions {
   model: OnnxModel;
   /** The scalar loss tensor. */

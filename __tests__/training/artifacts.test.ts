@@ -5,7 +5,14 @@ import { GraphBuilder } from '../../src/onnx/graph-builder';
 import { floatTensor } from '../../src/onnx/tensor-data';
 import { DataType, type OnnxModel } from '../../src/onnx/types';
 import type { HostTensor } from '../../src/runtime';
-import { exportModelForInference, generateArtifacts, loadArtifacts } from '../../src/training/artifacts';
+import { modelToBytes } from '../../src/onnx/model-io';
+import {
+  ArtifactStore,
+  exportModelForInference,
+  generateArtifacts,
+  loadArtifacts,
+  readCheckpoint,
+} from '../../src/training/artifacts';
 import { TrainingSession } from '../../src/training/training-session';
 import { Rng } from '../../src/util/rng';
 import { imageBatch, tinyPyramid } from './tiny-pyramid';
@@ -186,6 +193,40 @@ describe('generateArtifacts options', () => {
       }),
     ).toThrow(/trainable parameters not found among the initializers of graph 'classifier': nope/);
     expect(() => loadArtifacts(path.join(dir, 'missing'))).toThrow(/holds no training artifacts/);
+  });
+
+  it('builds without changing the model it is given, and reads the checkpoint of a folder only when asked', () => {
+    const model = tinyPyramid({ seed: 4, width: 8, upsample: 'resize', name: 'student' });
+    const before = modelToBytes(model);
+    const out = path.join(dir, 'pure');
+    const options = {
+      loss: { type: 'mse' as const, outputs: ['p2', 'p3'] },
+      optimizer: { type: 'adamw' as const, lr: 1e-3 },
+      outDir: out,
+    };
+    const built = generateArtifacts(model, options);
+    expect(Buffer.from(modelToBytes(model)).equals(Buffer.from(before))).toBe(true);
+    // The bypassed copies are gone from the step graphs the builders return, not from the training graph.
+    const identities = (m: OnnxModel) => m.graph.nodes.filter((n) => n.opType === 'Identity').length;
+    expect(identities(built.models.training!)).toBeGreaterThan(identities(built.models.gradientStep!));
+    expect(Object.keys(built.manifest.fusedLayout!.gradientShapes ?? {}).length).toBeGreaterThan(0);
+
+    const store = new ArtifactStore(out);
+    const opened = store.open();
+    expect(opened.checkpoint).toBeUndefined(); // not read until asked for
+    expect(opened.manifest).toEqual(built.manifest);
+    const fromDisk = readCheckpoint(opened);
+    const inMemory = readCheckpoint(built);
+    expect(fromDisk.optimizer.step).toBe(0);
+    for (const [name, t] of Object.entries(inMemory.parameters))
+      expect(Array.from(fromDisk.parameters[name].data as Float32Array)).toEqual(
+        Array.from(t.data as Float32Array),
+      );
+    const cached = generateArtifacts(model, options);
+    expect(cached.cached).toBe(true);
+    expect(cached.checkpoint).toBeUndefined();
+    fs.writeFileSync(path.join(out, 'manifest.json'), JSON.stringify({ ...built.manifest, format: 1 }));
+    expect(() => store.open()).toThrow(/holds artifacts of format 1; this version needs format \d+/);
   });
 
   it('rebuilds when a cached folder is incomplete', () => {

@@ -10,6 +10,7 @@ import { loadModel, type OnnxModel } from '../../src/onnx';
 import { createSession, type HostTensor } from '../../src/runtime';
 import { artifactModel, generateArtifacts, type TrainingArtifacts } from '../../src/training/artifacts';
 import { generateLevelArtifacts } from '../../src/training/level-artifacts';
+import { readCheckpoint } from '../../src/training/artifact-store';
 import { Rng } from '../../src/util/rng';
 import { tinyTorchFpn } from '../helpers/tiny-torch-fpn';
 
@@ -28,7 +29,7 @@ async function gradients(
   const session = await createSession(artifactModel(artifacts, 'training'), { intraOpNumThreads: 1 });
   try {
     const wanted = Object.fromEntries(Object.entries(feeds).filter(([k]) => session.inputNames.includes(k)));
-    const out = await session.run({ ...wanted, ...artifacts.checkpoint.parameters });
+    const out = await session.run({ ...wanted, ...readCheckpoint(artifacts).parameters });
     const m = artifacts.manifest;
     return new Map(m.parameters.map((p) => [p.name, out[m.gradients[p.name]].data as Float32Array]));
   } finally {

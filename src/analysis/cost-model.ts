@@ -9,7 +9,7 @@
  * to a level when the level's output depends on its value; dependencies only on a tensor's shape do not
  * count when shape inference folds that shape to a constant.
  *
- * Distillation cost (SPEC: MDP `cost_l`): per level,
+ * Distillation cost (the MDP's `cost_l`, src/rl/README.md): per level,
  *   w_l = 3 · exclusiveMACs_l + 3 · C_l·H_l·W_l
  * (forward + input-gradient + weight-gradient passes over the level's exclusive sub-graph, each as many
  * MACs as the forward; plus the per-element MSE loss: difference, square-accumulate and its gradient),

@@ -12,10 +12,13 @@ import {
   type ConvInputGradMethod,
   type ConvWeightGradMethod,
 } from '../autodiff/rules/conv';
-import type { GradContext, GradientRuleEntry } from '../autodiff/types';
+import { GradBuildState } from '../autodiff/grad-context';
+import type { GradContext } from '../autodiff/types';
+import { GraphBuilder } from '../onnx/graph-builder';
+import type { TensorInfo } from '../onnx/shape-inference';
+import { DataType, type Dim, type OnnxModel } from '../onnx/types';
 import { createSession, type ExecutionProviderName, type HostTensor } from '../runtime';
 import { createRng } from '../util/rng';
-import { buildRuleGraph, type RuleGraph } from './rule-harness';
 import { median } from './stats';
 
 /** The conv layer to time. */
@@ -63,25 +66,60 @@ const WEIGHT_METHODS: ConvWeightGradMethod[] = [
   'swapped-conv',
 ];
 
-/** A graph holding only what `emit` adds (the forward node is dropped unless `keepForward`). */
-function gradOnlyGraph(
-  spec: Parameters<typeof buildRuleGraph>[0],
+/** The timed conv layer's shapes and attributes (batch axis 'N'). */
+interface ConvLayerSpec {
+  attributes: { strides: number[]; pads: number[] };
+  x: Dim[];
+  w: Dim[];
+  y: Dim[];
+}
+
+/** A graph to time: the model and its forward output and input-gradient outputs. */
+interface ConvGraph {
+  model: OnnxModel;
+  forwardOutput: string;
+  gradOutputs: (string | undefined)[];
+}
+
+/**
+ * Inputs x, w and dy0, the forward Conv 'conv' and what `emit` adds through the autodiff's own
+ * GradContext (what buildGradientGraph hands the Conv rule); the forward node is dropped unless
+ * `keepForward`, so a timing covers only the gradient formulation.
+ */
+function convGradGraph(
+  layer: ConvLayerSpec,
   emit: (ctx: GradContext) => (string | undefined)[],
   keepForward: boolean,
-): RuleGraph {
-  const entry: GradientRuleEntry = { opType: 'Conv', rule: emit };
-  const g = buildRuleGraph(spec, entry);
-  if (!keepForward) {
-    const graph = g.model.graph;
-    graph.nodes = graph.nodes.filter((n) => n.opType !== 'Conv' || n.name !== 'conv');
-    graph.outputs = graph.outputs.filter((o) => !g.forwardOutputs.includes(o.name));
-  }
-  return g;
+): ConvGraph {
+  const b = new GraphBuilder({ name: 'conv_grad', opset: 17 });
+  b.input('x', DataType.FLOAT, layer.x);
+  b.input('w', DataType.FLOAT, layer.w);
+  b.node('Conv', ['x', 'w'], layer.attributes, { name: 'conv', outputs: ['y'] });
+  const node = b.nodes[b.nodes.length - 1];
+  const dy = b.input('dy0', DataType.FLOAT, layer.y);
+  const infos = new Map<string, TensorInfo>([
+    ['x', { dataType: DataType.FLOAT, shape: layer.x }],
+    ['w', { dataType: DataType.FLOAT, shape: layer.w }],
+    ['y', { dataType: DataType.FLOAT, shape: layer.y }],
+  ]);
+  const state = new GradBuildState(b, b.opset, infos);
+  state.namePrefix = 'conv/grad/';
+  const grads = emit(state.context(node, [dy], [true, true]));
+  state.namePrefix = '';
+  const gradOutputs = grads.map((g, i) => {
+    if (!g) return undefined;
+    b.output(b.op('Identity', [g], {}, { name: `grad${i}/Identity`, outputs: [`grad${i}`] }));
+    return `grad${i}`;
+  });
+  if (keepForward) b.output('y', DataType.FLOAT, layer.y);
+  const model = b.build();
+  if (!keepForward) model.graph.nodes = model.graph.nodes.filter((n) => n.name !== 'conv');
+  return { model, forwardOutput: 'y', gradOutputs };
 }
 
 /** One graph to time: what to fetch, and (after timing) its per-run times and last value. */
 interface Timed {
-  graph: RuleGraph;
+  graph: ConvGraph;
   fetch: string;
   times: number[];
   value: Float32Array;
@@ -153,15 +191,11 @@ export async function benchConvGrad(options: ConvGradBenchOptions = {}): Promise
     ep: options.executionProvider ?? 'cpu',
     threads: options.threads,
   };
-  const spec = {
-    opType: 'Conv',
-    name: 'conv',
+  const layer: ConvLayerSpec = {
     attributes: { strides: [stride, stride], pads: [pad, pad, pad, pad] },
-    inputs: [
-      { name: 'x', shape: ['N', cin, size, size] },
-      { name: 'w', shape: [cout, cin, k, k] },
-    ],
-    outputs: [['N', cout, out, out]],
+    x: ['N', cin, size, size],
+    w: [cout, cin, k, k],
+    y: ['N', cout, out, out],
   };
   const rng = createRng('bench-conv-grad');
   const rand = (len: number): Float32Array => Float32Array.from({ length: len }, () => rng.uniform(-1, 1));
@@ -170,36 +204,36 @@ export async function benchConvGrad(options: ConvGradBenchOptions = {}): Promise
     w: { data: rand(cout * cin * k * k), dims: [cout, cin, k, k] },
     dy0: { data: rand(n * cout * out * out), dims: [n, cout, out, out] },
   };
-  const timed = (graph: RuleGraph, fetch: string): Timed => ({
+  const timed = (graph: ConvGraph, fetch: string): Timed => ({
     graph,
     fetch,
     times: [],
     value: new Float32Array(0),
   });
-  const fwdGraph = gradOnlyGraph(spec, () => [], true);
-  const forward = timed(fwdGraph, fwdGraph.forwardOutputs[0]);
+  const fwdGraph = convGradGraph(layer, () => [], true);
+  const forward = timed(fwdGraph, fwdGraph.forwardOutput);
   const inputMethods: ConvInputGradMethod[] = ['conv-transpose'];
   if (stride === 1) inputMethods.push('flipped-conv');
   const inputs = inputMethods.map((m) => {
-    const g = gradOnlyGraph(
-      spec,
+    const g = convGradGraph(
+      layer,
       (ctx) => [emitConvInputGrad(ctx, ctx.dY[0] as string, 'w', convShape(ctx), m)],
       false,
     );
-    return timed(g, g.inputGradOutputs[0] as string);
+    return timed(g, g.gradOutputs[0] as string);
   });
   const weights = WEIGHT_METHODS.map((m) => {
-    const g = gradOnlyGraph(
-      spec,
+    const g = convGradGraph(
+      layer,
       (ctx) => [undefined, emitConvWeightGrad(ctx, 'x', ctx.dY[0] as string, convShape(ctx), m)],
       false,
     );
-    return timed(g, g.inputGradOutputs[1] as string);
+    return timed(g, g.gradOutputs[1] as string);
   });
   let ruleChoice: ConvGradBenchResult['ruleChoice'] = { inputGrad: 'conv-transpose', weightGrad: 'im2col' };
-  buildRuleGraph(spec, {
-    opType: 'Conv',
-    rule: (ctx) => {
+  convGradGraph(
+    layer,
+    (ctx) => {
       const shape = convShape(ctx);
       ruleChoice = {
         inputGrad: canFlip(shape) ? 'flipped-conv' : 'conv-transpose',
@@ -207,7 +241,8 @@ export async function benchConvGrad(options: ConvGradBenchOptions = {}): Promise
       };
       return [];
     },
-  });
+    false,
+  );
   await timeAll([forward, ...inputs, ...weights], feeds, timing);
   const inputGradMs: ConvGradBenchResult['inputGradMs'] = {};
   const inputGradAgreement: ConvGradBenchResult['inputGradAgreement'] = {};

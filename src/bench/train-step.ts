@@ -4,7 +4,6 @@
  * teacher's features, backward, AdamW; parameters and moments in and out) through TrainingSession —
  * timed per step, with the process's true peak resident set (VmHWM) read from /proc.
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -24,6 +23,7 @@ import { ARTIFACTS_FORMAT_VERSION, generateArtifacts, type ArtifactManifest } fr
 import { initialCheckpoint } from '../training/checkpoint';
 import type { AdamWConfig, SgdConfig } from '../training/optimizers';
 import { TrainingSession } from '../training/training-session';
+import { contentHash, fileIdentity } from '../util/content-hash';
 import { createRng } from '../util/rng';
 import { median } from './stats';
 
@@ -204,13 +204,10 @@ const PARAMETERS_FILE = 'initial-parameters.f32';
 /** Bumped when what prepare writes changes meaning. */
 const PREPARE_FORMAT = 1;
 
-/** Identity of a graph for the cache key: a file by path, size and time; a model by its bytes. */
+/** Identity of a graph for the cache key: a file by path, size and time (see fileIdentity); a model by its bytes. */
 function graphIdentity(graph: OnnxModel | string): string {
-  if (typeof graph === 'string') {
-    const stat = fs.statSync(graph);
-    return `file:${path.resolve(graph)}:${stat.size}:${stat.mtimeMs}`;
-  }
-  return `model:${createHash('sha256').update(modelToBytes(graph)).digest('hex')}`;
+  if (typeof graph === 'string') return `file:${fileIdentity(graph)}`;
+  return `model:${contentHash([modelToBytes(graph)])}`;
 }
 
 function loadGraph(graph: OnnxModel | string): OnnxModel {
@@ -258,8 +255,8 @@ async function prepareArtifacts(
 ): Promise<Omit<PreparedTrainStep, 'teacherLevel'>> {
   const size = positiveInt(options.size ?? 224, 'size');
   const optimizer = options.optimizer ?? { type: 'adamw', lr: 1e-4, weightDecay: 1e-2 };
-  const key = createHash('sha256')
-    .update(
+  const key = contentHash(
+    [
       JSON.stringify({
         format: PREPARE_FORMAT,
         artifacts: ARTIFACTS_FORMAT_VERSION,
@@ -269,9 +266,9 @@ async function prepareArtifacts(
         levels: options.levels ?? null,
         optimizer,
       }),
-    )
-    .digest('hex')
-    .slice(0, 20);
+    ],
+    20,
+  );
   const dir = path.join(options.cacheDir ?? defaultBenchCacheDir(), key);
   const manifestFile = path.join(dir, PREPARED_FILE);
   if (fs.existsSync(manifestFile)) {

@@ -1,6 +1,6 @@
 /**
- * GradNorm (Chen, Badrinarayanan, Lee, Rabinovich, ICML 2018) for per-level distillation losses, as SPEC.md
- * states it. Level weights w_l start equal and always sum to 1; each step, given g_l = ‖∇_W L_l‖ (the
+ * GradNorm (Chen, Badrinarayanan, Lee, Rabinovich, ICML 2018) for per-level distillation losses, as the
+ * paper states it. Level weights w_l start equal and always sum to 1; each step, given g_l = ‖∇_W L_l‖ (the
  * unweighted level loss's gradient norm at the shared parameter W) and the levels' losses:
  *
  *   G_l = w_l·g_l            L̃_l = L_l(t)/L_l(0)           r_l = L̃_l / mean_j L̃_j

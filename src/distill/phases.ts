@@ -1,5 +1,5 @@
 /**
- * The four training phases (seed document; SPEC.md "Training phases"). Each runs from the run cursor, so
+ * The four training phases (README, "What `npx rlpkd train` does"). Each runs from the run cursor, so
  * a resumed run continues mid-phase, and each is skipped when disabled or has 0 epochs.
  * 1 pretrain — every image distils the levels the selection allows (every level for `rl`) with uniform
  *   weights, over epochs of the training split.

@@ -6,6 +6,7 @@ export type { ExternalDataResolver, ExternalDataWriter } from './codec';
 export * from './model-io';
 export * from './graph-builder';
 export * from './graph-structure';
+export * from './output-copies';
 export * from './shape-inference';
 export * from './shared-initializers';
 export * from './weight-data';

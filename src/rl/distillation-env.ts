@@ -1,5 +1,5 @@
 /**
- * The level-selection MDP of SPEC.md as a VecEnv. An episode is one image; its steps are the student's
+ * The level-selection MDP (src/rl/README.md, "The MDP as implemented") as a VecEnv. An episode is one image; its steps are the student's
  * pyramid levels in a configured order (sequential mode; one step deciding every level in independent
  * mode). `ParallelDistillationEnv` holds N images: when their episodes end it does ONE batched student
  * update through the engine (TrainingSession on the masked distillation loss, mask[n, l] = level l was

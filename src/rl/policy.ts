@@ -271,7 +271,7 @@ export class PolicyNetwork {
       throw new RlpkdError(
         `${source} is not a policy saved by rl-pyramidkd (no '${METADATA_KEY}' metadata)`,
         {
-          hint: 'save policies with PolicyNetwork.save',
+          hint: "pass the policy.onnx in a run's checkpoints/final/ folder (written by `rlpkd train`) or a file saved with PolicyNetwork.save",
         },
       );
     }

@@ -18,7 +18,7 @@ import { freeSteps, PolicyOptimizer, type PpoCoefficients } from './policy-optim
 import { checkPolicyEnv, collectRollout, resetEnv } from './rollout';
 import { stepsPerEpisode, type VecEnv } from './vec-env';
 
-/** PPO hyper-parameters; defaults from SPEC.md (and stable-baselines3 where SPEC.md is silent). */
+/** PPO hyper-parameters; defaults as in configs/default.yaml's rl.ppo (and stable-baselines3 where it is silent). */
 export interface PpoConfig {
   /** Adam learning rate (default 3e-4). */
   learningRate?: number;
@@ -26,7 +26,7 @@ export interface PpoConfig {
   nSteps?: number;
   /** Transitions per minibatch (default 64), rounded to whole episodes. */
   batchSize?: number;
-  /** Passes over each rollout (SPEC.md's ppo_epochs, default 4). */
+  /** Passes over each rollout (rl.ppo.ppo_epochs in the config, default 4). */
   nEpochs?: number;
   gamma?: number;
   gaeLambda?: number;

@@ -2,3 +2,4 @@ export * from './tensors';
 export * from './session';
 export * from './web-session';
 export * from './optimized-model';
+export * from './choose-runtime';

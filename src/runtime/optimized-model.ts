@@ -6,12 +6,12 @@
  * reordered weights, in an external-data file onnxruntime maps lazily, and loads at level 'basic'.
  * It is specific to the CPU and the onnxruntime version that wrote it, so both are part of the cache key.
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { InputFileError, RlpkdError } from '../errors';
+import { contentHash, fileIdentity } from '../util/content-hash';
 
 /** A graph file and the onnxruntime optimization level to load it with. */
 export interface GraphFile {
@@ -35,16 +35,6 @@ function hardwareKey(): string {
   return JSON.stringify({ cpu: os.cpus()[0]?.model ?? '', arch: process.arch, flags, ort: version });
 }
 
-/** The model file's identity: its path, size and modification time, and those of its external data. */
-function fileKey(model: string): string {
-  const stat = (f: string): string => {
-    const s = fs.statSync(f);
-    return `${path.resolve(f)}:${s.size}:${s.mtimeMs}`;
-  };
-  const data = fs.existsSync(`${model}.data`) ? stat(`${model}.data`) : '';
-  return `${stat(model)}|${data}`;
-}
-
 /**
  * Path of `model` optimized by onnxruntime at level 'all' for this CPU, creating it in `cacheDir` on first
  * use (one session load at 'all': seconds, and that level's load-time memory, once). Load the result with
@@ -58,7 +48,7 @@ export async function optimizedModelFile(
   if (!fs.existsSync(model)) {
     throw new InputFileError(`ONNX model '${model}' does not exist`, { hint: 'check the path' });
   }
-  const key = createHash('sha256').update(fileKey(model)).update(hardwareKey()).digest('hex').slice(0, 20);
+  const key = contentHash([fileIdentity(model), hardwareKey()], 20);
   const entry = path.join(options.cacheDir, `optimized-${key}`);
   const file = path.join(entry, OPTIMIZED_FILE);
   if (fs.existsSync(file)) return file;

@@ -4,22 +4,21 @@
  * fused step graph (forward + loss + backward + clipping + optimizer in one run, because with CUDA every
  * run copies all inputs and outputs across PCIe), the forward graph for inference export, and an initial
  * checkpoint. Trainable parameters become graph inputs, so they live in JS and every session shares them.
- * Everything is cached in `outDir` under a content hash of the model bytes and the options.
+ * The builders here return new graphs (with the block layout they were built for) and change nothing
+ * they are given; generateArtifacts caches the result in `outDir` (artifact-store.ts) under a content
+ * hash of the model bytes and the options.
  */
-import { createHash } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { buildGradientGraph } from '../autodiff/gradient-graph';
-import { GraphError, InputFileError, RlpkdError } from '../errors';
+import { GraphError, RlpkdError } from '../errors';
 import { GraphBuilder } from '../onnx/graph-builder';
-import { producerMap } from '../onnx/graph-structure';
-import { inferShapes } from '../onnx/shape-inference';
-import { loadModel, modelToBytes, saveModel, writeFileAtomic } from '../onnx/model-io';
+import { bypassOutputCopies } from '../onnx/output-copies';
+import { loadModel, modelToBytes } from '../onnx/model-io';
 import { untieSharedInitializersDetailed } from '../onnx/shared-initializers';
 import { classifyParameters, type ParameterPatterns } from '../analysis/parameters';
-import { DataType, type Dim, type OnnxModel, type OnnxNode, type ValueInfo } from '../onnx/types';
+import { DataType, type Dim, type OnnxModel, type ValueInfo } from '../onnx/types';
 import type { HostTensor } from '../runtime/tensors';
-import { initialCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint';
+import { contentHash, stableJson } from '../util/content-hash';
+import { initialCheckpoint, type CheckpointState } from './checkpoint';
 import { foldFrozenAffine, unfoldFrozenAffine } from './fold-frozen-affine';
 import { embedParameters, moveInitializersToInputs, pruneToOutputs } from './graph-edit';
 import { appendLoss, type LossSpec } from './losses';
@@ -36,25 +35,18 @@ import {
   type ResolvedOptimizerConfig,
   type UpdateSlot,
 } from './optimizers';
+import { ARTIFACTS_FORMAT_VERSION, ArtifactStore, artifactModel, type ArtifactGraph } from './artifact-store';
 
-/** Bumped whenever generated graphs change for the same inputs, so cached artifacts are rebuilt. */
-export const ARTIFACTS_FORMAT_VERSION = 6;
-
-/** File names inside an artifacts folder. */
-export const ARTIFACT_FILES = {
-  training: 'training_model.onnx',
-  eval: 'eval_model.onnx',
-  optimizer: 'optimizer_model.onnx',
-  fused: 'fused_step_model.onnx',
-  gradientStep: 'gradient_step_model.onnx',
-  levelNormStep: 'gradient_step_level_norms_model.onnx',
-  forward: 'forward_model.onnx',
-  checkpoint: 'checkpoint.onnx',
-  manifest: 'manifest.json',
-} as const;
-
-export type ArtifactGraph =
-  'training' | 'eval' | 'optimizer' | 'fused' | 'gradientStep' | 'levelNormStep' | 'forward';
+export {
+  ARTIFACTS_FORMAT_VERSION,
+  ARTIFACT_FILES,
+  ArtifactStore,
+  artifactModel,
+  artifactPath,
+  loadArtifacts,
+  readCheckpoint,
+  type ArtifactGraph,
+} from './artifact-store';
 
 export interface ArtifactOptions {
   /**
@@ -130,13 +122,16 @@ export interface TrainingArtifacts {
   /** Graphs held in memory; absent ones are read from `dir`. */
   models: Partial<Record<ArtifactGraph, OnnxModel>>;
   /**
-   * The initial checkpoint (parameters from the model, optimizer state zero). Artifacts read from a folder
-   * load it from the file on each access.
+   * The initial checkpoint (parameters from the model, optimizer state zero), held when the artifacts were
+   * built in this process. Artifacts opened from a folder leave it there: readCheckpoint() reads it.
    */
-  checkpoint: CheckpointState;
+  checkpoint?: CheckpointState;
   /** True when generateArtifacts found them in the cache. */
   cached?: boolean;
 }
+
+/** Artifacts just built in this process: their initial checkpoint is in memory. */
+export type BuiltArtifacts = TrainingArtifacts & { checkpoint: CheckpointState };
 
 /** The graphs of a set of artifacts without their initial checkpoint (what a session keeps once started). */
 export type ArtifactGraphs = Omit<TrainingArtifacts, 'checkpoint' | 'cached'>;
@@ -150,22 +145,10 @@ export function artifactGraphs(artifacts: ArtifactGraphs): ArtifactGraphs {
   };
 }
 
-function stableJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : 1));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
 /** The cache key: sha-256 of the model bytes, the options that shape the graphs and the format version. */
 export function artifactsHash(modelBytes: Uint8Array, options: ArtifactOptions): string {
-  const h = createHash('sha256');
-  h.update(modelBytes);
-  h.update(
+  return contentHash([
+    modelBytes,
     stableJson({
       format: ARTIFACTS_FORMAT_VERSION,
       trainable: options.trainable ? [...options.trainable] : null,
@@ -180,8 +163,7 @@ export function artifactsHash(modelBytes: Uint8Array, options: ArtifactOptions):
       foldFrozenAffine: options.foldFrozenAffine ?? true,
       levelGradientNorms: options.levelGradientNorms ?? null,
     }),
-  );
-  return h.digest('hex');
+  ]);
 }
 
 /** Checks an explicit trainable list against the (untied) model; a name untying replaced stands for its copies. */
@@ -260,6 +242,12 @@ export interface FusedLayout {
   gradientShapes?: Record<string, number[]>;
 }
 
+/** What a graph builder returns: the new graph and the block layout it was built for (inputs are not changed). */
+interface BuiltGraph {
+  model: OnnxModel;
+  layout: FusedLayout;
+}
+
 /** Name of the flat block input of fused parameter group `k`. */
 function flatInputName(k: number, what: string): string {
   return `optimizer.flat${k}.${what}`;
@@ -312,57 +300,6 @@ export function fusedLayout(
   return { groups };
 }
 
-/**
- * Lets producers write graph outputs directly: an Identity that only renames a computed tensor to a graph
- * output, and a Reshape producing one of `reshapedOutputs` from a tensor of static shape, are removed and
- * the producer writes the output under its name (onnxruntime keeps such nodes when the tensor has other
- * readers, copying it; a Reshape into a caller's buffer copies too: ~30 ms per ResNet-50 gradient step).
- * A bypassed Reshape's output keeps its source's shape; returns those outputs → their new shapes.
- */
-function bypassOutputCopies(
-  model: OnnxModel,
-  reshapedOutputs: ReadonlySet<string> = new Set(),
-): Record<string, number[]> {
-  const g = model.graph;
-  // Sources keep their names until bypassed, and a bypassed one becomes an output (never a source again).
-  const shapes = reshapedOutputs.size > 0 ? inferShapes(model) : undefined;
-  const reshaped: Record<string, number[]> = {};
-  // Repeated because one bypass can expose another (an Identity renaming a Reshape's output).
-  for (let changed = true; changed;) {
-    const outputs = new Set(g.outputs.map((o) => o.name));
-    const outer = new Set([...outputs, ...g.inputs.map((v) => v.name), ...g.initializers.map((t) => t.name)]);
-    const producer = producerMap(g);
-    const rename = new Map<string, string>();
-    const drop = new Set<OnnxNode>();
-    for (const n of g.nodes) {
-      const out = n.outputs[0];
-      if (n.domain || !outputs.has(out)) continue;
-      const src = n.inputs[0];
-      if (!producer.has(src) || outer.has(src) || rename.has(src)) continue;
-      if (n.opType === 'Reshape' && reshapedOutputs.has(out)) {
-        const dims = shapes!.get(src)?.shape;
-        if (!dims || !dims.every((d): d is number => typeof d === 'number')) continue;
-        reshaped[out] = dims;
-      } else if (n.opType !== 'Identity') continue;
-      rename.set(src, out);
-      drop.add(n);
-    }
-    changed = rename.size > 0;
-    g.nodes = g.nodes.filter((n) => !drop.has(n));
-    for (const n of g.nodes) {
-      n.inputs = n.inputs.map((i) => rename.get(i) ?? i);
-      n.outputs = n.outputs.map((o) => rename.get(o) ?? o);
-    }
-    g.valueInfo = g.valueInfo.filter((v) => !rename.has(v.name) && !reshaped[v.name]);
-  }
-  for (const o of g.outputs) if (reshaped[o.name]) o.shape = [...reshaped[o.name]];
-  // The dropped Reshapes' shape constants are read by nothing now (onnxruntime would warn about each).
-  const read = new Set(g.nodes.flatMap((n) => n.inputs));
-  const io = new Set([...g.inputs, ...g.outputs].map((v) => v.name));
-  g.initializers = g.initializers.filter((t) => read.has(t.name) || io.has(t.name));
-  return reshaped;
-}
-
 /** Each group's gradients reshaped to 1-D and concatenated in block order (one tensor per group). */
 function appendFlatGradients(
   b: GraphBuilder,
@@ -389,7 +326,7 @@ function buildGradientStepModel(
   training: OnnxModel,
   manifest: Pick<ArtifactManifest, 'gradients'>,
   layout: FusedLayout,
-): OnnxModel {
+): BuiltGraph {
   const b = GraphBuilder.fromModel(training);
   b.name = `${training.graph.name}_gradient_step`;
   const members = layout.groups.flatMap((group) => group.params);
@@ -398,13 +335,12 @@ function buildGradientStepModel(
     members.map((p) => manifest.gradients[p]),
   );
   b.output(b.op('Identity', [norm], {}, { outputs: [GRAD_NORM_OUTPUT] }), DataType.FLOAT, []);
-  const model = b.build();
-  layout.gradientShapes = bypassOutputCopies(model, new Set(members.map((p) => manifest.gradients[p])));
-  return model;
+  const bypassed = bypassOutputCopies(b.build(), new Set(members.map((p) => manifest.gradients[p])));
+  return { model: bypassed.model, layout: { ...layout, gradientShapes: bypassed.reshaped } };
 }
 
 /**
- * The gradient step graph plus ‖∇_W L_l‖² for each level loss: one gradient graph with the training loss
+ * The gradient step graph plus ‖∇_W L_l‖² (float64) for each level loss: one gradient graph with the training loss
  * and one target per level loss (the autodiff shares the forward pass among them), each level's gradient at
  * W reduced to its squared norm in the graph, so only scalars leave the run.
  */
@@ -457,13 +393,14 @@ function buildLevelNormStepModel(
   const outputs = levelGrads.map((g, l) => {
     const name = `gradnorm.level${l}.sq`;
     checkFreeName(b, name, 'level-norm step graph');
-    b.op('ReduceSumSquare', [g], { keepdims: 0 }, { outputs: [name] });
-    b.output(name, DataType.FLOAT, []);
+    // Summed in float64, as the GradNorm probe sums on the host (float32 sums drift with the length).
+    const wide = b.op('Cast', [g], { to: DataType.DOUBLE });
+    b.op('ReduceSumSquare', [wide], { keepdims: 0 }, { outputs: [name] });
+    b.output(name, DataType.DOUBLE, []);
     return name;
   });
   // The same gradient step as buildGradientStepModel makes (its layout shapes are the manifest's already).
-  const layout = JSON.parse(JSON.stringify(manifest.fusedLayout)) as FusedLayout;
-  const model = buildGradientStepModel(b.build(), manifest, layout);
+  const { model, layout } = buildGradientStepModel(b.build(), manifest, manifest.fusedLayout!);
   if (JSON.stringify(layout.gradientShapes) !== JSON.stringify(manifest.fusedLayout!.gradientShapes)) {
     throw new GraphError('internal: the level-norm step graph shapes its gradient outputs differently');
   }
@@ -481,7 +418,7 @@ function buildFusedModel(
   manifest: Pick<ArtifactManifest, 'parameters' | 'gradients' | 'stepOutputs'>,
   optimizer: ResolvedOptimizerConfig,
   layout: FusedLayout,
-): OnnxModel {
+): BuiltGraph {
   const b = GraphBuilder.fromModel(training);
   b.name = `${training.graph.name}_fused_step`;
   const gradOutputs = new Set(Object.values(manifest.gradients));
@@ -519,13 +456,11 @@ function buildFusedModel(
       b.output(update.states[k][s], DataType.FLOAT, [group.size]);
   });
   b.output(b.op('Identity', [clip.norm], {}, { outputs: [GRAD_NORM_OUTPUT] }), DataType.FLOAT, []);
-  const model = b.build();
-  bypassOutputCopies(model);
-  return model;
+  return { model: bypassOutputCopies(b.build()).model, layout };
 }
 
 /** Builds every artifact in memory. */
-function buildArtifacts(source: OnnxModel, options: ArtifactOptions, hash: string): TrainingArtifacts {
+function buildArtifacts(source: OnnxModel, options: ArtifactOptions, hash: string): BuiltArtifacts {
   const optimizer = resolveOptimizerConfig(options.optimizer);
   const untie = options.untieSharedInitializers ?? true;
   const untied: Record<string, string> = {};
@@ -626,9 +561,11 @@ function buildArtifacts(source: OnnxModel, options: ArtifactOptions, hash: strin
     forward,
   };
   if (options.fused ?? true) {
-    manifest.fusedLayout = fusedLayout(parameters, gradients, optimizer);
-    models.fused = buildFusedModel(training, manifest, optimizer, manifest.fusedLayout);
-    models.gradientStep = buildGradientStepModel(training, manifest, manifest.fusedLayout);
+    const layout = fusedLayout(parameters, gradients, optimizer);
+    models.fused = buildFusedModel(training, manifest, optimizer, layout).model;
+    const gradientStep = buildGradientStepModel(training, manifest, layout);
+    models.gradientStep = gradientStep.model;
+    manifest.fusedLayout = gradientStep.layout;
     if (options.levelGradientNorms) {
       const built = buildLevelNormStepModel(
         evalModel,
@@ -646,94 +583,6 @@ function buildArtifacts(source: OnnxModel, options: ArtifactOptions, hash: strin
   return { manifest, models, checkpoint: initialCheckpoint(initialParams, optimizer) };
 }
 
-function readManifest(dir: string): ArtifactManifest | undefined {
-  const file = path.join(dir, ARTIFACT_FILES.manifest);
-  if (!fs.existsSync(file)) return undefined;
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as ArtifactManifest;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Reads artifacts written by generateArtifacts; graphs are loaded from the folder when needed. */
-export function loadArtifacts(dir: string): TrainingArtifacts {
-  const manifest = readManifest(dir);
-  if (!manifest) {
-    throw new InputFileError(`'${dir}' holds no training artifacts (manifest.json missing or unreadable)`, {
-      hint: 'create them with `rlpkd artifacts --model M.onnx --out DIR` or generateArtifacts()',
-    });
-  }
-  if (manifest.format !== ARTIFACTS_FORMAT_VERSION) {
-    throw new InputFileError(
-      `'${dir}' holds artifacts of format ${manifest.format}; this version needs format ${ARTIFACTS_FORMAT_VERSION}`,
-      { hint: 'regenerate them (generateArtifacts rebuilds them automatically)' },
-    );
-  }
-  for (const f of Object.values(manifest.files)) {
-    if (f && !fs.existsSync(path.join(dir, f))) {
-      throw new InputFileError(`training artifacts in '${dir}' are incomplete: '${f}' is missing`, {
-        hint: 'regenerate them',
-      });
-    }
-  }
-  // The checkpoint (parameters plus zero optimizer state: three times the model) is read when asked for,
-  // and not kept: a session copies it into its own storage once, or is started from another checkpoint.
-  const checkpointFile = path.join(dir, ARTIFACT_FILES.checkpoint);
-  const artifacts = { manifest, dir, models: {} } as Omit<TrainingArtifacts, 'checkpoint'>;
-  Object.defineProperty(artifacts, 'checkpoint', {
-    get: () => loadCheckpoint(checkpointFile),
-    enumerable: true,
-    configurable: true,
-  });
-  return artifacts as TrainingArtifacts;
-}
-
-/** One graph of a set of artifacts, from memory or from its file. */
-export function artifactModel(artifacts: ArtifactGraphs, graph: ArtifactGraph): OnnxModel {
-  const m = artifacts.models[graph];
-  if (m) return m;
-  const file = artifacts.manifest.files[graph];
-  if (!file || !artifacts.dir) {
-    throw new RlpkdError(`these training artifacts have no ${graph} graph`, {
-      hint:
-        graph === 'fused' || graph === 'gradientStep'
-          ? 'generate them with fused: true (the default)'
-          : graph === 'levelNormStep'
-            ? 'generate them with levelGradientNorms'
-            : 'regenerate the artifacts',
-    });
-  }
-  const model = loadModel(path.join(artifacts.dir, file));
-  artifacts.models[graph] = model;
-  return model;
-}
-
-/** Path of a graph's file when the artifacts are on disk (sessions load big graphs faster from paths). */
-export function artifactPath(artifacts: ArtifactGraphs, graph: ArtifactGraph): string | undefined {
-  const file = artifacts.manifest.files[graph];
-  return file && artifacts.dir ? path.join(artifacts.dir, file) : undefined;
-}
-
-function writeArtifacts(artifacts: TrainingArtifacts, dir: string): void {
-  fs.mkdirSync(dir, { recursive: true });
-  // A stale manifest must not vouch for files being replaced: remove it first, write it last.
-  fs.rmSync(path.join(dir, ARTIFACT_FILES.manifest), { force: true });
-  const files: ArtifactManifest['files'] = {};
-  for (const [graph, model] of Object.entries(artifacts.models) as [ArtifactGraph, OnnxModel][]) {
-    saveModel(model, path.join(dir, ARTIFACT_FILES[graph]));
-    files[graph] = ARTIFACT_FILES[graph];
-  }
-  saveCheckpoint(path.join(dir, ARTIFACT_FILES.checkpoint), artifacts.checkpoint);
-  files.checkpoint = ARTIFACT_FILES.checkpoint;
-  artifacts.manifest.files = files;
-  writeFileAtomic(
-    path.join(dir, ARTIFACT_FILES.manifest),
-    `${JSON.stringify(artifacts.manifest, null, 2)}\n`,
-  );
-  artifacts.dir = dir;
-}
-
 /**
  * Generates (or finds in `outDir`'s cache) the training, eval, optimizer and fused step graphs plus the
  * initial checkpoint for `model` (an OnnxModel or a path).
@@ -741,19 +590,19 @@ function writeArtifacts(artifacts: TrainingArtifacts, dir: string): void {
 export function generateArtifacts(model: OnnxModel | string, options: ArtifactOptions): TrainingArtifacts {
   const source = typeof model === 'string' ? loadModel(model) : model;
   const hash = artifactsHash(modelToBytes(source), options);
-  if (options.outDir) {
-    const existing = readManifest(options.outDir);
+  const store = options.outDir ? new ArtifactStore(options.outDir) : undefined;
+  if (store) {
+    const existing = store.readManifest();
     if (existing?.hash === hash && existing.format === ARTIFACTS_FORMAT_VERSION) {
       try {
-        return Object.assign(loadArtifacts(options.outDir), { cached: true });
+        return { ...store.open(), cached: true };
       } catch {
         // incomplete or damaged: rebuild below
       }
     }
   }
-  const artifacts = buildArtifacts(source, options, hash);
-  if (options.outDir) writeArtifacts(artifacts, options.outDir);
-  return Object.assign(artifacts, { cached: false });
+  const built = buildArtifacts(source, options, hash);
+  return { ...(store ? store.write(built) : built), cached: false };
 }
 
 /**

@@ -15,6 +15,7 @@ import {
   type OptimizerConfig,
   type ResolvedOptimizerConfig,
 } from './optimizers';
+import { float32Data } from './tensor-checks';
 
 /** Version of the checkpoint layout this code writes (and the newest it reads). */
 export const CHECKPOINT_FORMAT_VERSION = 1;
@@ -61,11 +62,6 @@ export interface CheckpointLayout {
   optimizer: OptimizerConfig;
 }
 
-function float32(t: HostTensor, what: string): Float32Array {
-  if (!(t.data instanceof Float32Array)) throw new RlpkdError(`checkpoint: ${what} must be float32`);
-  return t.data;
-}
-
 /** A fresh checkpoint for `parameters`: optimizer state zero, step 0. */
 export function initialCheckpoint(
   parameters: Record<string, HostTensor>,
@@ -85,7 +81,12 @@ export function initialCheckpoint(
 export function checkpointToModel(state: CheckpointState): OnnxModel {
   const initializers: OnnxTensor[] = [];
   const add = (name: string, t: HostTensor, what: string): void => {
-    initializers.push({ name, dataType: DataType.FLOAT, dims: [...t.dims], data: float32(t, what) });
+    initializers.push({
+      name,
+      dataType: DataType.FLOAT,
+      dims: [...t.dims],
+      data: float32Data(t, `checkpoint: ${what}`),
+    });
   };
   for (const [name, t] of Object.entries(state.parameters)) add(name, t, `parameter '${name}'`);
   if (!state.optimizerStateOmitted)

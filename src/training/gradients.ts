@@ -14,6 +14,7 @@ import { createSession, type ExecutionProviderName } from '../runtime/session';
 import type { HostTensor } from '../runtime/tensors';
 import { moveInitializersToInputs, pruneToOutputs } from './graph-edit';
 import { mseLoss } from './losses';
+import { sameDims } from './tensor-checks';
 
 /** What to differentiate: data inputs, a target per regressed output, and optionally the parameters. */
 export interface ComputeGradientsOptions {
@@ -171,10 +172,6 @@ function checkFeeds(model: OnnxModel, options: ComputeGradientsOptions): void {
 function scalar(t: HostTensor | undefined, what: string): number {
   if (!t || t.data.length !== 1) throw new RlpkdError(`internal: ${what} is not a scalar`);
   return Number(t.data[0]);
-}
-
-function sameDims(a: readonly number[], b: readonly Dim[]): boolean {
-  return a.length === b.length && a.every((d, i) => b[i] === d);
 }
 
 /**

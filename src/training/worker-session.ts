@@ -7,10 +7,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { InputFileError, RlpkdError } from '../errors';
+import { RlpkdError } from '../errors';
 import type { OnnxModel } from '../onnx/types';
 import type { HostTensor } from '../runtime/tensors';
-import { ARTIFACT_FILES, type ArtifactManifest } from './artifacts';
+import { ArtifactStore, type ArtifactManifest } from './artifacts';
 import type { CheckpointState } from './checkpoint';
 import { createLrSchedule, type LrSchedule } from './lr-schedules';
 import type { FusedStepResult, OptimizerStepResult, TrainingSessionOptions } from './training-session';
@@ -52,20 +52,6 @@ function workerEntry(): string {
     });
   }
   return entry;
-}
-
-function readManifest(dir: string): ArtifactManifest {
-  const file = path.join(dir, ARTIFACT_FILES.manifest);
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as ArtifactManifest;
-  } catch (err) {
-    throw new InputFileError(
-      `'${dir}' holds no readable training artifacts manifest: ${(err as Error).message}`,
-      {
-        hint: 'create them with generateArtifacts() or `rlpkd artifacts`',
-      },
-    );
-  }
 }
 
 /** A TrainingSession whose graphs run in a worker thread; every method mirrors TrainingSession's. */
@@ -114,7 +100,9 @@ export class WorkerTrainingSession {
   /** Starts a worker, opens the artifacts there and loads the starting checkpoint. */
   static async create(options: WorkerTrainingSessionOptions): Promise<WorkerTrainingSession> {
     const manifest =
-      typeof options.artifacts === 'string' ? readManifest(options.artifacts) : options.artifacts.manifest;
+      typeof options.artifacts === 'string'
+        ? new ArtifactStore(options.artifacts).manifest()
+        : options.artifacts.manifest;
     const worker = new Worker(BOOTSTRAP, { eval: true, workerData: { entry: workerEntry() } });
     const s = new WorkerTrainingSession(worker, manifest, options);
     const { transferInputs: _t, ...sessionOptions } = options;

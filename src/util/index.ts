@@ -1,1 +1,2 @@
 export * from './rng';
+export * from './content-hash';

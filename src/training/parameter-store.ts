@@ -1,0 +1,340 @@
+/**
+ * Where a training session's numbers live: parameters, optimizer state and gradients in a few contiguous
+ * Float32Arrays (one block per fused parameter group), each tensor a view into its block, plus the step
+ * count. One map of parameters and one set of gradients; snapshots, checkpoints and the parameter
+ * accessors of TrainingSession all read and write through it. It runs no graph.
+ */
+import { RlpkdError } from '../errors';
+import type { HostTensor } from '../runtime/tensors';
+import { fusedLayout, type ArtifactManifest, type FusedParameterGroup } from './artifacts';
+import { checkCheckpointFits, type CheckpointState } from './checkpoint';
+import type { HostUpdateMemory } from './host-update';
+import { optimizerStateNames, stateTensorName } from './optimizers';
+import { float32Data, sameDims } from './tensor-checks';
+
+/** Parameters, optimizer state and step of a session, as TrainingSession.snapshot copies them. */
+export interface TrainingSnapshot {
+  readonly step: number;
+  /** The session's storage arrays, in its own order. */
+  readonly arrays: readonly Float32Array[];
+}
+
+/** A fused parameter group's flat blocks: the parameters, each optimizer state and the gradient, contiguous. */
+export interface FlatBlock {
+  readonly group: FusedParameterGroup;
+  readonly params: Float32Array;
+  /** Optimizer state name → block. */
+  readonly state: Readonly<Record<string, Float32Array>>;
+  /** The block's gradient (allocated with the block for host updates, else on the first trainStep). */
+  grad?: Float32Array;
+  /** Parameter → its gradient's view into `grad`. */
+  gradViews?: Map<string, Float32Array>;
+}
+
+function numel(dims: readonly number[]): number {
+  return dims.reduce((a, d) => a * d, 1);
+}
+
+/** The flat blocks of a manifest: its fused layout, or the same grouping for artifacts without fused graphs. */
+export function parameterGroups(manifest: ArtifactManifest): readonly FusedParameterGroup[] {
+  return (manifest.fusedLayout ?? fusedLayout(manifest.parameters, manifest.gradients, manifest.optimizer))
+    .groups;
+}
+
+/** Parameters, optimizer state, gradients and step of one training session (see the module doc). */
+export class ParameterStore {
+  /** Optimizer updates taken so far. */
+  step = 0;
+  readonly blocks: FlatBlock[] = [];
+  /** Parameter → its values (a view into a block, or its own array when it gets no gradient). */
+  private readonly params = new Map<string, Float32Array>();
+  /** State tensor (`<param>.<state>`) → its values. */
+  private readonly state = new Map<string, Float32Array>();
+  /** State tensor → its parameter. */
+  private readonly stateOwner = new Map<string, string>();
+  private readonly dims = new Map<string, readonly number[]>();
+  /** Every array parameters and optimizer state live in, in a fixed order (blocks first): what snapshots copy. */
+  private readonly storage: Float32Array[] = [];
+  /** True when the gradients hold nothing (none computed since the last reset). */
+  private gradientsStale = true;
+
+  /**
+   * Allocates the blocks, from `memory` when the host kernels update them (their gradients too, since
+   * the gradient step graph writes into them), else as ordinary arrays.
+   */
+  constructor(
+    readonly manifest: ArtifactManifest,
+    memory?: HostUpdateMemory,
+  ) {
+    for (const p of manifest.parameters) this.dims.set(p.name, p.dims);
+    const alloc = (n: number): Float32Array => (memory ? memory.alloc(n) : new Float32Array(n));
+    const stateNames = optimizerStateNames(manifest.optimizer);
+    for (const group of parameterGroups(manifest)) {
+      const size = group.params.reduce((n, p) => n + numel(this.dims.get(p)!), 0);
+      const state: Record<string, Float32Array> = {};
+      const block: FlatBlock = { group, params: alloc(size), state };
+      for (const s of stateNames) state[s] = alloc(size);
+      if (memory) this.attachGradient(block, alloc(size));
+      let offset = 0;
+      for (const p of group.params) {
+        const n = numel(this.dims.get(p)!);
+        this.params.set(p, block.params.subarray(offset, offset + n));
+        for (const s of stateNames) this.addState(p, s, state[s].subarray(offset, offset + n));
+        offset += n;
+      }
+      this.blocks.push(block);
+      this.storage.push(block.params, ...Object.values(state));
+    }
+    for (const p of manifest.parameters) {
+      if (this.params.has(p.name)) continue;
+      const own = [p, ...stateNames].map(() => new Float32Array(numel(p.dims)));
+      this.params.set(p.name, own[0]);
+      stateNames.forEach((s, i) => this.addState(p.name, s, own[i + 1]));
+      this.storage.push(...own);
+    }
+  }
+
+  private addState(param: string, s: string, values: Float32Array): void {
+    this.state.set(stateTensorName(param, s), values);
+    this.stateOwner.set(stateTensorName(param, s), param);
+  }
+
+  private attachGradient(block: FlatBlock, grad: Float32Array): void {
+    block.grad = grad;
+    block.gradViews = new Map();
+    let offset = 0;
+    for (const p of block.group.params) {
+      const n = numel(this.dims.get(p)!);
+      block.gradViews.set(p, grad.subarray(offset, offset + n));
+      offset += n;
+    }
+  }
+
+  /** True when `name` is a trainable parameter. */
+  has(name: string): boolean {
+    return this.params.has(name);
+  }
+
+  /** A parameter's values (the live view, not a copy). */
+  parameter(name: string): Float32Array {
+    return this.params.get(name)!;
+  }
+
+  /** A parameter's shape. */
+  dimsOf(name: string): readonly number[] {
+    return this.dims.get(name)!;
+  }
+
+  /** The live view of a parameter as a tensor (for feeds). */
+  parameterTensor(name: string): HostTensor | undefined {
+    const p = this.params.get(name);
+    return p && { data: p, dims: this.dims.get(name)! };
+  }
+
+  /** Copies of the parameters (in manifest order). */
+  copyParameters(): Record<string, HostTensor> {
+    const out: Record<string, HostTensor> = {};
+    for (const p of this.manifest.parameters)
+      out[p.name] = { data: this.params.get(p.name)!.slice(), dims: [...p.dims] };
+    return out;
+  }
+
+  /** Live views of the parameters (in manifest order); the caller must not keep or write them. */
+  parameterViews(): Record<string, HostTensor> {
+    const views: Record<string, HostTensor> = {};
+    for (const p of this.manifest.parameters)
+      views[p.name] = { data: this.params.get(p.name)!, dims: p.dims };
+    return views;
+  }
+
+  /** Number of float32 values in all parameters. */
+  get parametersSize(): number {
+    return this.manifest.parameters.reduce((n, p) => n + numel(p.dims), 0);
+  }
+
+  /** All parameters in one array, in manifest order. */
+  contiguousParameters(): Float32Array {
+    const out = new Float32Array(this.parametersSize);
+    let o = 0;
+    for (const p of this.manifest.parameters) {
+      const d = this.params.get(p.name)!;
+      out.set(d, o);
+      o += d.length;
+    }
+    return out;
+  }
+
+  /** Replaces all parameters from one buffer in manifest order. */
+  loadParametersBuffer(buffer: Float32Array): void {
+    const size = this.parametersSize;
+    if (buffer.length !== size) {
+      throw new RlpkdError(`loadParametersBuffer: expected ${size} float32 values, got ${buffer.length}`);
+    }
+    let o = 0;
+    for (const p of this.manifest.parameters) {
+      const d = this.params.get(p.name)!;
+      d.set(buffer.subarray(o, o + d.length));
+      o += d.length;
+    }
+  }
+
+  /** Replaces some or all parameters (copied); unknown names and wrong shapes are errors, checked first. */
+  loadParameters(params: Record<string, HostTensor>): void {
+    const names = this.manifest.parameters.map((p) => p.name);
+    for (const [name, t] of Object.entries(params)) {
+      const dims = this.dims.get(name);
+      if (!dims) {
+        throw new RlpkdError(`loadParameters: '${name}' is not a trainable parameter of this session`, {
+          hint: `parameters: ${names.slice(0, 8).join(', ')}${names.length > 8 ? ', ...' : ''}`,
+        });
+      }
+      if (!sameDims(t.dims, dims)) {
+        throw new RlpkdError(
+          `loadParameters: '${name}' is [${t.dims.join(', ')}], expected [${dims.join(', ')}]`,
+        );
+      }
+    }
+    for (const [name, t] of Object.entries(params))
+      this.params.get(name)!.set(float32Data(t, `parameter '${name}'`));
+  }
+
+  /** Per-parameter optimizer state tensors as feeds (the per-parameter optimizer graph reads them). */
+  stateTensors(): Record<string, HostTensor> {
+    const feeds: Record<string, HostTensor> = {};
+    for (const [name, data] of this.state)
+      feeds[name] = { data, dims: this.dims.get(this.stateOwner.get(name)!)! };
+    return feeds;
+  }
+
+  /** A state tensor's live values. */
+  stateValues(name: string): Float32Array {
+    return this.state.get(name)!;
+  }
+
+  /** The current state as a checkpoint (copies). */
+  checkpointState(metadata?: Record<string, string>): CheckpointState {
+    const state: Record<string, HostTensor> = {};
+    for (const [name, data] of this.state) {
+      state[name] = { data: data.slice(), dims: [...this.dims.get(this.stateOwner.get(name)!)!] };
+    }
+    return {
+      parameters: this.copyParameters(),
+      optimizer: { config: this.manifest.optimizer, step: this.step, state },
+      ...(metadata ? { metadata } : {}),
+    };
+  }
+
+  /** Puts a checkpoint's parameters, optimizer state and step in place; gradients are dropped. */
+  applyCheckpoint(state: CheckpointState, what: string): void {
+    checkCheckpointFits(
+      state,
+      { parameters: this.manifest.parameters, optimizer: this.manifest.optimizer },
+      what,
+    );
+    for (const p of this.manifest.parameters) {
+      this.params.get(p.name)!.set(float32Data(state.parameters[p.name], `parameter '${p.name}'`));
+      for (const s of optimizerStateNames(this.manifest.optimizer)) {
+        const key = stateTensorName(p.name, s);
+        this.state.get(key)!.set(float32Data(state.optimizer.state[key], `optimizer state '${key}'`));
+      }
+    }
+    this.step = state.optimizer.step;
+    this.resetGradients();
+  }
+
+  /** Copies parameters, optimizer state and step into `into` (when it fits) or new arrays. */
+  snapshot(into?: TrainingSnapshot): TrainingSnapshot {
+    const reuse = into && this.fits(into) ? into : undefined;
+    const copies = this.storage.map((a, i) => (reuse ? reuse.arrays[i] : new Float32Array(a.length)));
+    this.storage.forEach((a, i) => copies[i].set(a));
+    return { step: this.step, arrays: copies };
+  }
+
+  /** Puts back what `snapshot` copied; gradients are dropped. */
+  restore(snapshot: TrainingSnapshot): void {
+    if (!this.fits(snapshot)) {
+      throw new RlpkdError('restore: the snapshot was taken from a session with other parameters', {
+        hint: 'restore a snapshot into the session (or one on the same artifacts) that made it',
+      });
+    }
+    this.storage.forEach((a, i) => a.set(snapshot.arrays[i]));
+    this.step = snapshot.step;
+    this.resetGradients();
+  }
+
+  private fits(snapshot: TrainingSnapshot): boolean {
+    return (
+      snapshot.arrays.length === this.storage.length &&
+      this.storage.every((a, i) => a.length === snapshot.arrays[i].length)
+    );
+  }
+
+  /** The next gradients written replace the held ones instead of adding to them. */
+  resetGradients(): void {
+    this.gradientsStale = true;
+  }
+
+  /** True when gradients were computed since the last reset. */
+  get hasGradients(): boolean {
+    return !this.gradientsStale && Object.keys(this.manifest.gradients).length > 0;
+  }
+
+  /** Bytes of one set of gradients (float32, every parameter that gets one). */
+  get gradientBytes(): number {
+    return this.blocks.reduce((n, b) => n + 4 * b.group.size, 0);
+  }
+
+  /** Parameter → its gradient's view, allocating the gradient blocks on first use. */
+  gradientViews(): Map<string, Float32Array> {
+    const views = new Map<string, Float32Array>();
+    for (const block of this.blocks) {
+      if (!block.grad) this.attachGradient(block, new Float32Array(block.group.size));
+      for (const [p, v] of block.gradViews!) views.set(p, v);
+    }
+    return views;
+  }
+
+  /** Adds one run's gradients (parameter → values) to the held ones, or replaces them after a reset. */
+  accumulateGradients(grads: ReadonlyMap<string, Float32Array>): void {
+    const views = this.gradientViews();
+    for (const [param, g] of grads) {
+      const acc = views.get(param)!;
+      if (this.gradientsStale) acc.set(g);
+      else for (let i = 0; i < acc.length; i++) acc[i] += g[i];
+    }
+    this.gradientsStale = false;
+  }
+
+  /** Marks the gradient blocks as holding this step's gradients (written there by a graph). */
+  gradientsWritten(): void {
+    this.gradientsStale = false;
+  }
+
+  /** Copies of the held gradients (parameters the loss does not reach have none; none after a reset). */
+  copyGradients(): Record<string, HostTensor> {
+    if (this.gradientsStale) return {};
+    const views = this.gradientViews();
+    const out: Record<string, HostTensor> = {};
+    for (const p of this.manifest.parameters) {
+      const g = views.get(p.name);
+      if (g) out[p.name] = { data: g.slice(), dims: [...p.dims] };
+    }
+    return out;
+  }
+
+  /** Global 2-norm of the held gradients, summed in float64 in the manifest's gradient order. */
+  gradientNorm(): number {
+    const views = this.gradientViews();
+    let sum = 0;
+    for (const param of Object.keys(this.manifest.gradients)) {
+      const g = views.get(param)!;
+      for (let i = 0; i < g.length; i++) sum += g[i] * g[i];
+    }
+    return Math.sqrt(sum);
+  }
+
+  /** Multiplies the held gradients by `coef` in place (clipping, as PyTorch's clip_grad_norm_ does). */
+  scaleGradients(coef: number): void {
+    for (const g of this.gradientViews().values()) for (let i = 0; i < g.length; i++) g[i] *= coef;
+  }
+}
