@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { main } from '../../src/cli/main';
 import { DataType, GraphBuilder, floatTensor, modelToBytes, saveModel } from '../../src/onnx';
 import { findTorchPython } from '../../src/tools/python';
+import { optionalReference, TORCH_INSTALL_HINT } from '../helpers/optional-reference';
 import { TINY_FPN_MACS, TINY_FPN_TRAINABLE, seeded, tinyFpn } from '../analysis/tiny-fpn';
 
 interface CliResult {
@@ -173,14 +174,12 @@ describe('rlpkd inspect', () => {
   });
 });
 
-const python = findTorchPython();
+const python = optionalReference(
+  'the ResNet-50-FPN inspect acceptance test (MACs from torch hooks)',
+  findTorchPython(),
+  TORCH_INSTALL_HINT,
+);
 const torchIt = python ? it : it.skip;
-if (!python) {
-  console.log(
-    'skipping the ResNet-50-FPN inspect acceptance test: no python3 that imports torch, torchvision and onnx ' +
-      '(install python3-torchvision and python3-onnx, or set RLPKD_PYTHON)',
-  );
-}
 
 describe('rlpkd inspect on a torchvision ResNet-50-FPN export (needs PyTorch)', () => {
   torchIt(
