@@ -15,3 +15,4 @@ export * from './training';
 export * from './io';
 export * from './rl';
 export * from './distill';
+export * from './gpu';

@@ -98,3 +98,13 @@ export function gpuInstallProblems(dir = gpuRuntimeDir()): string[] {
 export const GPU_INSTALL_HINT =
   'run `npx rlpkd gpu install` (needs the npm registry, or --from a folder prepared by tools/gpu-check.sh), ' +
   'then `npx rlpkd gpu doctor` to see what else the machine lacks (driver, CUDA 13, cuDNN 9); or run with --ep cpu';
+
+/** What to do when the GPU runtime is installed but the provider does not start. */
+export const GPU_DOCTOR_HINT =
+  '`npx rlpkd gpu doctor` names each missing piece (NVIDIA driver, CUDA 13 runtime libraries, cuDNN 9) and ' +
+  'what to do about it; or run with --ep cpu';
+
+/** What --ep webgpu needs, for hints. */
+export const WEBGPU_HINT =
+  "onnxruntime's WebGPU provider (Dawn) needs a GPU with a Vulkan driver (on NVIDIA the driver's Vulkan ICD; " +
+  '`vulkaninfo --summary` lists adapters); `npx rlpkd gpu doctor` checks it; or run with --ep cuda or --ep cpu';

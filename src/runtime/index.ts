@@ -2,3 +2,6 @@ export * from './tensors';
 export * from './session';
 export * from './web-session';
 export * from './optimized-model';
+export * from './gpu-runtime';
+export { loadedOrtFlavour, type OrtFlavour } from './ort-module';
+export { ensureProviderUsable, probeProvider, type ProviderProbe } from './provider-probe';

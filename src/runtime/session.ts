@@ -6,7 +6,7 @@ import type * as ort from 'onnxruntime-node';
 import { RlpkdError } from '../errors';
 import { modelToBytes } from '../onnx/model-io';
 import type { OnnxModel } from '../onnx/types';
-import { GPU_INSTALL_HINT, gpuInstallProblems } from './gpu-runtime';
+import { GPU_DOCTOR_HINT, GPU_INSTALL_HINT, gpuInstallProblems, WEBGPU_HINT } from './gpu-runtime';
 import { ortModule } from './ort-module';
 import { fromOrtTensor, toOrtTensor, type HostTensor } from './tensors';
 
@@ -78,10 +78,6 @@ export function cudaAvailable(): boolean {
 /** @deprecated kept for callers of the old name: the hint of a missing CUDA provider. */
 export const CUDA_INSTALL_HINT = GPU_INSTALL_HINT;
 
-const WEBGPU_HINT =
-  "onnxruntime's WebGPU provider (Dawn) needs a GPU with a Vulkan driver (on NVIDIA the driver's Vulkan ICD; " +
-  '`vulkaninfo --summary` lists adapters); `rlpkd gpu doctor` checks it; or run with --ep cuda or --ep cpu';
-
 /** Resolves 'auto' and checks that CUDA is really there when asked for; never falls back silently. */
 export function resolveExecutionProvider(ep: ExecutionProviderName = 'cpu'): ResolvedExecutionProvider {
   if (ep === 'cpu' || ep === 'webgpu') return ep;
@@ -116,7 +112,7 @@ function sessionError(err: unknown, ep: ResolvedExecutionProvider): RlpkdError {
   }
   if (ep === 'cuda' && /cuda|cublas|cudnn|curand|libcu|nvidia|provider/i.test(msg)) {
     return new RlpkdError(`onnxruntime could not start the CUDA provider: ${msg}`, {
-      hint: GPU_INSTALL_HINT,
+      hint: GPU_DOCTOR_HINT,
       cause: err,
     });
   }

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { registerArtifacts } from './artifacts';
 import { registerBench } from './bench';
 import { registerEval } from './eval';
+import { registerGpu } from './gpu';
 import { registerGrad } from './grad';
 import { registerInspect } from './inspect';
 import { registerModels } from './models';
@@ -16,4 +17,5 @@ export const COMMANDS: Record<string, (program: Command) => void> = {
   train: registerTrain,
   eval: registerEval,
   bench: registerBench,
+  gpu: registerGpu,
 };
