@@ -17,6 +17,12 @@ export type OrtFlavour = 'bundled' | 'gpu';
 
 let loaded: { flavour: OrtFlavour; module: OrtModule } | undefined;
 
+/**
+ * Set to `gpu` to run every session of the process on the GPU runtime's onnxruntime, CPU ones included:
+ * how the GPU check shows that the same artifacts give the same results on both onnxruntime versions.
+ */
+export const ORT_RUNTIME_ENV = 'RLPKD_ORT_RUNTIME';
+
 /** The flavour this process loaded, or undefined before the first session. */
 export function loadedOrtFlavour(): OrtFlavour | undefined {
   return loaded?.flavour;
@@ -28,6 +34,7 @@ export function loadedOrtFlavour(): OrtFlavour | undefined {
  * bundled one after the GPU runtime returns the GPU runtime, which runs CPU sessions just as well.
  */
 export function ortModule(want: OrtFlavour = 'bundled'): OrtModule {
+  if (process.env[ORT_RUNTIME_ENV] === 'gpu') want = 'gpu';
   if (loaded) {
     if (want === 'gpu' && loaded.flavour !== 'gpu') {
       throw new RlpkdError(
