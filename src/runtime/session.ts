@@ -78,16 +78,21 @@ export function cudaAvailable(): boolean {
 /** @deprecated kept for callers of the old name: the hint of a missing CUDA provider. */
 export const CUDA_INSTALL_HINT = GPU_INSTALL_HINT;
 
-/** Resolves 'auto' and checks that CUDA is really there when asked for; never falls back silently. */
+/**
+ * Resolves 'auto' and checks that CUDA is really there when asked for; never falls back silently.
+ * Resolving to CUDA also settles this process on the GPU runtime (see ort-module.ts), so sessions the
+ * run creates for the CPU afterwards use the same onnxruntime.
+ */
 export function resolveExecutionProvider(ep: ExecutionProviderName = 'cpu'): ResolvedExecutionProvider {
   if (ep === 'cpu' || ep === 'webgpu') return ep;
   const problems = gpuInstallProblems();
-  if (ep === 'auto') return problems.length ? 'cpu' : 'cuda';
+  if (ep === 'auto' && problems.length) return 'cpu';
   if (problems.length) {
     throw new RlpkdError(`the CUDA execution provider is not installed: ${problems.join('; ')}`, {
       hint: GPU_INSTALL_HINT,
     });
   }
+  ortModule('gpu');
   return 'cuda';
 }
 
