@@ -14,7 +14,8 @@
 #   2. gradients of the ResNet-50-FPN student on CUDA vs the CPU engine: relative L2 <= 1e-3 with
 #      NVIDIA_TF32_OVERRIDE=0, and the figure with TF32 allowed (and on WebGPU where an adapter is found)
 #   3. the distillation train step (ResNet-101-FPN teacher + ResNet-50-FPN student), batch 8 and 32 at
-#      224² and 512²: ms/step and peak GPU memory (nvidia-smi, sampled every 100 ms)
+#      224² and 512²: ms/step, peak GPU memory (nvidia-smi, sampled every 100 ms), and the host<->device
+#      copy share (bytes the step moves x the round-trip bandwidth copy-probe.js measures / step time)
 #   4. a short `rlpkd train --ep cuda` of the demo (and on WebGPU where found)
 #   5. PyTorch eager's same step beside it where torch with CUDA exists (TF32 allowed, cudnn.benchmark)
 # Other subcommands: `pack SRC_DIR OUT_DIR`, `unpack PARTS_DIR DEST_DIR` (the split/reassemble halves),
@@ -22,7 +23,10 @@
 # anywhere, `grads cpu-gpu-runtime` wherever the GPU runtime is installed), and
 # `checks` (steps 1-5 in an already installed project).
 # Environment: RLPKD_PART_MB (part size, default 50), GPU_CHECK_GRAD_ARCH (resnet50-fpn),
-# GPU_CHECK_GRAD_BATCH (2), GPU_CHECK_GRAD_SIZE (224), GPU_CHECK_STEPS (10), GPU_CHECK_RESULTS (folder).
+# GPU_CHECK_GRAD_BATCH (2), GPU_CHECK_GRAD_SIZE (224), GPU_CHECK_STEPS (10), GPU_CHECK_RESULTS (folder),
+# GPU_CHECK_EPS (providers to run, default: what gpu doctor finds usable), GPU_CHECK_SIZES ("224 512"),
+# GPU_CHECK_BATCHES ("8 32"), GPU_CHECK_TEACHER/STUDENT (resnet101-fpn/resnet50-fpn), GPU_CHECK_COPY_MB (256),
+# GPU_CHECK_DEMO=0 (skip the demo training).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -129,8 +133,10 @@ grads() {
   return $status
 }
 
-# with_gpu_memory CMD...: runs CMD while sampling nvidia-smi; prints CMD's stdout, then "peak_mib N".
+# with_gpu_memory PEAK_FILE CMD...: runs CMD while sampling nvidia-smi every 100 ms; the peak (MiB) goes
+# to PEAK_FILE (empty without nvidia-smi).
 with_gpu_memory() {
+  local peak="$1"; shift
   local log; log="$(mktemp)"
   local smi=""
   if command -v nvidia-smi >/dev/null; then
@@ -140,7 +146,7 @@ with_gpu_memory() {
   local rc=0
   "$@" || rc=$?
   if [ -n "$smi" ]; then kill "$smi" 2>/dev/null || true; wait "$smi" 2>/dev/null || true; fi
-  echo "peak_gpu_memory_mib $(sort -n "$log" | tail -1)"
+  sort -n "$log" | tail -1 > "$peak"
   rm -f "$log"
   return $rc
 }
@@ -157,25 +163,36 @@ checks() {
   local eps=()
   [ "$cuda" = "true" ] && eps+=(cuda)
   [ "$webgpu" = "true" ] && eps+=(webgpu)
+  # GPU_CHECK_EPS replaces the doctor's choice (e.g. `cpu` with tiny sizes: a dry run of the steps).
+  [ -z "${GPU_CHECK_EPS:-}" ] || read -r -a eps <<< "$GPU_CHECK_EPS"
   [ ${#eps[@]} -gt 0 ] || die "neither CUDA nor WebGPU is usable here: see $res/doctor.txt${GPU_CHECK_RERUN:+; after fixing it: $GPU_CHECK_RERUN}"
   say "2. gradients: ${eps[*]} vs the CPU engine"
   grads cpu-gpu-runtime "${eps[@]}" || echo "gradient check FAILED (see above)" | tee -a "$res/grads.txt"
   say "3. distillation train step (R101-FPN teacher + R50-FPN student)"
   mkdir -p "$res/graphs"
   local ep b s
-  for s in 224 512; do
-    [ -f "$res/graphs/teacher-$s.onnx" ] || rlpkd models build --arch resnet101-fpn --height "$s" --width "$s" --out "$res/graphs/teacher-$s.onnx" >/dev/null
-    [ -f "$res/graphs/student-$s.onnx" ] || rlpkd models build --arch resnet50-fpn --height "$s" --width "$s" --out "$res/graphs/student-$s.onnx" >/dev/null
+  for ep in "${eps[@]}"; do
+    node tools/gpu-check/copy-probe.js "$ep" "${GPU_CHECK_COPY_MB:-256}" | tee "$res/copy-$ep.json" || true
+  done
+  for s in ${GPU_CHECK_SIZES:-224 512}; do
+    [ -f "$res/graphs/teacher-$s.onnx" ] || rlpkd models build --arch "${GPU_CHECK_TEACHER:-resnet101-fpn}" --height "$s" --width "$s" --out "$res/graphs/teacher-$s.onnx" >/dev/null
+    [ -f "$res/graphs/student-$s.onnx" ] || rlpkd models build --arch "${GPU_CHECK_STUDENT:-resnet50-fpn}" --height "$s" --width "$s" --out "$res/graphs/student-$s.onnx" >/dev/null
     for ep in "${eps[@]}"; do
-      for b in 8 32; do
-        echo "--- $ep batch $b size $s" | tee -a "$res/train-step.txt"
-        with_gpu_memory rlpkd bench train-step --teacher "$res/graphs/teacher-$s.onnx" --student "$res/graphs/student-$s.onnx" \
-          --batch "$b" --size "$s" --steps "${GPU_CHECK_STEPS:-10}" --ep "$ep" 2>&1 | tee -a "$res/train-step.txt" || true
+      for b in ${GPU_CHECK_BATCHES:-8 32}; do
+        local tag="$ep-b$b-$s"
+        if with_gpu_memory "$res/peak-$tag.txt" rlpkd bench train-step --teacher "$res/graphs/teacher-$s.onnx" \
+            --student "$res/graphs/student-$s.onnx" --batch "$b" --size "$s" --steps "${GPU_CHECK_STEPS:-10}" \
+            --ep "$ep" --json > "$res/step-$tag.json"; then
+          node tools/gpu-check/step-summary.js "$res/step-$tag.json" "$res/copy-$ep.json" "$(cat "$res/peak-$tag.txt")" | tee -a "$res/train-step.txt"
+        else
+          echo "$tag: the train step FAILED (see above)" | tee -a "$res/train-step.txt"
+        fi
       done
     done
   done
   say "4. demo training"
   for ep in "${eps[@]}"; do
+    [ "${GPU_CHECK_DEMO:-1}" != 0 ] || break
     echo "--- rlpkd train --ep $ep" | tee -a "$res/train-demo.txt"
     (time rlpkd train --ep "$ep" --run-name "gpu-check-$ep") 2>&1 | tail -25 | tee -a "$res/train-demo.txt" || true
   done
@@ -186,9 +203,11 @@ checks() {
     py=""
   done
   if [ -n "$py" ]; then
-    for s in 224 512; do
-      for b in 8 32; do
-        with_gpu_memory "$py" tools/gpu-check/torch_step.py --device cuda --batch "$b" --size "$s" --steps "${GPU_CHECK_STEPS:-10}" 2>&1 | tee -a "$res/torch-step.txt" || true
+    for s in ${GPU_CHECK_SIZES:-224 512}; do
+      for b in ${GPU_CHECK_BATCHES:-8 32}; do
+        with_gpu_memory "$res/peak-torch-b$b-$s.txt" "$py" tools/gpu-check/torch_step.py --device cuda --batch "$b" \
+          --size "$s" --steps "${GPU_CHECK_STEPS:-10}" 2>&1 | tee -a "$res/torch-step.txt" || true
+        echo "peak GPU memory (nvidia-smi) $(cat "$res/peak-torch-b$b-$s.txt") MiB" | tee -a "$res/torch-step.txt"
       done
     done
   else
@@ -219,5 +238,5 @@ case "$cmd" in
   unpack) [ $# -eq 2 ] || die "usage: gpu-check.sh unpack PARTS_DIR DEST_DIR"; unpack "$@" ;;
   grads) [ $# -ge 1 ] || die "usage: gpu-check.sh grads cpu|cpu-gpu-runtime|cuda|webgpu..."; grads "$@" ;;
   checks) checks ;;
-  *) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; [ -z "$cmd" ] || exit 2 ;;
+  *) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; [ -z "$cmd" ] || exit 2 ;;
 esac

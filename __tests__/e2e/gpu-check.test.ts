@@ -79,18 +79,42 @@ describe('tools/gpu-check.sh', () => {
     );
   });
 
-  it('runs the gradient check’s CPU-reference half, and compare-grads fails a wrong gradient', () => {
+  it('dry-runs every step on the CPU (tiny graphs), and compare-grads fails a wrong gradient', () => {
+    // GPU_CHECK_EPS=cpu stands in for the providers the doctor would find on a GPU machine; the figures
+    // mean nothing here, the plumbing (inputs, references, comparisons, JSON summaries) is what is checked.
     const results = path.join(work, 'results');
-    const r = sh(['grads', 'cpu'], {
+    const r = sh(['checks'], {
       GPU_CHECK_RESULTS: results,
+      GPU_CHECK_EPS: 'cpu',
       GPU_CHECK_GRAD_ARCH: 'resnet18-fpn',
       GPU_CHECK_GRAD_SIZE: '64',
       GPU_CHECK_GRAD_BATCH: '1',
+      GPU_CHECK_SIZES: '64',
+      GPU_CHECK_BATCHES: '2',
+      GPU_CHECK_TEACHER: 'resnet18-fpn',
+      GPU_CHECK_STUDENT: 'resnet18-fpn',
+      GPU_CHECK_COPY_MB: '4',
+      GPU_CHECK_STEPS: '1',
+      GPU_CHECK_DEMO: '0',
+      RLPKD_GPU_DIR: path.join(work, 'no-gpu-runtime'),
     });
-    expect(r.stderr).toMatch(/== gradients on the CPU engine \(reference\)/);
     expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^--ep cuda: {3}not usable$/m);
+    expect(r.stderr).toMatch(/== gradients on the CPU engine \(reference\)/);
     expect(r.stdout).toMatch(
       /^cpu vs cpu: 36 parameters, worst relative L2 0\.00e\+0 .* 0 over 0\.000001 → PASS$/m,
+    );
+    // Without a GPU runtime the 1.29-vs-1.30 comparison fails, and says so without stopping the check.
+    expect(r.stdout).toMatch(/^gradient check FAILED/m);
+    expect(r.stdout).toMatch(
+      /^cpu batch 2 64²: [\d.]+ ms\/step, peak GPU memory \? MiB, \d+ MB across PCIe ≈ [\d.]+ ms = \d+% of the step$/m,
+    );
+    const step = JSON.parse(fs.readFileSync(path.join(results, 'step-cpu-b2-64.json'), 'utf8')) as {
+      batch: number;
+    };
+    expect(step.batch).toBe(2);
+    expect(fs.readFileSync(path.join(results, 'torch-step.txt'), 'utf8')).toMatch(
+      /PyTorch side by side skipped|medianMs/,
     );
 
     const grads = path.join(results, 'grads-resnet18-fpn-b1-64');
