@@ -41,7 +41,7 @@ export type { ParameterClassification, ParameterPatterns } from './analysis/para
 export { inspectModel } from './analysis/inspect';
 export type { InspectReport } from './analysis/inspect';
 
-// Runtime: sessions on onnxruntime-node (cpu/cuda) and onnxruntime-web (wasm), one tensor type.
+// Runtime: sessions on onnxruntime-node (cpu/cuda/webgpu) and onnxruntime-web (wasm), one tensor type.
 export { createSession, cudaAvailable, resolveExecutionProvider } from './runtime/session';
 export type { ExecutionProviderName, GraphSession, SessionOptions } from './runtime/session';
 export { createWebSession } from './runtime/web-session';
@@ -191,3 +191,9 @@ export { readSafetensors, writeSafetensors, parseSafetensors, encodeSafetensors 
 export type { SafetensorsFile, SafetensorsTensor } from './io/safetensors';
 export { SIZE_BIN_FRACTIONS, imageSizeBin, objectSizeBin } from './data/synthetic-scales';
 export type { ImageSizeBin, ObjectSizeBin } from './data/synthetic-scales';
+
+// The opt-in GPU route: install the CUDA runtime beside the default one, check a machine.
+export { installGpuRuntime, gpuDoctor, formatDoctorReport } from './gpu';
+export type { GpuInstallOptions, GpuInstallResult, GpuDoctorOptions, GpuDoctorReport } from './gpu';
+export { ensureProviderUsable, probeProvider } from './runtime/provider-probe';
+export type { ProviderProbe } from './runtime/provider-probe';

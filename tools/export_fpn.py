@@ -25,6 +25,44 @@ import sys
 import tempfile
 import warnings
 
+
+def _has_modules(names):
+    import importlib.util
+    return all(importlib.util.find_spec(n) is not None for n in names)
+
+
+def _reexec_with_torch_python(needed=("torch", "torchvision", "onnx")):
+    """Run this script under the first of $RLPKD_PYTHON, python3, /usr/bin/python3 that has PyTorch.
+
+    The same order rlpkd's tests use (src/tools/python.ts): `python3` is often a pyenv or venv Python
+    without torch while Debian's python3-torch lives in /usr/bin/python3. Returns only when this
+    interpreter already has them, or none has (then import_torch() reports what is missing).
+    """
+    import shutil
+    import subprocess
+    if _has_modules(needed) or os.environ.get("RLPKD_EXPORT_REEXEC") == "1":
+        return
+    here = os.path.realpath(sys.executable)
+    probe = "import importlib.util, sys; sys.exit(any(importlib.util.find_spec(n) is None for n in sys.argv[1:]))"
+    for cand in (os.environ.get("RLPKD_PYTHON"), "python3", "/usr/bin/python3"):
+        exe = shutil.which(cand) if cand else None
+        if not exe or os.path.realpath(exe) == here:
+            continue
+        try:
+            ok = subprocess.run([exe, "-c", probe, *needed], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, timeout=60).returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            ok = False
+        if ok:
+            if "--quiet" not in sys.argv:
+                print(f"note: {sys.executable} has no {'/'.join(needed)}; running under {exe}", file=sys.stderr)
+            os.environ["RLPKD_EXPORT_REEXEC"] = "1"
+            os.execv(exe, [exe, os.path.abspath(__file__), *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    _reexec_with_torch_python()
+
 # resnet_fpn_backbone's families, then mobilenet_backbone's (depthwise convs, Hardswish, squeeze-excitation).
 RESNET_ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
                 "resnext101_32x8d", "wide_resnet50_2", "wide_resnet101_2")
@@ -105,7 +143,9 @@ def import_torch():
         import torchvision  # noqa: F401
     except ImportError as e:
         raise ExportError(f"PyTorch is not importable: {e}",
-                          hint="install torch and torchvision (Debian: apt install python3-torch python3-torchvision)")
+                          hint="install torch and torchvision (Debian: apt install python3-torch python3-torchvision), "
+                               "or set RLPKD_PYTHON to a Python that has them ($RLPKD_PYTHON, python3 and "
+                               "/usr/bin/python3 were tried)")
     import torch
     import torchvision
     return torch, torchvision

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { runCli } from '../helpers/run-cli';
 import { DataType, GraphBuilder, floatTensor, modelToBytes, saveModel } from '../../src/onnx';
 import { findTorchPython } from '../../src/tools/python';
+import { optionalReference, TORCH_INSTALL_HINT } from '../helpers/optional-reference';
 import { TINY_FPN_MACS, TINY_FPN_TRAINABLE, seeded, tinyFpn } from '../analysis/tiny-fpn';
 
 const rlpkd = runCli;
@@ -149,14 +150,12 @@ describe('rlpkd inspect', () => {
   });
 });
 
-const python = findTorchPython();
+const python = optionalReference(
+  'the ResNet-50-FPN inspect acceptance test (MACs from torch hooks)',
+  findTorchPython(),
+  TORCH_INSTALL_HINT,
+);
 const torchIt = python ? it : it.skip;
-if (!python) {
-  console.log(
-    'skipping the ResNet-50-FPN inspect acceptance test: no python3 that imports torch, torchvision and onnx ' +
-      '(install python3-torchvision and python3-onnx, or set RLPKD_PYTHON)',
-  );
-}
 
 /** [name, stride, channels] of a torchvision FPN export's p2..p5. */
 const FPN_LEVELS = [

@@ -18,19 +18,14 @@ import { createSession, type HostTensor } from '../../src/runtime';
 import { findTorchPython } from '../../src/tools/python';
 import { generateArtifacts, TrainingSession } from '../../src/training';
 import { createRng } from '../../src/util';
+import { optionalReference, TORCH_INSTALL_HINT } from '../helpers/optional-reference';
 
 const ROOT = path.join(__dirname, '..', '..');
 const TOOLS = path.join(ROOT, 'tools');
 const LEVELS = ['p2', 'p3', 'p4', 'p5'];
 const SIZE = 64;
 const BOUND = 1e-4;
-const python = findTorchPython();
-if (!python) {
-  console.log(
-    'skipping the export-weights round trip: no Python that imports torch, torchvision and onnx ' +
-      '(install python3-torch python3-torchvision python3-onnx, or set RLPKD_PYTHON)',
-  );
-}
+const python = optionalReference('the export-weights round trip', findTorchPython(), TORCH_INSTALL_HINT);
 
 /**
  * A torchvision ResNet-50-FPN (seeded) with randomized frozen batch-norm statistics; FPN biases stay the

@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { findTorchPython } from '../../src/tools/python';
+import { optionalReference, TORCH_INSTALL_HINT } from '../helpers/optional-reference';
 import { readNpy, writeNpy, type NpyArray } from '../../src/io/npy';
 import {
   caseLabel,
@@ -22,13 +23,7 @@ import {
 } from './torch-grad-harness';
 
 const BOUND = 1e-3;
-const python = findTorchPython();
-if (!python) {
-  console.log(
-    'skipping the PyTorch autograd cross-check: no Python that imports torch, torchvision and onnx ' +
-      '(install python3-torch python3-torchvision python3-onnx, or set RLPKD_PYTHON)',
-  );
-}
+const python = optionalReference('the PyTorch autograd cross-check', findTorchPython(), TORCH_INSTALL_HINT);
 
 // Batch 1 at 96×64 (portrait; the FPN upsamples by exactly 2) and batch 2 at 72×104 (landscape; pyramid
 // 18×26, 9×13, 5×7, 3×4, so nearest Resize has non-integer scales). On the machine this was written on,

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import { readEventFile } from '../../src/logging/tfevents';
 import { loadModel } from '../../src/onnx/model-io';
-import { createSession, cudaAvailable } from '../../src/runtime';
+import { createSession } from '../../src/runtime';
 import { Rng } from '../../src/util/rng';
 import { tempDir, writeTinyModels } from '../distill/run-fixtures';
 
@@ -114,11 +114,11 @@ function tinySets(dir: string, models: { teacher: string; student: string }, ext
   return sets.flatMap((s) => ['--set', s]);
 }
 
-function cli(args: string[], cwd: string) {
+function cli(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) {
   const r = spawnSync(process.execPath, [CLI, ...args], {
     cwd,
     encoding: 'utf8',
-    env: { ...process.env, RLPKD_DEBUG: '' },
+    env: { ...process.env, RLPKD_DEBUG: '', ...env },
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -251,16 +251,23 @@ describe('rlpkd train: bad input gives one clear message and a non-zero exit', (
   });
 
   it('reports a CUDA provider that is not installed, before creating a run directory', () => {
-    if (cudaAvailable()) {
-      console.log('skipped: onnxruntime-node has its CUDA provider here');
-      return;
-    }
+    // RLPKD_GPU_DIR points at an empty folder, so this holds whether or not this machine has the GPU
+    // runtime installed (where it has, `rlpkd gpu doctor` and tools/gpu-check.sh check the real thing).
+    const gpuDir = path.join(dir, 'no-gpu-runtime');
     const r = cli(
       ['train', '--ep', 'cuda', ...tinySets(dir, models, [`data.root=${path.join(dir, 'data')}`])],
       dir,
+      { RLPKD_GPU_DIR: gpuDir },
     );
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^error: the CUDA execution provider is not installed in onnxruntime-node/m);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `^error: the CUDA execution provider is not installed: no GPU runtime is installed in ${gpuDir}$`,
+        'm',
+      ),
+    );
+    expect(r.stderr).toMatch(/^ {2}hint: run `npx rlpkd gpu install`/m);
+    expect(r.stderr.match(/^error:/gm)).toHaveLength(1);
     expect(runDirs(dir)).toEqual([]);
   });
 

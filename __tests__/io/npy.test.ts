@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { InputFileError } from '../../src/errors';
 import { encodeNpy, parseNpy, readNpy, writeNpy, type NpyArray } from '../../src/io/npy';
+import { optionalReference } from '../helpers/optional-reference';
 
 /** A .npy file assembled by hand: header dict padded with spaces to `total` header bytes. */
 function handBuilt(dict: string, data: Uint8Array, version: 1 | 2 = 1, pad = 64): Uint8Array {
@@ -205,8 +206,11 @@ function numpyPython(): string | null {
   return null;
 }
 
-const python = numpyPython();
-if (!python) console.log('skipping numpy interoperability checks: no Python that imports numpy');
+const python = optionalReference(
+  'numpy interoperability checks',
+  numpyPython(),
+  'install python3-numpy (python3-torch brings it), or set RLPKD_PYTHON',
+);
 (python ? describe : describe.skip)('interoperability with numpy', () => {
   let dir: string;
   beforeAll(() => {

@@ -22,6 +22,7 @@ import {
 import { inferShapes, type TensorInfo } from '../../src/onnx/shape-inference';
 import { createSession, type HostTensor } from '../../src/runtime';
 import { findTorchPython } from '../../src/tools/python';
+import { optionalReference, TORCH_INSTALL_HINT } from '../helpers/optional-reference';
 
 /** Deterministic pseudo-random floats (LCG), so every run feeds the same data. */
 function seeded(n: number, seed = 1): Float32Array {
@@ -555,14 +556,12 @@ describe('inferShapes without a runtime', () => {
   });
 });
 
-const python = findTorchPython();
+const python = optionalReference(
+  'shape inference on a torchvision export',
+  findTorchPython(),
+  TORCH_INSTALL_HINT,
+);
 const torchIt = python ? it : it.skip;
-if (!python) {
-  console.log(
-    'skipping shape inference on a torchvision export: no python3 that imports torch, torchvision and onnx ' +
-      '(install python3-torchvision and python3-onnx, or set RLPKD_PYTHON)',
-  );
-}
 
 describe('inferShapes on a real torchvision ResNet-18-FPN export (needs PyTorch)', () => {
   torchIt(

@@ -17,22 +17,21 @@ import {
 } from '../../src/onnx/shared-initializers';
 import { createSession, type HostTensor } from '../../src/runtime';
 import { findTorchPython } from '../../src/tools/python';
+import { optionalReference, TORCH_INSTALL_HINT } from '../helpers/optional-reference';
 import { Rng } from '../../src/util/rng';
 
 const ROOT = path.join(__dirname, '..', '..');
 const TOOL = path.join(ROOT, 'tools', 'export_fpn.py');
-const torchPython = findTorchPython();
+const torchPython = optionalReference(
+  'torchvision export comparisons',
+  findTorchPython(),
+  TORCH_INSTALL_HINT,
+);
 const anyPython = torchPython ?? (spawnSync('python3', ['--version']).status === 0 ? 'python3' : null);
 const slow = process.env.RLPKD_SLOW === '1';
 // PyTorch exports take seconds each, more on a loaded machine.
 jest.setTimeout(300_000);
 
-if (!torchPython) {
-  console.log(
-    'skipping torchvision export comparisons: no Python that imports torch, torchvision and onnx ' +
-      '(install python3-torch python3-torchvision python3-onnx, or set RLPKD_PYTHON)',
-  );
-}
 const withTorch = torchPython ? describe : describe.skip;
 const withPython = anyPython ? describe : describe.skip;
 

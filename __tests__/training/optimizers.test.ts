@@ -4,6 +4,7 @@ import { Rng } from '../../src/util/rng';
 import { DataType } from '../../src/onnx/types';
 import { createSession, type GraphSession, type HostTensor } from '../../src/runtime';
 import { findTorchPython } from '../../src/tools/python';
+import { optionalReference, TORCH_INSTALL_HINT } from '../helpers/optional-reference';
 import {
   GRAD_NORM_OUTPUT,
   OPTIMIZER_INPUTS,
@@ -245,7 +246,7 @@ describe('optimizer graphs', () => {
     await session.release();
   });
 
-  const torchPython = findTorchPython();
+  const torchPython = optionalReference('the torch.optim cross-check', findTorchPython(), TORCH_INSTALL_HINT);
   (torchPython ? it : it.skip)(
     'AdamW and SGD-Nesterov match torch.optim over 3 steps (optional, needs PyTorch)',
     async () => {

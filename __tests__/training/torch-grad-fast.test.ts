@@ -8,15 +8,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { findTorchPython } from '../../src/tools/python';
+import { optionalReference, TORCH_INSTALL_HINT } from '../helpers/optional-reference';
 import { crossCheck, formatResults } from '../e2e/torch-grad-harness';
 
-const python = findTorchPython();
-if (!python) {
-  console.log(
-    'skipping the ResNet-18-FPN PyTorch autograd cross-check: no Python that imports torch, torchvision and ' +
-      'onnx (install python3-torch python3-torchvision python3-onnx, or set RLPKD_PYTHON)',
-  );
-}
+const python = optionalReference(
+  'the ResNet-18-FPN PyTorch autograd cross-check',
+  findTorchPython(),
+  TORCH_INSTALL_HINT,
+);
 // PyTorch starts twice and exports once: ~15 s alone, longer on a busy machine.
 jest.setTimeout(300_000);
 

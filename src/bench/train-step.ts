@@ -17,6 +17,7 @@ import {
   resolveExecutionProvider,
   type ExecutionProviderName,
   type GraphSession,
+  type ResolvedExecutionProvider,
 } from '../runtime/session';
 import type { HostTensor } from '../runtime/tensors';
 import { ARTIFACTS_FORMAT_VERSION, generateArtifacts, type ArtifactManifest } from '../training/artifacts';
@@ -87,7 +88,7 @@ export interface TrainStepBenchResult {
   trainableParameters: number;
   batch: number;
   size: number;
-  executionProvider: 'cpu' | 'cuda';
+  executionProvider: ResolvedExecutionProvider;
   threads: number | 'default';
 }
 

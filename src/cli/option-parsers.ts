@@ -49,10 +49,10 @@ export function nonNegative(value: string): number {
   return n;
 }
 
-/** An execution provider name: cpu, cuda or auto. */
+/** An execution provider name: cpu, cuda, webgpu or auto. */
 export function provider(value: string): ExecutionProviderName {
-  if (value !== 'cpu' && value !== 'cuda' && value !== 'auto') {
-    throw new InvalidArgumentError(`expected cpu, cuda or auto, got '${value}'`);
+  if (value !== 'cpu' && value !== 'cuda' && value !== 'webgpu' && value !== 'auto') {
+    throw new InvalidArgumentError(`expected cpu, cuda, webgpu or auto, got '${value}'`);
   }
   return value;
 }

@@ -59,10 +59,11 @@ const runSchema = z.strictObject({
     .default(0)
     .describe('seed of every random choice: data order, flips, initialisation, budgets, action sampling'),
   ep: z
-    .enum(['cpu', 'cuda', 'auto'])
+    .enum(['cpu', 'cuda', 'webgpu', 'auto'])
     .default('cpu')
     .describe(
-      'onnxruntime execution provider; auto = cuda when installed, else cpu (the CLI --ep overrides it)',
+      'onnxruntime execution provider; auto = cuda when `rlpkd gpu install` was run, else cpu; webgpu = ' +
+        "onnxruntime-node's bundled WebGPU provider (the CLI --ep overrides it)",
     ),
 });
 

@@ -22,6 +22,7 @@ import { loadModel } from '../onnx/model-io';
 import type { OnnxModel, ValueInfo } from '../onnx/types';
 import { withoutWeightData } from '../onnx/weight-data';
 import { frozenGraphFile, type GraphFile } from '../runtime/optimized-model';
+import { ensureProviderUsable } from '../runtime/provider-probe';
 import { resolveExecutionProvider, type ExecutionProviderName } from '../runtime/session';
 import { Rng } from '../util/rng';
 import { addStudentAdapters, matchLevels, type LevelPair } from './level-matching';
@@ -88,8 +89,9 @@ export async function prepareDistillation(
   },
 ): Promise<DistillSetup> {
   const log = options.log;
-  // A requested CUDA provider that is not installed fails here, before anything else is done.
+  // A requested GPU provider that is not installed or cannot start fails here, before anything is written.
   const ep = resolveExecutionProvider(options.ep ?? config.run.ep);
+  await ensureProviderUsable(ep);
   const [height, width] =
     typeof config.data.image_size === 'number'
       ? [config.data.image_size, config.data.image_size]

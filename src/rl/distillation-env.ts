@@ -25,7 +25,7 @@ import {
 import { RlpkdError } from '../errors';
 import type { OnnxModel } from '../onnx/types';
 import type { GraphFile } from '../runtime/optimized-model';
-import { createSession, type GraphSession } from '../runtime/session';
+import { createSession, type ExecutionProviderName, type GraphSession } from '../runtime/session';
 import type { HostTensor } from '../runtime/tensors';
 import { generateArtifacts } from '../training/artifacts';
 import type { DistillLossKind } from '../training/level-distances';
@@ -105,7 +105,7 @@ export interface DistillationEnvOptions {
   trainable?: string[];
   /** Cache folder for the student's training artifacts. */
   artifactsDir?: string;
-  executionProvider?: 'cpu' | 'cuda' | 'auto';
+  executionProvider?: ExecutionProviderName;
   seed?: Seed;
 }
 

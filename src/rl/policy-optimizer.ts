@@ -4,6 +4,7 @@
  * PPO and MAML both train the policy through it.
  */
 import { RlpkdError } from '../errors';
+import type { ExecutionProviderName } from '../runtime/session';
 import type { HostTensor } from '../runtime/tensors';
 import { generateArtifacts, type TrainingArtifacts } from '../training/artifacts';
 import type { LrScheduleConfig } from '../training/lr-schedules';
@@ -29,7 +30,7 @@ export interface PolicyOptimizerOptions {
   /** Folder to cache the generated artifacts in (default: in memory). */
   artifactsDir?: string;
   /** Default: the policy's (so the update reproduces the rollout's logits exactly). */
-  executionProvider?: 'cpu' | 'cuda' | 'auto';
+  executionProvider?: ExecutionProviderName;
   /** Default: the policy's (1). */
   intraOpNumThreads?: number;
 }

@@ -9,6 +9,7 @@ import {
   resolveExecutionProvider,
   type ExecutionProviderName,
   type GraphSession,
+  type ResolvedExecutionProvider,
 } from './session';
 import { createWebSession } from './web-session';
 
@@ -30,8 +31,8 @@ export interface RuntimeChoice {
 /** A session the runtime opened: the Node sessions' contract (the wasm one reports 'wasm'). */
 export type RunnableGraph = Pick<GraphSession, 'inputNames' | 'outputNames' | 'run' | 'release' | 'runInto'>;
 
-/** Where graphs of this choice execute: 'cpu' or 'cuda' under onnxruntime-node, 'wasm' under onnxruntime-web. */
-export function resolveDevice(choice: RuntimeChoice): 'cpu' | 'cuda' | 'wasm' {
+/** Where graphs of this choice execute: 'cpu', 'cuda' or 'webgpu' under onnxruntime-node, 'wasm' under onnxruntime-web. */
+export function resolveDevice(choice: RuntimeChoice): ResolvedExecutionProvider | 'wasm' {
   if ((choice.runtime ?? 'node') === 'web') return 'wasm';
   return resolveExecutionProvider(choice.executionProvider ?? 'cpu');
 }

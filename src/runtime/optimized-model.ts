@@ -9,9 +9,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { InputFileError, RlpkdError } from '../errors';
 import { contentHash, fileIdentity } from '../util/content-hash';
+import { ortModule } from './ort-module';
+import type { ResolvedExecutionProvider } from './session';
 
 /** A graph file and the onnxruntime optimization level to load it with. */
 export interface GraphFile {
@@ -31,7 +32,7 @@ function hardwareKey(): string {
   } catch {
     // not Linux: the model name and architecture have to do
   }
-  const version = (ort.env as { versions?: { common?: string } }).versions?.common ?? 'unknown';
+  const version = (ortModule().env as { versions?: { common?: string } }).versions?.common ?? 'unknown';
   return JSON.stringify({ cpu: os.cpus()[0]?.model ?? '', arch: process.arch, flags, ort: version });
 }
 
@@ -55,7 +56,7 @@ export async function optimizedModelFile(
   fs.mkdirSync(options.cacheDir, { recursive: true });
   const tmp = fs.mkdtempSync(path.join(options.cacheDir, '.optimizing-'));
   try {
-    const session = await ort.InferenceSession.create(model, {
+    const session = await ortModule().InferenceSession.create(model, {
       graphOptimizationLevel: 'all',
       enableCpuMemArena: false,
       logSeverityLevel: 3, // its warning that the result is hardware-specific is what the cache key handles
@@ -97,7 +98,7 @@ export async function optimizedModelFile(
  */
 export async function frozenGraphFile(
   model: string,
-  ep: 'cpu' | 'cuda',
+  ep: ResolvedExecutionProvider,
   options: { cacheDir: string; intraOpNumThreads?: number; onFallback?: (reason: string) => void },
 ): Promise<GraphFile> {
   if (ep !== 'cpu') return { file: model, graphOptimizationLevel: 'all' };

@@ -2,13 +2,24 @@
  * onnxruntime-node InferenceSessions behind a small interface. This is the only module that creates
  * sessions in Node; everything else asks for a GraphSession.
  */
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
 import { RlpkdError } from '../errors';
 import { modelToBytes } from '../onnx/model-io';
 import type { OnnxModel } from '../onnx/types';
+import { GPU_DOCTOR_HINT, GPU_INSTALL_HINT, gpuInstallProblems, WEBGPU_HINT } from './gpu-runtime';
+import { ortModule } from './ort-module';
 import { fromOrtTensor, toOrtTensor, type HostTensor } from './tensors';
 
-export type ExecutionProviderName = 'cpu' | 'cuda' | 'auto';
+/** What a caller may ask for; 'auto' is CUDA where the GPU runtime is installed, else the CPU. */
+export type ExecutionProviderName = 'cpu' | 'cuda' | 'webgpu' | 'auto';
+/** The provider a session actually runs on. */
+export type ResolvedExecutionProvider = Exclude<ExecutionProviderName, 'auto'>;
+
+/**
+ * Set to 1 to let onnxruntime place nodes the GPU provider does not take on the CPU. Off by default:
+ * `--ep cuda`/`--ep webgpu` then mean every node runs on the GPU, or the session is refused.
+ */
+export const ALLOW_CPU_FALLBACK_ENV = 'RLPKD_ALLOW_CPU_FALLBACK';
 
 export interface SessionOptions {
   executionProvider?: ExecutionProviderName;
@@ -31,13 +42,18 @@ export interface SessionOptions {
   memArena?: boolean;
   /** Write onnxruntime's JSON profile (node timings) with this file prefix. */
   profileFilePrefix?: string;
+  /**
+   * GPU providers only: let onnxruntime run the nodes the provider does not take on the CPU (default:
+   * $RLPKD_ALLOW_CPU_FALLBACK=1, else refused with an error).
+   */
+  allowCpuFallback?: boolean;
 }
 
 /** A loaded graph that can be run with named host tensors. */
 export interface GraphSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
-  readonly executionProvider: 'cpu' | 'cuda';
+  readonly executionProvider: ResolvedExecutionProvider;
   run(feeds: Record<string, HostTensor>, fetches?: readonly string[]): Promise<Record<string, HostTensor>>;
   /**
    * Runs writing the outputs named in `into` straight into those tensors' memory (which may be the memory
@@ -51,49 +67,70 @@ export interface GraphSession {
   release(): Promise<void>;
 }
 
-/** True when onnxruntime-node has its CUDA provider library installed. */
+/**
+ * True when the GPU runtime (`rlpkd gpu install`) is in place. Whether the machine can run it (driver,
+ * CUDA 13, cuDNN 9) shows when a session starts, or in `rlpkd gpu doctor`. Loads nothing.
+ */
 export function cudaAvailable(): boolean {
-  return (
-    ort.listSupportedBackends().some((b) => b.name === 'cuda' && b.bundled !== false) || cudaLibraryPresent()
-  );
+  return gpuInstallProblems().length === 0;
 }
 
-function cudaLibraryPresent(): boolean {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const fs = require('node:fs') as typeof import('node:fs');
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const path = require('node:path') as typeof import('node:path');
-    const dir = path.dirname(require.resolve('onnxruntime-node/package.json'));
-    const lib = path.join(
-      dir,
-      'bin',
-      'napi-v6',
-      process.platform,
-      process.arch,
-      'libonnxruntime_providers_cuda.so',
-    );
-    return fs.existsSync(lib);
-  } catch {
-    return false;
-  }
-}
+/** @deprecated kept for callers of the old name: the hint of a missing CUDA provider. */
+export const CUDA_INSTALL_HINT = GPU_INSTALL_HINT;
 
-export const CUDA_INSTALL_HINT =
-  'install onnxruntime-node with its CUDA provider: `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` ' +
-  '(needs network access to the NuGet feed, CUDA 13 and cuDNN 9 on the machine), or run with --ep cpu';
-
-/** Resolves 'auto' and checks that CUDA is really there when asked for; never falls back silently. */
-export function resolveExecutionProvider(ep: ExecutionProviderName = 'cpu'): 'cpu' | 'cuda' {
-  if (ep === 'cpu') return 'cpu';
-  const has = cudaAvailable();
-  if (ep === 'auto') return has ? 'cuda' : 'cpu';
-  if (!has) {
-    throw new RlpkdError('the CUDA execution provider is not installed in onnxruntime-node', {
-      hint: CUDA_INSTALL_HINT,
+/**
+ * Resolves 'auto' and checks that CUDA is really there when asked for; never falls back silently.
+ * Resolving to CUDA also settles this process on the GPU runtime (see ort-module.ts), so sessions the
+ * run creates for the CPU afterwards use the same onnxruntime.
+ */
+export function resolveExecutionProvider(ep: ExecutionProviderName = 'cpu'): ResolvedExecutionProvider {
+  if (ep === 'cpu' || ep === 'webgpu') return ep;
+  const problems = gpuInstallProblems();
+  if (ep === 'auto' && problems.length) return 'cpu';
+  if (problems.length) {
+    throw new RlpkdError(`the CUDA execution provider is not installed: ${problems.join('; ')}`, {
+      hint: GPU_INSTALL_HINT,
     });
   }
+  ortModule('gpu');
   return 'cuda';
+}
+
+/** onnxruntime's execution provider list for `ep`. */
+function providerList(
+  ep: ResolvedExecutionProvider,
+): ort.InferenceSession.SessionOptions['executionProviders'] {
+  if (ep === 'cuda') return [{ name: 'cuda', deviceId: 0 }];
+  return [ep];
+}
+
+/** One clear error for a session that would not start (provider missing or unusable, bad graph). */
+function sessionError(err: unknown, ep: ResolvedExecutionProvider): RlpkdError {
+  const msg = (err as Error).message;
+  if (ep !== 'cpu' && /fallback to CPU EP has been explicitly disabled/i.test(msg)) {
+    return new RlpkdError(`onnxruntime would run some nodes of this graph on the CPU, not on ${ep}: ${msg}`, {
+      hint:
+        `set ${ALLOW_CPU_FALLBACK_ENV}=1 to let those nodes run on the CPU (every such node copies its ` +
+        'tensors between host and device), or run with --ep cpu',
+      cause: err,
+    });
+  }
+  if (ep === 'cuda' && /cuda|cublas|cudnn|curand|libcu|nvidia|provider/i.test(msg)) {
+    return new RlpkdError(`onnxruntime could not start the CUDA provider: ${msg}`, {
+      hint: GPU_DOCTOR_HINT,
+      cause: err,
+    });
+  }
+  if (ep === 'webgpu' && /webgpu|adapter|dawn|vulkan/i.test(msg)) {
+    return new RlpkdError(`onnxruntime could not start the WebGPU provider: ${msg}`, {
+      hint: WEBGPU_HINT,
+      cause: err,
+    });
+  }
+  return new RlpkdError(`onnxruntime could not load the graph: ${msg}`, {
+    hint: 'run `rlpkd inspect` on the model to see which op or tensor is at fault',
+    cause: err,
+  });
 }
 
 /** Creates a session from a model object, serialized bytes, or a file path (needed for external data). */
@@ -102,8 +139,10 @@ export async function createSession(
   options: SessionOptions = {},
 ): Promise<GraphSession> {
   const ep = resolveExecutionProvider(options.executionProvider);
+  const ort = ortModule(ep === 'cuda' ? 'gpu' : 'bundled');
+  const allowCpuFallback = options.allowCpuFallback ?? process.env[ALLOW_CPU_FALLBACK_ENV] === '1';
   const sessionOptions: ort.InferenceSession.SessionOptions = {
-    executionProviders: ep === 'cuda' ? [{ name: 'cuda', deviceId: 0 }] : ['cpu'],
+    executionProviders: providerList(ep),
     graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
     executionMode: 'sequential',
     enableCpuMemArena: options.memArena ?? true,
@@ -112,6 +151,8 @@ export async function createSession(
       session: {
         set_denormal_as_zero: options.denormalAsZero === false ? '0' : '1',
         intra_op: { allow_spinning: options.allowSpinning === false ? '0' : '1' },
+        // "On the GPU" means every node: a node left to the CPU is refused, not placed there silently.
+        ...(ep !== 'cpu' && !allowCpuFallback ? { disable_cpu_ep_fallback: '1' } : {}),
       },
     },
     ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
@@ -127,17 +168,7 @@ export async function createSession(
       session = await ort.InferenceSession.create(bytes, sessionOptions);
     }
   } catch (err) {
-    const msg = (err as Error).message;
-    if (ep === 'cuda' && /cuda/i.test(msg)) {
-      throw new RlpkdError(`onnxruntime could not start the CUDA provider: ${msg}`, {
-        hint: CUDA_INSTALL_HINT,
-        cause: err,
-      });
-    }
-    throw new RlpkdError(`onnxruntime could not load the graph: ${msg}`, {
-      hint: 'run `rlpkd inspect` on the model to see which op or tensor is at fault',
-      cause: err,
-    });
+    throw sessionError(err, ep);
   }
   return new OrtGraphSession(session, ep);
 }
@@ -145,7 +176,7 @@ export async function createSession(
 class OrtGraphSession implements GraphSession {
   constructor(
     private readonly session: ort.InferenceSession,
-    readonly executionProvider: 'cpu' | 'cuda',
+    readonly executionProvider: ResolvedExecutionProvider,
   ) {}
 
   get inputNames(): readonly string[] {

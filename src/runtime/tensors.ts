@@ -2,10 +2,11 @@
  * The one tensor type at the toolkit's boundary: a typed array plus dims. Conversions to and from
  * onnxruntime Tensors live here so no other module needs to know onnxruntime's Tensor class.
  */
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
 import { RlpkdError } from '../errors';
 import type { TensorData } from '../onnx/types';
 import { ortElementType } from './element-types';
+import { ortModule } from './ort-module';
 
 /** A dense tensor: data + dims. */
 export interface HostTensor {
@@ -16,12 +17,12 @@ export interface HostTensor {
 /** Wraps a host tensor as an onnxruntime Tensor (no copy for CPU inputs). */
 export function toOrtTensor(t: HostTensor): ort.Tensor {
   // The union of typed arrays does not narrow per element type; the pairing is checked by ortElementType.
-  return new ort.Tensor(ortElementType(t.data), t.data as Float32Array, [...t.dims]);
+  return new (ortModule().Tensor)(ortElementType(t.data), t.data as Float32Array, [...t.dims]);
 }
 
 /** Wraps a bool tensor (Uint8Array of 0/1) as an onnxruntime bool Tensor. */
 export function toOrtBoolTensor(t: HostTensor): ort.Tensor {
-  return new ort.Tensor('bool', t.data as Uint8Array, [...t.dims]);
+  return new (ortModule().Tensor)('bool', t.data as Uint8Array, [...t.dims]);
 }
 
 /** Converts an onnxruntime output Tensor into a host tensor. */

@@ -10,7 +10,11 @@ import { GraphBuilder } from '../onnx/graph-builder';
 import { inferShapes } from '../onnx/shape-inference';
 import { untieSharedInitializersDetailed } from '../onnx/shared-initializers';
 import { DataType, type Dim, type OnnxModel, type TensorData } from '../onnx/types';
-import { createSession, type ExecutionProviderName } from '../runtime/session';
+import {
+  createSession,
+  type ExecutionProviderName,
+  type ResolvedExecutionProvider,
+} from '../runtime/session';
 import type { HostTensor } from '../runtime/tensors';
 import { moveInitializersToInputs, pruneToOutputs } from './graph-edit';
 import { mseLoss } from './losses';
@@ -51,7 +55,7 @@ export interface GradientResult {
   /** Copies made by untying shared initializers: new parameter name → the initializer it copies. */
   untied: Record<string, string>;
   /** The execution provider that ran the graph. */
-  executionProvider: 'cpu' | 'cuda';
+  executionProvider: ResolvedExecutionProvider;
   /** The tensors `keepOutputs` asked for. */
   outputs: Record<string, HostTensor>;
 }

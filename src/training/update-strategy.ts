@@ -62,7 +62,7 @@ export interface HostUpdateRequest {
   /** true: must update on the host; false: never; undefined: where it pays (the graphs run on the CPU). */
   requested?: boolean;
   /** Where the session's graphs run (asked only when `requested` is undefined). */
-  device: () => 'cpu' | 'cuda' | 'wasm';
+  device: () => 'cpu' | 'cuda' | 'webgpu' | 'wasm';
 }
 
 /**

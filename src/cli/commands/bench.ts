@@ -17,7 +17,7 @@ import { benchProjectFigures, type ProjectFigures } from '../../bench/project-fi
 import { defaultBenchCacheDir, type TrainStepBenchOptions } from '../../bench/train-step';
 import type { ExecutionProviderName } from '../../runtime/session';
 import { printJson } from '../run-cli';
-import { choice, integer } from '../option-parsers';
+import { choice, integer, provider } from '../option-parsers';
 
 interface StepFlags {
   batch: number;
@@ -50,7 +50,7 @@ function stepOptions(cmd: Command, defaults: { steps: number }): Command {
     .option('--size <px>', 'input height and width', integer(32), 224)
     .option('--steps <n>', 'timed steps', integer(1), defaults.steps)
     .option('--warmup <n>', 'untimed steps first', integer(0), 2)
-    .option('--ep <provider>', 'execution provider: cpu | cuda | auto', choice('cpu', 'cuda', 'auto'), 'cpu')
+    .option('--ep <provider>', 'execution provider: cpu | cuda | webgpu | auto', provider, 'cpu')
     .option('--threads <n>', 'onnxruntime intra-op threads (default: one per core)', integer(1))
     .option('--cache <dir>', `cache for prepared artifacts (default ${defaultBenchCacheDir()})`)
     .option(

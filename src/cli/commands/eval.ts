@@ -12,7 +12,7 @@ interface EvalCliOptions {
   json?: boolean;
 }
 
-/** `rlpkd eval --run RUN [--checkpoint LABEL] [--ep cpu|cuda|auto] [--json]`. */
+/** `rlpkd eval --run RUN [--checkpoint LABEL] [--ep cpu|cuda|webgpu|auto] [--json]`. */
 export function registerEval(program: Command): void {
   program
     .command('eval')
@@ -27,7 +27,7 @@ export function registerEval(program: Command): void {
     )
     .option(
       '--ep <provider>',
-      'execution provider: cpu | cuda | auto (default: run.ep of the run config)',
+      'execution provider: cpu | cuda | webgpu | auto (default: run.ep of the run config)',
       provider,
     )
     .option('--json', 'print one JSON object instead of the table')

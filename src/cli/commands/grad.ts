@@ -12,7 +12,7 @@ import { loadModel, writeFileAtomic } from '../../onnx/model-io';
 import type { ExecutionProviderName } from '../../runtime/session';
 import type { HostTensor } from '../../runtime/tensors';
 import { computeGradients } from '../../training/gradients';
-import { choice } from '../option-parsers';
+import { choice, provider } from '../option-parsers';
 
 interface GradOptions {
   model: string;
@@ -162,7 +162,7 @@ export function registerGrad(program: Command): void {
     .requiredOption('--target <output=file...>', 'target of a graph output, a .npy file (repeatable)')
     .option('--loss <type>', 'loss: mse = Σ_outputs mean((output − target)²)', choice('mse'), 'mse')
     .requiredOption('--out <dir>', 'folder for <parameter>.npy, index.json and loss.json')
-    .option('--ep <provider>', 'execution provider: cpu | cuda | auto', choice('cpu', 'cuda', 'auto'), 'cpu')
+    .option('--ep <provider>', 'execution provider: cpu | cuda | webgpu | auto', provider, 'cpu')
     .option('--no-untie', 'keep shared parameter initializers tied (one gradient for all their uses)')
     .action(async (opts: GradOptions) => runGrad(opts));
 }

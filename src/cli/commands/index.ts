@@ -4,6 +4,7 @@ import { registerArtifacts } from './artifacts';
 import { registerBench } from './bench';
 import { registerEval } from './eval';
 import { registerExportWeights } from './export-weights';
+import { registerGpu } from './gpu';
 import { registerGrad } from './grad';
 import { registerInspect } from './inspect';
 import { registerMetrics } from './metrics';
@@ -20,4 +21,5 @@ export const COMMANDS: Record<string, (program: Command) => void> = {
   metrics: registerMetrics,
   'export-weights': registerExportWeights,
   bench: registerBench,
+  gpu: registerGpu,
 };

@@ -17,7 +17,7 @@ interface TrainCliOptions {
 /** Exit code of a run stopped with Ctrl-C (128 + SIGINT), after its checkpoint is saved. */
 export const INTERRUPTED_EXIT_CODE = 130;
 
-/** `rlpkd train [--config FILE] [--set k=v ...] [--ep cpu|cuda|auto] [--resume RUN] [--run-name NAME]`. */
+/** `rlpkd train [--config FILE] [--set k=v ...] [--ep cpu|cuda|webgpu|auto] [--resume RUN] [--run-name NAME]`. */
 export function registerTrain(program: Command): void {
   program
     .command('train')
@@ -29,7 +29,7 @@ export function registerTrain(program: Command): void {
     .option('--set <key=value...>', 'override config values by dotted key, e.g. --set rl.ppo.lr=1e-4')
     .option(
       '--ep <provider>',
-      'execution provider: cpu | cuda | auto (default: run.ep of the config)',
+      'execution provider: cpu | cuda | webgpu | auto (default: run.ep of the config)',
       provider,
     )
     .option(
