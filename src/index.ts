@@ -16,3 +16,4 @@ export * from './io';
 export * from './rl';
 export * from './distill';
 export * from './metrics';
+export * from './heads';
