@@ -23,7 +23,7 @@ function features(seed: number): { feeds: Record<string, HostTensor>; refs: Reco
   const refs = Object.fromEntries(
     Object.entries(feeds).map(([k, v]) => [
       k,
-      { dims: v.dims, data: Float64Array.from(v.data as Float32Array) },
+      { dims: [...v.dims], data: Float64Array.from(v.data as Float32Array) },
     ]),
   );
   return { feeds, refs };
