@@ -55,16 +55,19 @@ export function composeTaskModel(
   b.name = options.name ?? `${backbone.graph.name}+${hg.name}`;
   const own = b.opsetImports.find((o) => o.domain === '' || o.domain === 'ai.onnx');
   if (own) own.version = opset;
-  // Head parameters keep their names (a clash would silently tie two parameters); other tensors are
-  // renamed only where the backbone already uses the name.
+  // Head parameters (Conv/Gemm weights and biases) keep their names: a clash would tie two parameters
+  // silently. Constants and intermediate tensors are renamed where the backbone already uses the name.
+  const parameters = new Set(
+    hg.nodes.filter((n) => n.opType === 'Conv' || n.opType === 'Gemm').flatMap((n) => n.inputs.slice(1)),
+  );
   const rename = new Map(source);
   for (const t of hg.initializers) {
-    if (b.has(t.name)) {
+    if (parameters.has(t.name) && b.has(t.name)) {
       throw new GraphError(`compose: head parameter '${t.name}' clashes with a tensor of the backbone`, {
         hint: 'build the head with another prefix',
       });
     }
-    b.initializer(t, { exactName: true });
+    rename.set(t.name, b.initializer(t, { exactName: parameters.has(t.name) }));
   }
   const outputNames = new Set(hg.outputs.map((o) => o.name));
   for (const node of hg.nodes) {
