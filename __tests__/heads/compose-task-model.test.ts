@@ -11,15 +11,11 @@ import { tinyBackbone, toyScenes } from './head-fixtures';
 describe('composeTaskModel', () => {
   const backbone = tinyBackbone(1);
   const { images } = toyScenes(3, 2);
+  const detectionHead = () =>
+    buildFcosHead({ levels: backbone.levels, numClasses: 2, imageHeight: 16, imageWidth: 16, seed: 3 });
 
   it('gives the same outputs as running the backbone, then the head alone', async () => {
-    const head = buildFcosHead({
-      levels: backbone.levels,
-      numClasses: 2,
-      imageHeight: 16,
-      imageWidth: 16,
-      seed: 3,
-    });
+    const head = detectionHead();
     const task = composeTaskModel(backbone.model, head);
     expect(task.graph.inputs.map((i) => i.name)).toEqual(['images']);
     expect(task.graph.outputs.map((o) => o.name)).toEqual(Object.values(FCOS_OUTPUTS));
@@ -56,13 +52,7 @@ describe('composeTaskModel', () => {
   });
 
   it('renames head constants and intermediate tensors whose names the backbone uses', async () => {
-    const head = buildFcosHead({
-      levels: backbone.levels,
-      numClasses: 2,
-      imageHeight: 16,
-      imageWidth: 16,
-      seed: 3,
-    });
+    const head = detectionHead();
     const constant = head.model.graph.initializers.find((t) => t.name === 'head/stride')!;
     // A backbone that holds a tensor named like a head constant (its own tensors already share the
     // builder's default names, e.g. Conv_out, with the head's intermediate tensors).
