@@ -12,9 +12,9 @@ import {
   decodeFcos,
   cornerBoxIou,
   HEAD_LOSS_NAMES,
-  SEGMENTATION_IGNORE_INDEX,
   type HeadModel,
 } from '../../src/heads';
+import { SEG_IGNORE_INDEX } from '../../src/metrics';
 import type { HostTensor } from '../../src/runtime';
 import { generateArtifacts, TrainingSession } from '../../src/training';
 import { runOrt } from '../helpers/grad-check';
@@ -78,7 +78,7 @@ describe('task heads train with the engine on a toy problem', () => {
     });
     const mask = (s: ToyScene, p: number): number => {
       const [x, y] = [p % 16, Math.floor(p / 16)];
-      if (y === 0) return SEGMENTATION_IGNORE_INDEX;
+      if (y === 0) return SEG_IGNORE_INDEX;
       const inside = x >= s.box[0] && x < s.box[2] && y >= s.box[1] && y < s.box[3];
       return inside ? 1 + s.label : 0;
     };

@@ -6,15 +6,13 @@
  * index 255 (labels int64 [N, H, W]); detection: the FCOS loss (targets from assignFcosTargets).
  */
 import { GraphError } from '../errors';
+import { SEG_IGNORE_INDEX } from '../metrics/segmentation';
 import { GraphBuilder } from '../onnx/graph-builder';
 import { DataType, type Dim, type OnnxModel, type ValueInfo } from '../onnx/types';
 import type { OutputLossSpec } from '../training/losses';
 import { crossEntropyWithIgnore } from './cross-entropy';
 import { fcosLoss, type BoxLossKind } from './fcos-loss';
 import type { HeadModel } from './types';
-
-/** The ignore index of segmentation labels (mmsegmentation's and PyTorch's convention for "no label"). */
-export const SEGMENTATION_IGNORE_INDEX = 255;
 
 /** Names of the target inputs and loss outputs the head loss adds. */
 export const HEAD_LOSS_NAMES = {
@@ -104,7 +102,7 @@ export function appendHeadLoss(
     const labels = input(names.labels, DataType.INT64, ['batch', H, W]);
     loss = crossEntropyWithIgnore(b, head.outputs.logits, labels, {
       rank: 4,
-      ignoreIndex: SEGMENTATION_IGNORE_INDEX,
+      ignoreIndex: SEG_IGNORE_INDEX,
     });
   } else {
     const labels = input(names.labels, DataType.INT64, ['batch']);

@@ -21,11 +21,7 @@ export {
   type LabelledBox,
 } from './fcos-targets';
 export { decodeFcos, nmsPerClass, cornerBoxIou, type Detection, type FcosDecodeOptions } from './fcos-decode';
-export {
-  appendHeadLoss,
-  HEAD_LOSS_NAMES,
-  SEGMENTATION_IGNORE_INDEX,
-  type HeadLossModel,
-  type HeadLossOptions,
-} from './head-loss';
+export { appendHeadLoss, HEAD_LOSS_NAMES, type HeadLossModel, type HeadLossOptions } from './head-loss';
 export { composeTaskModel, type ComposeOptions } from './compose-task-model';
+export { segmentationLabelMaps } from './segmentation-decode';
+export { headLevelsOf } from './head-levels';
