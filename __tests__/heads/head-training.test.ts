@@ -26,22 +26,31 @@ const backbone = tinyBackbone(1);
 const { scenes, images } = toyScenes(N, 2);
 const size = { imageHeight: 16, imageWidth: 16 };
 
-/** Trains backbone + head on the toy batch; returns the loss before and after and the trained task model. */
-async function train(head: HeadModel, targets: Record<string, HostTensor>, steps = STEPS) {
-  const task = composeTaskModel(backbone.model, head);
-  const withLoss = appendHeadLoss(task, head);
+interface TrainOptions {
+  steps?: number;
+  /** Train the head alone on these pyramid features (a probe on a frozen backbone) instead of backbone + head. */
+  pyramid?: Record<string, HostTensor>;
+  /** Parameter patterns to freeze (e.g. the head, to train the backbone under a fixed head). */
+  frozen?: string[];
+}
+
+/** Trains on the toy batch; returns the loss before and after, the trained model and the parameters. */
+async function train(head: HeadModel, targets: Record<string, HostTensor>, options: TrainOptions = {}) {
+  const base = options.pyramid ? head.model : composeTaskModel(backbone.model, head);
+  const withLoss = appendHeadLoss(base, head);
   const artifacts = generateArtifacts(withLoss.model, {
     loss: withLoss.loss,
     optimizer: { type: 'adamw', lr: 1e-2, weightDecay: 0 },
     untieSharedInitializers: false,
+    ...(options.frozen ? { parameters: { frozen: options.frozen } } : {}),
   });
   const session = await TrainingSession.create({ artifacts, maxGradNorm: 5 });
   try {
-    const feeds = { images, ...targets };
+    const feeds = { ...(options.pyramid ?? { images }), ...targets };
     const loss = async (): Promise<number> =>
       ((await session.evalStep(feeds))[HEAD_LOSS_NAMES.loss].data as Float32Array)[0];
     const before = await loss();
-    for (let step = 0; step < steps; step++) await session.fusedStep(feeds);
+    for (let step = 0; step < (options.steps ?? STEPS); step++) await session.fusedStep(feeds);
     const after = await loss();
     const trained = await session.exportModelForInference(undefined, {
       outputs: Object.values(head.outputs),
@@ -104,7 +113,7 @@ describe('task heads train with the engine on a toy problem', () => {
       ...size,
       scaleRanges: ranges,
     });
-    const r = await train(head, fcosTargetFeeds(t, N, 2), 2 * STEPS);
+    const r = await train(head, fcosTargetFeeds(t, N, 2), { steps: 2 * STEPS });
     console.log(`detection loss ${r.before.toFixed(4)} → ${r.after.toFixed(4)} in ${2 * STEPS} steps`);
     const A = t.locations;
     const positives = scenes.map((_, i) => t.positive.slice(i * A, (i + 1) * A).reduce((a, v) => a + v, 0));
@@ -129,5 +138,36 @@ describe('task heads train with the engine on a toy problem', () => {
     );
     console.log(`detection: best box right (class, IoU > 0.5) on ${hits.length}/${N} training images`);
     expect(hits.length).toBeGreaterThanOrEqual(N - 2);
+  });
+
+  const classLabels = (): Record<string, HostTensor> => ({
+    [HEAD_LOSS_NAMES.labels]: int64Feed(
+      scenes.map((s) => s.label),
+      [N],
+    ),
+  });
+
+  it("a probe: the head alone trains on a frozen backbone's pyramid", async () => {
+    const head = buildClassificationHead({ levels: backbone.levels, numClasses: 2, ...size, seed: 3 });
+    const pyramid = await runOrt(backbone.model, { images });
+    const r = await train(head, classLabels(), { pyramid: { p3: pyramid.p3 }, steps: 4 * STEPS });
+    console.log(
+      `probe (classification) loss ${r.before.toFixed(4)} → ${r.after.toFixed(4)} in ${4 * STEPS} steps`,
+    );
+    expect(r.parameters).toEqual(['head.fc.weight', 'head.fc.bias']);
+    expect(r.after).toBeLessThan(0.7 * r.before);
+  });
+
+  it('a frozen head: only the backbone trains under it, and the head stays as it was', async () => {
+    const head = buildClassificationHead({ levels: backbone.levels, numClasses: 2, ...size, seed: 3 });
+    const r = await train(head, classLabels(), { frozen: ['head.*'] });
+    console.log(
+      `frozen head (classification) loss ${r.before.toFixed(4)} → ${r.after.toFixed(4)} in ${STEPS} steps`,
+    );
+    expect(r.parameters.some((p) => p.startsWith('head.'))).toBe(false);
+    const weight = (m: typeof r.trained) =>
+      m.graph.initializers.find((t) => t.name === 'head.fc.weight')!.data;
+    expect(weight(r.trained)).toEqual(weight(head.model));
+    expect(r.after).toBeLessThan(0.7 * r.before);
   });
 });
