@@ -8,6 +8,7 @@ import {
   fcosLocations,
   HEAD_LOSS_NAMES,
   type HeadLevel,
+  type HeadModel,
   type LabelledBox,
 } from '../../src/heads';
 import { GraphBuilder } from '../../src/onnx/graph-builder';
@@ -39,7 +40,7 @@ describe('cross-entropy with an ignore index', () => {
     const b = new GraphBuilder();
     b.input('x', DataType.FLOAT, logitDims);
     b.input('y', DataType.INT64, [logitDims[0], ...logitDims.slice(2)]);
-    const loss = crossEntropyWithIgnore(b, 'x', 'y', {
+    const { loss } = crossEntropyWithIgnore(b, 'x', 'y', {
       rank: logitDims.length,
       ...(ignoreIndex !== undefined ? { ignoreIndex } : {}),
     });
@@ -275,5 +276,102 @@ describe('gradients through head + loss (central finite differences, float64 ref
       rtol: 1e-3,
     });
     console.log(`detection (${kind}): ${formatReport(report)}`);
+  });
+});
+
+describe('per-image losses', () => {
+  /** Slices image n out of a batch feed (every feed has the batch first). */
+  function image(feeds: Record<string, HostTensor>, n: number): Record<string, HostTensor> {
+    return Object.fromEntries(
+      Object.entries(feeds).map(([k, v]) => {
+        const per = v.data.length / v.dims[0];
+        return [
+          k,
+          { data: v.data.slice(n * per, (n + 1) * per), dims: [1, ...v.dims.slice(1)] } as HostTensor,
+        ];
+      }),
+    );
+  }
+
+  /** The head with one parameter scaled up, so that images get clearly different losses. */
+  function amplified(head: HeadModel, param: string): HeadModel {
+    const g = head.model.graph;
+    const initializers = g.initializers.map((t) =>
+      t.name === param ? { ...t, data: (t.data as Float32Array).map((v) => v * 300) } : t,
+    );
+    return { ...head, model: { ...head.model, graph: { ...g, initializers } } };
+  }
+
+  async function expectPerImage(head: HeadModel, feeds: Record<string, HostTensor>) {
+    const model = appendHeadLoss(head.model, head, { perSample: true }).model;
+    const batch = await runOrt(model, feeds);
+    const per = Array.from(batch[HEAD_LOSS_NAMES.perSample].data as Float32Array);
+    expect(per).toHaveLength(N);
+    for (let n = 0; n < N; n++) {
+      const alone = await runOrt(model, image(feeds, n));
+      expect(per[n]).toBeCloseTo((alone[HEAD_LOSS_NAMES.loss].data as Float32Array)[0], 5);
+    }
+    expect(Math.abs(per[0] - per[1])).toBeGreaterThan(1e-2); // the images differ
+  }
+
+  it("classification, segmentation and detection: image n's entry is the loss of image n alone", async () => {
+    const cls = buildClassificationHead({
+      levels: LEVELS,
+      numClasses: 3,
+      imageHeight: H,
+      imageWidth: W,
+      seed: 1,
+    });
+    await expectPerImage(amplified(cls, 'head.fc.weight'), {
+      p4: features(2).p4,
+      [HEAD_LOSS_NAMES.labels]: int64Feed([2, 0], [N]),
+    });
+    const seg = buildSegmentationHead({
+      levels: LEVELS,
+      numClasses: 3,
+      imageHeight: 4,
+      imageWidth: 5,
+      width: 2,
+    });
+    // Image 1 has every pixel but one ignored: its mean is over that one pixel.
+    const labels = [
+      0,
+      1,
+      2,
+      1,
+      0,
+      2,
+      2,
+      1,
+      0,
+      0,
+      1,
+      1,
+      2,
+      0,
+      1,
+      2,
+      0,
+      0,
+      1,
+      2,
+      ...new Array(19).fill(255),
+      1,
+    ];
+    await expectPerImage(amplified(seg, 'head.classifier.weight'), {
+      ...features(3),
+      [HEAD_LOSS_NAMES.labels]: int64Feed(labels, [N, 4, 5]),
+    });
+    const det = fcosHead(4);
+    const t = assignFcosTargets([[{ box: [1, 2, 9, 13], label: 1 }], []], {
+      levels: LEVELS,
+      numClasses: 2,
+      imageHeight: H,
+      imageWidth: W,
+    });
+    await expectPerImage(det, {
+      ...features(5),
+      ...fcosTargetFeeds(t, N, 2),
+    });
   });
 });

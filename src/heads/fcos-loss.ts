@@ -8,6 +8,7 @@
  * assignFcosTargets and enter as graph inputs, so only the predictions are differentiated.
  */
 import type { GraphBuilder } from '../onnx/graph-builder';
+import { sumAll, sumPerImage } from './cross-entropy';
 
 export type BoxLossKind = 'iou' | 'giou';
 
@@ -24,6 +25,8 @@ export interface FcosLossOptions {
   boxLoss?: BoxLossKind;
   alpha?: number;
   gamma?: number;
+  /** Also return each image's loss [N]: the same formula on that image alone. */
+  perSample?: boolean;
 }
 
 export interface FcosLossTensors {
@@ -31,11 +34,8 @@ export interface FcosLossTensors {
   cls: string;
   box: string;
   centerness: string;
-}
-
-/** Σ of all elements. */
-function sumAll(b: GraphBuilder, x: string): string {
-  return b.op('ReduceSum', [x], { keepdims: 0 });
+  /** [N] per-image losses, when asked for. */
+  perSample?: string;
 }
 
 /** Binary cross-entropy with logits, elementwise: softplus(x) − x·y. */
@@ -96,9 +96,8 @@ export function ltrbBoxLoss(b: GraphBuilder, pred: string, target: string, kind:
 /** Appends the FCOS loss; returns the total and its three parts (scalars). */
 export function fcosLoss(b: GraphBuilder, o: FcosLossOptions): FcosLossTensors {
   const one = b.constFloat(1, [], 'fcos/one');
-  const numPos = b.op('Max', [sumAll(b, o.positive), one]);
-  const focal = sumAll(b, sigmoidFocalLoss(b, o.cls, o.clsTargets, o.alpha ?? 0.25, o.gamma ?? 2));
-  const clsLoss = b.op('Div', [focal, numPos], {}, { name: 'fcos/loss_cls' });
+  const eps = b.constFloat(1e-6, [], 'fcos/eps');
+  const focal = sigmoidFocalLoss(b, o.cls, o.clsTargets, o.alpha ?? 0.25, o.gamma ?? 2);
   // Negatives carry no box target; the target is set to a unit box there so the IoU stays finite (a 0/0
   // would turn into NaN gradients even behind a zero weight).
   const isPos = b.op('Unsqueeze', [
@@ -108,10 +107,24 @@ export function fcosLoss(b: GraphBuilder, o: FcosLossOptions): FcosLossTensors {
   const safeTarget = b.op('Where', [isPos, o.boxTargets, one]);
   const weight = b.op('Mul', [o.centernessTargets, o.positive]);
   const boxTerms = b.op('Mul', [ltrbBoxLoss(b, o.box, safeTarget, o.boxLoss ?? 'giou'), weight]);
-  const weightSum = b.op('Max', [sumAll(b, weight), b.constFloat(1e-6, [], 'fcos/eps')]);
-  const boxLoss = b.op('Div', [sumAll(b, boxTerms), weightSum], {}, { name: 'fcos/loss_box' });
   const ctrTerms = b.op('Mul', [bceWithLogits(b, o.centerness, o.centernessTargets), o.positive]);
-  const ctrLoss = b.op('Div', [sumAll(b, ctrTerms), numPos], {}, { name: 'fcos/loss_centerness' });
-  const loss = b.op('Add', [b.op('Add', [clsLoss, boxLoss]), ctrLoss]);
-  return { loss, cls: clsLoss, box: boxLoss, centerness: ctrLoss };
+  /** The three normalized parts, summed by `sum` (over the batch, or per image). */
+  const parts = (sum: (x: string, rank: number) => string, names?: string[]): string[] => {
+    const numPos = b.op('Max', [sum(o.positive, 2), one]);
+    const ratio = (x: string, d: string, i: number): string =>
+      b.op('Div', [x, d], {}, names ? { name: names[i] } : {});
+    return [
+      ratio(sum(focal, 3), numPos, 0),
+      ratio(sum(boxTerms, 2), b.op('Max', [sum(weight, 2), eps]), 1),
+      ratio(sum(ctrTerms, 2), numPos, 2),
+    ];
+  };
+  const total = (p: string[]): string => b.op('Add', [b.op('Add', [p[0], p[1]]), p[2]]);
+  const [cls, box, centerness] = parts(
+    (x) => sumAll(b, x),
+    ['fcos/loss_cls', 'fcos/loss_box', 'fcos/loss_centerness'],
+  );
+  const result: FcosLossTensors = { loss: total([cls, box, centerness]), cls, box, centerness };
+  if (o.perSample) result.perSample = total(parts((x, rank) => sumPerImage(b, x, rank)));
+  return result;
 }

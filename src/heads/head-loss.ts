@@ -25,6 +25,7 @@ export const HEAD_LOSS_NAMES = {
   lossCls: 'head.loss_cls',
   lossBox: 'head.loss_box',
   lossCenterness: 'head.loss_centerness',
+  perSample: 'head.per_sample_loss',
 } as const;
 
 export interface HeadLossOptions {
@@ -33,6 +34,11 @@ export interface HeadLossOptions {
   /** Focal loss α and γ (default 0.25 and 2, FCOS's). */
   alpha?: number;
   gamma?: number;
+  /**
+   * Also output `head.per_sample_loss` [N]: each image's loss as if it were a batch of one (a per-image
+   * task signal, e.g. for a reward).
+   */
+  perSample?: boolean;
 }
 
 export interface HeadLossModel {
@@ -75,6 +81,7 @@ export function appendHeadLoss(
   };
   const extra: string[] = [];
   let loss: string;
+  let perSample: string | undefined;
   const H = head.imageHeight;
   const W = head.imageWidth;
   if (head.task === 'detection') {
@@ -87,7 +94,10 @@ export function appendHeadLoss(
       boxTargets: input(names.boxTargets, DataType.FLOAT, ['batch', A, 4]),
       centernessTargets: input(names.centernessTargets, DataType.FLOAT, ['batch', A]),
       positive: input(names.positive, DataType.FLOAT, ['batch', A]),
-      ...options,
+      ...(options.boxLoss ? { boxLoss: options.boxLoss } : {}),
+      ...(options.alpha !== undefined ? { alpha: options.alpha } : {}),
+      ...(options.gamma !== undefined ? { gamma: options.gamma } : {}),
+      perSample: options.perSample ?? false,
     });
     for (const [name, tensor] of [
       [names.lossCls, t.cls],
@@ -98,19 +108,31 @@ export function appendHeadLoss(
       extra.push(name);
     }
     loss = t.loss;
+    perSample = t.perSample;
   } else if (head.task === 'segmentation') {
     const labels = input(names.labels, DataType.INT64, ['batch', H, W]);
-    loss = crossEntropyWithIgnore(b, head.outputs.logits, labels, {
+    const ce = crossEntropyWithIgnore(b, head.outputs.logits, labels, {
       rank: 4,
       ignoreIndex: SEG_IGNORE_INDEX,
+      perSample: options.perSample ?? false,
     });
+    [loss, perSample] = [ce.loss, ce.perSample];
   } else {
     const labels = input(names.labels, DataType.INT64, ['batch']);
-    loss = crossEntropyWithIgnore(b, head.outputs.logits, labels, { rank: 2 });
+    const ce = crossEntropyWithIgnore(b, head.outputs.logits, labels, {
+      rank: 2,
+      perSample: options.perSample ?? false,
+    });
+    [loss, perSample] = [ce.loss, ce.perSample];
   }
   b.op('Identity', [loss], {}, { outputs: [names.loss] });
   b.output(names.loss, DataType.FLOAT, []);
   for (const name of extra) b.output(name, DataType.FLOAT, []);
+  if (perSample) {
+    b.op('Identity', [perSample], {}, { outputs: [names.perSample] });
+    b.output(names.perSample, DataType.FLOAT, ['batch']);
+    extra.push(names.perSample);
+  }
   return {
     model: b.build(),
     loss: { type: 'output', output: names.loss, ...(extra.length ? { extraOutputs: extra } : {}) },

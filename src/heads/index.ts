@@ -2,7 +2,12 @@ export * from './types';
 export { buildClassificationHead, type ClassificationHeadOptions } from './classification-head';
 export { buildSegmentationHead, type SegmentationHeadOptions } from './segmentation-head';
 export { buildFcosHead, FCOS_OUTPUTS, FCOS_PRIOR, type FcosHeadOptions } from './fcos-head';
-export { crossEntropyWithIgnore } from './cross-entropy';
+export {
+  crossEntropyWithIgnore,
+  TORCH_IGNORE_INDEX,
+  type CrossEntropyOptions,
+  type CrossEntropyTensors,
+} from './cross-entropy';
 export {
   fcosLoss,
   sigmoidFocalLoss,
@@ -10,6 +15,7 @@ export {
   bceWithLogits,
   type BoxLossKind,
   type FcosLossOptions,
+  type FcosLossTensors,
 } from './fcos-loss';
 export {
   assignFcosTargets,
