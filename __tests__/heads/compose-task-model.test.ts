@@ -1,12 +1,14 @@
 import {
+  appendHeadLoss,
   buildClassificationHead,
   buildFcosHead,
   buildSegmentationHead,
   composeTaskModel,
   FCOS_OUTPUTS,
+  HEAD_LOSS_NAMES,
 } from '../../src/heads';
 import { compareArrays, runOrt } from '../helpers/grad-check';
-import { tinyBackbone, toyScenes } from './head-fixtures';
+import { int64Feed, tinyBackbone, toyScenes } from './head-fixtures';
 
 describe('composeTaskModel', () => {
   const backbone = tinyBackbone(1);
@@ -66,6 +68,27 @@ describe('composeTaskModel', () => {
     const plain = await runOrt(composeTaskModel(backbone.model, head), { images });
     const renamed = await runOrt(composeTaskModel(crowded, head), { images });
     expect(renamed.box_ltrb.data).toEqual(plain.box_ltrb.data);
+  });
+
+  it('runs with a backbone at opset 18 (reductions in the head loss take axes as inputs)', async () => {
+    const head = buildSegmentationHead({
+      levels: backbone.levels,
+      numClasses: 2,
+      imageHeight: 16,
+      imageWidth: 16,
+    });
+    const at18 = { ...backbone.model, opsetImports: [{ domain: '', version: 18 }] };
+    const labels = int64Feed(
+      Array.from({ length: 3 * 256 }, (_, i) => i % 3),
+      [3, 16, 16],
+    );
+    const loss = async (m: typeof at18): Promise<number> => {
+      const { model } = appendHeadLoss(composeTaskModel(m, head), head);
+      expect(model.opsetImports[0].version).toBe(m.opsetImports[0].version);
+      const out = await runOrt(model, { images, [HEAD_LOSS_NAMES.labels]: labels });
+      return (out[HEAD_LOSS_NAMES.loss].data as Float32Array)[0];
+    };
+    expect(await loss(at18)).toBeCloseTo(await loss(backbone.model), 6);
   });
 
   it('refuses a level the backbone lacks and a head parameter name the backbone uses', () => {
