@@ -129,18 +129,19 @@ export function assignFcosTargets(
       const [lo, hi] = ranges[levelOf[a]];
       let best = -1;
       let bestArea = Infinity;
-      boxes.forEach((g, j) => {
-        const [x1, y1, x2, y2] = g.box;
-        const d = [px - x1, py - y1, x2 - px, y2 - py];
-        if (Math.min(...d) <= 0) return;
-        const m = Math.max(...d);
-        if (m < lo || m >= hi) return;
+      // Scalar loop: COCO-sized inputs have ~20k locations × dozens of boxes per image.
+      for (let j = 0; j < boxes.length; j++) {
+        const [x1, y1, x2, y2] = boxes[j].box;
+        const [l, tp, r, bt] = [px - x1, py - y1, x2 - px, y2 - py];
+        if (l <= 0 || tp <= 0 || r <= 0 || bt <= 0) continue;
+        const m = Math.max(l, tp, r, bt);
+        if (m < lo || m >= hi) continue;
         const area = (x2 - x1) * (y2 - y1);
         if (area < bestArea) {
           best = j;
           bestArea = area;
         }
-      });
+      }
       if (best < 0) continue;
       const [x1, y1, x2, y2] = boxes[best].box;
       const [l, tp, r, bt] = [px - x1, py - y1, x2 - px, y2 - py];
