@@ -197,3 +197,27 @@ export { installGpuRuntime, gpuDoctor, formatDoctorReport } from './gpu';
 export type { GpuInstallOptions, GpuInstallResult, GpuDoctorOptions, GpuDoctorReport } from './gpu';
 export { ensureProviderUsable, probeProvider } from './runtime/provider-probe';
 export type { ProviderProbe } from './runtime/provider-probe';
+
+// Task heads: classification, Semantic-FPN segmentation and FCOS-style detection graphs on any pyramid.
+export {
+  buildClassificationHead,
+  buildSegmentationHead,
+  buildFcosHead,
+  appendHeadLoss,
+  composeTaskModel,
+  headLevelsOf,
+  assignFcosTargets,
+  decodeFcos,
+  segmentationLabelMaps,
+} from './heads';
+export type {
+  ClassificationHeadOptions,
+  SegmentationHeadOptions,
+  FcosHeadOptions,
+  HeadLossOptions,
+  ComposeOptions,
+  FcosTargets,
+  Detection,
+  FcosDecodeOptions,
+  LabelledBox,
+} from './heads';
