@@ -9,7 +9,7 @@ import { silentLog, type LogSink } from '../logging/logger';
 import { openRunDir } from '../logging/run-dir';
 import { PolicyNetwork } from '../rl/policy';
 import type { ExecutionProviderName } from '../runtime/session';
-import { createDistillTrainer } from './create-trainer';
+import { createStudentDistiller } from './create-distiller';
 import { formatSummary, heldOutLoss, heldOutSelection, type TrainSummary } from './evaluation';
 import { readRunCheckpoint } from './run-checkpoint';
 import { createSelectionEnv } from './selection-env';
@@ -40,21 +40,19 @@ export async function evaluateRun(
     );
   const log = options.log ?? silentLog;
   const setup = await prepareDistillation(config, { ep: config.run.ep, log });
-  const trainer = await createDistillTrainer(setup, log, { checkpoint: ckpt.studentTrain });
+  const distiller = await createStudentDistiller(setup, log, { checkpoint: ckpt.studentTrain });
   const policy = ckpt.policyFile
     ? await PolicyNetwork.load(ckpt.policyFile, { executionProvider: setup.ep })
     : null;
   try {
-    const parameters = await trainer.session.getParameters();
-    const after = await heldOutLoss(setup, trainer);
+    const after = await heldOutLoss(setup, distiller);
     const selection = await heldOutSelection({
       setup,
       policy,
       seed: (...parts) => [config.run.seed, ...parts].join(':'),
-      createEnv: (o) =>
-        createSelectionEnv(setup, {
+      createEnv: async (o) =>
+        createSelectionEnv(setup, distiller, {
           ...o,
-          parameters,
           ...(ckpt.gradnorm ? { weights: ckpt.gradnorm.weights } : {}),
           ...(ckpt.state.lossReference !== undefined ? { lossReference: ckpt.state.lossReference } : {}),
         }),
@@ -75,6 +73,6 @@ export async function evaluateRun(
     return { summary, text: formatSummary(summary) };
   } finally {
     await policy?.release();
-    await trainer.release();
+    await distiller.release();
   }
 }

@@ -16,7 +16,7 @@ import { createRunDir, openRunDir, type RunDir } from '../logging/run-dir';
 import { encodePng, TensorBoardWriter } from '../logging/tfevents';
 import { PolicyNetwork } from '../rl/policy';
 import type { ExecutionProviderName } from '../runtime/session';
-import { createDistillTrainer } from './create-trainer';
+import { createStudentDistiller } from './create-distiller';
 import {
   formatSummary,
   heldOutLoss,
@@ -30,6 +30,7 @@ import { ReturnScaler } from './reward-scaling';
 import { readRunCheckpoint, type LoadedRunCheckpoint, type RunStateJson } from './run-checkpoint';
 import { PHASE_NAMES, RunContext, TrainingInterrupted } from './run-context';
 import { prepareDistillation, type DistillSetup } from './setup';
+import type { StudentDistiller } from './student-distiller';
 
 /** How to run. */
 export interface TrainOptions {
@@ -142,21 +143,23 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
       )
     : null;
   let ctx: RunContext | undefined;
+  let distiller: StudentDistiller | undefined;
   try {
     log.info(
       `${resumed ? 'resuming' : 'run'} ${run.root}${resumed ? ` from ${path.basename(resumed.dir)} (phase ${state.cursor.phase}, epoch ${state.cursor.epoch + 1})` : ''}`,
     );
     describeSetup(setup, log);
-    const trainer = await createDistillTrainer(setup, log, {
-      ...(config.distill.grad_clip !== null ? { maxGradNorm: config.distill.grad_clip } : {}),
+    // The run's one distiller; its artifacts are cached in the run (a resumed run finds them there).
+    distiller = await createStudentDistiller(setup, log, {
+      artifactsRoot: run.file('artifacts'),
       ...(setup.sharedParameter ? { sharedParameter: setup.sharedParameter.name } : {}),
       ...(resumed ? { checkpoint: resumed.studentTrain } : {}),
     });
     const scaler = new ReturnScaler(config.rl.ppo.gamma);
-    ctx = new RunContext(setup, run, log, metrics, tb, trainer, scaler, state, options.signal);
+    ctx = new RunContext(setup, run, log, metrics, tb, distiller, scaler, state, options.signal);
     if (resumed) await restore(ctx, resumed);
     if (!state.heldOutStart) {
-      state.heldOutStart = await heldOutLoss(setup, trainer);
+      state.heldOutStart = await heldOutLoss(setup, distiller);
       log.info(
         `held-out all-level distillation loss before training: ${state.heldOutStart.loss.toPrecision(5)}`,
       );
@@ -192,7 +195,7 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
     throw err;
   } finally {
     await ctx?.close();
-    await ctx?.trainer.release();
+    await distiller?.release();
     metrics.close();
     tb?.close();
     log.close();
@@ -235,7 +238,7 @@ async function restore(ctx: RunContext, ckpt: LoadedRunCheckpoint): Promise<void
 
 async function summarize(ctx: RunContext): Promise<TrainSummary> {
   const s = ctx.setup;
-  const after = await heldOutLoss(s, ctx.trainer);
+  const after = await heldOutLoss(s, ctx.distiller);
   const selection = await heldOutSelection(ctx);
   const start = ctx.state.heldOutStart!;
   const summary: TrainSummary = {

@@ -5,10 +5,10 @@
  *
  * Resuming exactly. Every random choice is a pure function of the seed and the position in the run, or
  * lives in saved state: the data order (BatchLoader epoch plans), the policy's sampling RNG and normalizer
- * (saved with the policy), the image streams (saved cursors). Two RL-core objects keep RNG or optimizer
- * state they do not expose, so they are created per unit with a seed derived from the position: a
- * PPOTrainer per PPO iteration (its Adam state is carried across through its engine session's checkpoint),
- * and, when budgets are sampled from a range, the environment per iteration. MAMLTrainer's outer Adam
+ * (saved with the policy), the image streams (saved cursors), the environment's budget draws (reseeded
+ * from the position each iteration). A PPOTrainer keeps RNG state it does not expose, so it is created
+ * per PPO iteration with a seed derived from the position (its Adam state is carried across through its
+ * engine session's checkpoint). MAMLTrainer's outer Adam
  * state cannot be carried, so phase 4 makes one MAMLTrainer per epoch and its unit of resumption is the
  * epoch.
  */
@@ -23,7 +23,7 @@ import type { DistillationStepInfo, ParallelDistillationEnv } from '../rl/distil
 import { PolicyNetwork, type PolicyCheckpoint } from '../rl/policy';
 import { PPOTrainer, type PpoTrainStats } from '../rl/ppo';
 import type { CheckpointState } from '../training/checkpoint';
-import type { DistillStepResult, DistillTrainer, ImageBatch } from './distill-trainer';
+import type { DistillStepResult, ImageBatch, StudentDistiller } from './student-distiller';
 import type { GradNorm } from './gradnorm';
 import { RewardScalingEnv, type ReturnScaler } from './reward-scaling';
 import { checkpointLabel, writeRunCheckpoint, type RunCheckpoint, type RunStateJson } from './run-checkpoint';
@@ -62,7 +62,7 @@ export class RunContext {
     readonly log: Logger,
     readonly metrics: MetricsWriter,
     readonly tb: TensorBoardWriter | null,
-    readonly trainer: DistillTrainer,
+    readonly distiller: StudentDistiller,
     readonly scaler: ReturnScaler,
     readonly state: RunStateJson,
     readonly signal: AbortSignal | undefined,
@@ -129,13 +129,9 @@ export class RunContext {
    * uniform weights or GradNorm's, and — with GradNorm — its weight update from the same step.
    */
   async distillStep(batch: ImageBatch, mask: Float32Array, useGradNorm: boolean): Promise<DistillStepResult> {
-    const teacher = await this.trainer.teacherFeatures(batch);
     const gn = useGradNorm ? this.gradnorm : null;
     const weights = gn ? gn.weightsFloat32() : new Float32Array(this.L).fill(1 / this.L);
-    const r = await this.trainer.step(
-      { images: batch.images, teacher, mask, weights },
-      { measureGradNorms: gn !== null },
-    );
+    const r = await this.distiller.step(batch, mask, weights, { measureGradNorms: gn !== null });
     if (!Number.isFinite(r.loss)) {
       throw new RlpkdError(`the distillation loss became ${r.loss} at step ${this.state.cursor.globalStep}`, {
         hint: 'lower distill.optimizer.lr or set distill.grad_clip',
@@ -182,27 +178,22 @@ export class RunContext {
   }
 
   /**
-   * A level-selection environment (trial updates rolled back) over `images` on the trainer's current
-   * student parameters and GradNorm weights; see selection-env.ts. Training wraps it with `scaled`.
+   * A level-selection environment (trial updates rolled back) over `images` on the run's distiller, with
+   * the current GradNorm weights; see selection-env.ts. Training wraps it with `scaled`.
    */
   async createEnv(
-    options: Omit<SelectionEnvOptions, 'parameters' | 'weights' | 'lossReference'>,
+    options: Omit<SelectionEnvOptions, 'weights' | 'lossReference'>,
   ): Promise<ParallelDistillationEnv> {
-    return createSelectionEnv(this.setup, {
+    return createSelectionEnv(this.setup, this.distiller, {
       ...options,
-      parameters: await this.trainer.session.getParameters(),
       ...(this.gradnorm ? { weights: this.gradnorm.weights } : {}),
       ...(this.state.lossReference !== undefined ? { lossReference: this.state.lossReference } : {}),
     });
   }
 
-  /** Gives an existing environment the trainer's current parameters and GradNorm weights. */
-  async refreshEnv(env: ParallelDistillationEnv): Promise<void> {
-    await env.session.loadParameters(await this.trainer.session.getParameters());
-    if (this.gradnorm) {
-      const w = this.gradnorm.weights;
-      env.setLevelWeights(this.setup.decisionOrder.map((n) => w[this.setup.levelNames.indexOf(n)]));
-    }
+  /** Gives an environment the current GradNorm weights (the student it trials is the distiller's own). */
+  refreshEnv(env: ParallelDistillationEnv): void {
+    if (this.gradnorm) env.setLevelWeights(this.gradnorm.weights);
   }
 
   /** The environment as training sees it: rewards scaled when rl.ppo.normalize_reward is on. */
@@ -285,8 +276,8 @@ export class RunContext {
     };
     return {
       state,
-      student: await this.trainer.exportStudent(this.setup.studentOutputs),
-      studentTrain: this.trainer.checkpointState(),
+      student: await this.distiller.exportStudent(this.setup.studentOutputs),
+      studentTrain: this.distiller.checkpointState(),
       ...(this.policy ? { policy: this.policy.toCheckpoint() } : {}),
       ...(this.policyMeta ? { policyMeta: this.policyMeta } : {}),
       ...(this.ppoState ? { ppoOptimizer: this.ppoState } : {}),

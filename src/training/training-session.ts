@@ -770,6 +770,18 @@ export class TrainingSession {
     this.resetPending = true;
   }
 
+  /**
+   * Zeroes the optimizer state and the step count, parameters unchanged: the next update is an optimizer's
+   * first (a trial update between snapshot and restore). Accumulated gradients are dropped.
+   */
+  resetOptimizerState(): void {
+    this.assertIdle('resetOptimizerState');
+    for (const s of this.state.values()) s.fill(0);
+    this.stepCount = 0;
+    this.grads.clear();
+    this.resetPending = true;
+  }
+
   private fits(snapshot: TrainingSnapshot): boolean {
     return (
       snapshot.arrays.length === this.storage.length &&
