@@ -287,4 +287,31 @@ describe('StudentDistiller', () => {
     }
     await trainer.release();
   });
+
+  it('checkpoint views hold the same values as the copies, and the student exported from them', async () => {
+    const { trainer } = await makeTrainer({ optimizer: { type: 'adamw', lr: 1e-2, weightDecay: 0 } });
+    await trainer.step(
+      { images: images(50) },
+      new Float32Array(N * L).fill(1),
+      new Float32Array(L).fill(0.25),
+    );
+    const outputs = tinyFpn({ seed: 2 }).graph.outputs;
+    const copy = trainer.checkpointState();
+    const exported = await trainer.exportStudent(outputs);
+    await trainer.withCheckpointViews(outputs, async ({ student, studentTrain }) => {
+      expect(studentTrain.optimizer.step).toBe(1);
+      for (const [k, t] of Object.entries(copy.parameters))
+        expect(Array.from(studentTrain.parameters[k].data as Float32Array)).toEqual(
+          Array.from(t.data as Float32Array),
+        );
+      for (const [k, t] of Object.entries(copy.optimizer.state))
+        expect(Array.from(studentTrain.optimizer.state[k].data as Float32Array)).toEqual(
+          Array.from(t.data as Float32Array),
+        );
+      expect(Buffer.from(modelToBytes(student)).equals(Buffer.from(modelToBytes(exported)))).toBe(true);
+      // The session is locked meanwhile, so the views cannot change under the writer.
+      await expect(trainer.evaluate({ images: images(51) })).rejects.toThrow(/another step is still running/);
+    });
+    await trainer.release();
+  });
 });

@@ -40,7 +40,12 @@ export async function evaluateRun(
     );
   const log = options.log ?? silentLog;
   const setup = await prepareDistillation(config, { ep: config.run.ep, log });
-  const distiller = await createStudentDistiller(setup, log, { checkpoint: ckpt.studentTrain });
+  // The run's cached artifacts (from training: the same options, so the same cache key), else built again.
+  const distiller = await createStudentDistiller(setup, log, {
+    checkpoint: ckpt.studentTrain,
+    artifactsRoot: run.file('artifacts'),
+    ...(setup.sharedParameter ? { sharedParameter: setup.sharedParameter.name } : {}),
+  });
   const policy = ckpt.policyFile
     ? await PolicyNetwork.load(ckpt.policyFile, { executionProvider: setup.ep })
     : null;

@@ -301,8 +301,9 @@ export async function runMetaPhase(ctx: RunContext): Promise<void> {
   const streamName = (t: number) => `meta.${tasks[t].name}`;
   while (ctx.state.cursor.epoch < E) {
     const epoch = ctx.state.cursor.epoch;
-    // Ctrl-C inside an epoch saves the epoch's starting point (see run-context).
-    const start = await ctx.liveCheckpoint();
+    // Ctrl-C inside an epoch saves the epoch's starting point (see run-context). Phase 4 leaves the
+    // student as it is (its trial updates are undone), so the live student is the start's.
+    const start = ctx.checkpointParts();
     ctx.snapshot = async () => start;
     const policy = await ctx.ensurePolicy();
     const envs: VecEnv[] = [];

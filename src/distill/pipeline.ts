@@ -182,7 +182,7 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
       if (p < 4 && !skipped) last = await ctx.saveCheckpoint();
     }
     const summary = await summarize(ctx);
-    last = await ctx.saveCheckpoint(await ctx.liveCheckpoint('final'));
+    last = await ctx.saveCheckpoint(undefined, 'final');
     const summaryText = formatSummary(summary);
     run.writeJson('summary.json', summary);
     log.info(`final checkpoint: ${last}`);

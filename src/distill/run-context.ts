@@ -12,6 +12,7 @@
  * state cannot be carried, so phase 4 makes one MAMLTrainer per epoch and its unit of resumption is the
  * epoch.
  */
+import * as path from 'node:path';
 import type { RunConfig } from '../config/schema';
 import { RlpkdError } from '../errors';
 import type { Logger } from '../logging/logger';
@@ -41,6 +42,9 @@ export class TrainingInterrupted extends Error {
 /** Phase names (index 0 = phase 1). */
 export const PHASE_NAMES = ['pretrain', 'policy', 'joint', 'meta'] as const;
 
+/** A run checkpoint without the student (the run state, policy, optimizers, GradNorm). */
+export type StudentlessCheckpoint = Omit<RunCheckpoint, 'student' | 'studentTrain'>;
+
 /** An environment over the distillation MDP with scaled rewards. */
 export type SelectionEnv = RewardScalingEnv<DistillationStepInfo> & { inner: ParallelDistillationEnv };
 
@@ -52,8 +56,8 @@ export class RunContext {
   ppoState: CheckpointState | undefined;
   /** The meta-learned policy before the final fast adaptation (phase 4). */
   policyMeta: PolicyCheckpoint | undefined;
-  /** A checkpoint to write instead of the live state when interrupted (phase 4: the epoch start). */
-  snapshot: (() => Promise<RunCheckpoint>) | null = null;
+  /** Run state to write instead of the live one when interrupted (phase 4: the epoch start). */
+  snapshot: (() => Promise<StudentlessCheckpoint>) | null = null;
   private lastLogged = -1;
 
   constructor(
@@ -266,8 +270,17 @@ export class RunContext {
   // Checkpoints and interruption
   // ---------------------------------------------------------------------------------------------------
 
-  /** The live state as a checkpoint. */
+  /** The live state as a checkpoint (copies: it may be kept while training goes on). */
   async liveCheckpoint(label?: string): Promise<RunCheckpoint> {
+    return {
+      ...this.checkpointParts(label),
+      student: await this.distiller.exportStudent(this.setup.studentOutputs),
+      studentTrain: this.distiller.checkpointState(),
+    };
+  }
+
+  /** Everything of a checkpoint of the live state but the student (copies). */
+  checkpointParts(label?: string): StudentlessCheckpoint {
     const state: RunStateJson = {
       ...structuredClone(this.state),
       label: label ?? checkpointLabel(this.state.cursor),
@@ -276,8 +289,6 @@ export class RunContext {
     };
     return {
       state,
-      student: await this.distiller.exportStudent(this.setup.studentOutputs),
-      studentTrain: this.distiller.checkpointState(),
       ...(this.policy ? { policy: this.policy.toCheckpoint() } : {}),
       ...(this.policyMeta ? { policyMeta: this.policyMeta } : {}),
       ...(this.ppoState ? { ppoOptimizer: this.ppoState } : {}),
@@ -285,11 +296,17 @@ export class RunContext {
     };
   }
 
-  /** Writes a checkpoint of the live state (or the given one); returns its folder. */
-  async saveCheckpoint(ckpt?: RunCheckpoint): Promise<string> {
-    const c = ckpt ?? (await this.liveCheckpoint());
-    const dir = await writeRunCheckpoint(this.run, c, this.config.checkpoint.keep_last);
-    this.log.debug(`checkpoint ${c.state.label} written`);
+  /**
+   * Writes a checkpoint of the live student with the given run state (default: the live one, labelled
+   * `label`); returns its folder. The student is written from views of the distiller's storage, without
+   * copying it first.
+   */
+  async saveCheckpoint(parts?: StudentlessCheckpoint, label?: string): Promise<string> {
+    const keep = this.config.checkpoint.keep_last;
+    const dir = await this.distiller.withCheckpointViews(this.setup.studentOutputs, (s) =>
+      writeRunCheckpoint(this.run, { ...(parts ?? this.checkpointParts(label)), ...s }, keep),
+    );
+    this.log.debug(`checkpoint ${path.basename(dir)} written`);
     return dir;
   }
 

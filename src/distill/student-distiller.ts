@@ -161,11 +161,18 @@ export class StudentDistiller implements Distiller {
   /** Builds (or finds cached) the artifacts, and opens the student, teacher and probe sessions. */
   static async create(options: StudentDistillerOptions): Promise<StudentDistiller> {
     let artifacts = options.artifacts;
+    let start = options.checkpoint;
     if (!artifacts) {
       if (!options.student) throw new RlpkdError('StudentDistiller: pass the student graph or its artifacts');
       const built = distillerArtifacts({ ...options, student: options.student }, options.artifactsDir);
-      // Written to the cache: the session reads the graphs from there, and the in-memory copies can go.
-      artifacts = built.dir && !built.cached ? loadArtifacts(built.dir) : built;
+      if (built.dir && !built.cached) {
+        // Written to the cache: the session reads the graphs from there, and the in-memory copies can go;
+        // a fresh student starts from the initial checkpoint at hand rather than reading it back.
+        start ??= built.checkpoint;
+        artifacts = loadArtifacts(built.dir);
+      } else {
+        artifacts = built;
+      }
     }
     const ep = options.executionProvider ? { executionProvider: options.executionProvider } : {};
     const threads = options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {};
@@ -174,8 +181,9 @@ export class StudentDistiller implements Distiller {
       ...ep,
       ...threads,
       ...(options.maxGradNorm !== undefined ? { maxGradNorm: options.maxGradNorm } : {}),
-      ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
+      ...(start ? { checkpoint: start } : {}),
     });
+    start = undefined;
     // Its intermediates go back to the heap after each forward, for the student's step to reuse.
     const teacherSettings = { ...ep, ...threads, memArena: false };
     let teacher: GraphSession;
@@ -420,8 +428,25 @@ export class StudentDistiller implements Distiller {
 
   /** The student as a plain inference graph with the trained weights, pruned to `outputs` (adapters dropped). */
   async exportStudent(outputs: readonly ValueInfo[]): Promise<OnnxModel> {
+    return this.studentModel(await this.session.getParameters(), outputs);
+  }
+
+  /**
+   * Runs `fn` with the exported student and the training checkpoint as views of the session's storage
+   * (no copies: writing a checkpoint then costs only its serialization); `fn` must not keep them.
+   */
+  withCheckpointViews<T>(
+    outputs: readonly ValueInfo[],
+    fn: (views: { student: OnnxModel; studentTrain: Readonly<CheckpointState> }) => Promise<T>,
+  ): Promise<T> {
+    return this.session.withCheckpointViews((studentTrain) =>
+      fn({ student: this.studentModel(studentTrain.parameters, outputs), studentTrain }),
+    );
+  }
+
+  private studentModel(params: Record<string, HostTensor>, outputs: readonly ValueInfo[]): OnnxModel {
     if (!this.options.student) throw new RlpkdError('StudentDistiller: created without the student graph');
-    const model = exportModelForInference(this.options.student, await this.session.getParameters(), {
+    const model = exportModelForInference(this.options.student, params, {
       outputs: outputs.map((o) => o.name),
     });
     model.graph.outputs = outputs.map((o) => ({ ...o, ...(o.shape ? { shape: [...o.shape] } : {}) }));

@@ -672,6 +672,24 @@ export class TrainingSession {
     });
   }
 
+  /**
+   * Runs `fn` with the current state as a checkpoint whose tensors are views of the session's own storage
+   * (no copy: with AdamW three times the model), e.g. to write it to disk. Like withParameterViews, the
+   * session refuses every other call until `fn` settles; `fn` must not write the views or keep them.
+   */
+  withCheckpointViews<T>(fn: (state: Readonly<CheckpointState>) => Promise<T>): Promise<T> {
+    return this.exclusive('withCheckpointViews', () => {
+      const parameters: Record<string, HostTensor> = {};
+      const state: Record<string, HostTensor> = {};
+      for (const p of this.manifest.parameters)
+        parameters[p.name] = { data: this.params.get(p.name)!, dims: p.dims };
+      for (const [name, data] of this.state) {
+        state[name] = { data, dims: [...this.paramDims.get(this.stateOwner.get(name)!)!] };
+      }
+      return fn({ parameters, optimizer: { config: this.manifest.optimizer, step: this.stepCount, state } });
+    });
+  }
+
   /** Copies of the accumulated gradients (parameters the loss does not reach have none). */
   async getGradients(): Promise<Record<string, HostTensor>> {
     return this.resetPending ? {} : this.copyMap(this.grads);
