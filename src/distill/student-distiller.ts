@@ -148,7 +148,7 @@ export class StudentDistiller implements Distiller {
     readonly session: TrainingSession,
     private readonly teacher: GraphSession,
     private readonly probe: GradNormProbe | null,
-    private readonly options: StudentDistillerOptions,
+    private readonly options: Omit<StudentDistillerOptions, 'checkpoint' | 'artifacts'>,
   ) {
     this.levelNames = options.pairs.map((p) => p.name);
     this.levels = options.pairs.map((p) => ({
@@ -183,7 +183,7 @@ export class StudentDistiller implements Distiller {
       ...(options.maxGradNorm !== undefined ? { maxGradNorm: options.maxGradNorm } : {}),
       ...(start ? { checkpoint: start } : {}),
     });
-    start = undefined;
+    start = undefined; // the session copied it: nothing keeps the (model-sized) checkpoint alive
     // Its intermediates go back to the heap after each forward, for the student's step to reuse.
     const teacherSettings = { ...ep, ...threads, memArena: false };
     let teacher: GraphSession;
@@ -222,7 +222,9 @@ export class StudentDistiller implements Distiller {
             ...ep,
           })
         : null;
-    return new StudentDistiller(session, teacher, probe, options);
+    // Kept without the starting checkpoint and artifacts, which are model-sized and needed no longer.
+    const { checkpoint: _checkpoint, artifacts: _artifacts, ...kept } = options;
+    return new StudentDistiller(session, teacher, probe, kept);
   }
 
   get numLevels(): number {
