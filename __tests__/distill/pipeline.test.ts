@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
-import { createDistillTrainer } from '../../src/distill/create-trainer';
+import { createStudentDistiller } from '../../src/distill/create-distiller';
 import { runTraining } from '../../src/distill/pipeline';
 import { createSelectionEnv } from '../../src/distill/selection-env';
 import { prepareDistillation } from '../../src/distill/setup';
@@ -9,9 +9,9 @@ import { silentLog } from '../../src/logging/logger';
 import { readMetrics } from '../../src/logging/metrics';
 import { readEventFile } from '../../src/logging/tfevents';
 import { arrayImageSource } from '../../src/rl/distillation-env';
-import type { HostTensor } from '../../src/runtime';
 import { levelDistanceReference } from '../helpers/level-distance-reference';
 import { createSession } from '../../src/runtime';
+import type { ImageBatch } from '../../src/rl/distiller';
 import { tempDir, tinyConfig, writeTinyModels } from './run-fixtures';
 
 /**
@@ -81,13 +81,12 @@ describe('prepareDistillation', () => {
         log: silentLog,
       },
     );
-    const trainer = await createDistillTrainer(setup, silentLog);
-    const batches: HostTensor[] = [];
+    const distiller = await createStudentDistiller(setup, silentLog);
+    const batches: ImageBatch[] = [];
     const source = arrayImageSource(setup.heldOut.images, 3);
-    const env = await createSelectionEnv(setup, {
+    const env = createSelectionEnv(setup, distiller, {
       images: { next: async (n: number) => batches[batches.push(await source.next(n)) - 1] },
       seed: 'distance',
-      parameters: await trainer.session.getParameters(),
       numEnvs: 2,
     });
     await env.reset();
@@ -95,13 +94,13 @@ describe('prepareDistillation', () => {
     let last;
     for (let t = 0; t < env.numLevels / perStep; t++)
       last = await env.step(new Uint8Array(2 * perStep).fill(1));
-    const e = await trainer.evaluate(batches[0], await trainer.teacherFeatures({ images: batches[0] }));
+    const e = (await distiller.evaluate(batches[0])).distances;
     const L = env.numLevels;
     for (let n = 0; n < 2; n++) {
       const want = Array.from(e.subarray(n * L, (n + 1) * L)).reduce((a, b) => a + b, 0);
       expect(Math.abs(last!.infos[n].episode!.lossBefore / want - 1)).toBeLessThan(1e-5);
     }
-    await Promise.all([env.close(), trainer.release()]);
+    await Promise.all([env.close(), distiller.release()]);
   });
 
   it('rejects a selection naming a level that is not distilled', async () => {

@@ -26,7 +26,7 @@ describe('TrainImageStream', () => {
     const got: string[] = [];
     for (let i = 0; i < 5; i++) {
       const x = await stream.next(3);
-      expect(x.dims).toEqual([3, 3, 4, 4]);
+      expect(x.images.dims).toEqual([3, 3, 4, 4]);
     }
     for (const c of stream.takeDrawn()) got.push(...c.hashes.map((h, i) => `${h}:${c.flipped[i]}`));
     // The same images, in order, as iterating the loader's epochs 7 and 8 directly.
@@ -45,16 +45,19 @@ describe('TrainImageStream', () => {
     await a.next(3); // ends inside the second batch
     const cursor = a.cursor();
     expect(cursor).toEqual({ epoch: 0, batch: 1, offset: 2 });
-    const restAfter = Array.from((await a.next(5)).data as Float32Array);
+    const restAfter = Array.from((await a.next(5)).images.data);
     const b = new TrainImageStream(l, 0, cursor);
-    expect(Array.from((await b.next(5)).data as Float32Array)).toEqual(restAfter);
+    expect(Array.from((await b.next(5)).images.data)).toEqual(restAfter);
   });
 
-  it('sequentialImageSource cycles through fixed images in order', async () => {
+  it('sequentialImageSource cycles through fixed images in order, with their hashes when given', async () => {
     const images = { data: Float32Array.from([0, 1, 2]), dims: [3, 1, 1, 1] };
     const src = sequentialImageSource(images);
-    expect(Array.from((await src.next(2)).data as Float32Array)).toEqual([0, 1]);
-    expect(Array.from((await src.next(2)).data as Float32Array)).toEqual([2, 0]);
+    expect(Array.from((await src.next(2)).images.data as Float32Array)).toEqual([0, 1]);
+    expect(Array.from((await src.next(2)).images.data as Float32Array)).toEqual([2, 0]);
+    const hashed = sequentialImageSource(images, ['a', 'b', 'c']);
+    await hashed.next(2);
+    expect(await hashed.next(2)).toMatchObject({ hashes: ['c', 'a'], flipped: [false, false] });
   });
 });
 

@@ -4,29 +4,17 @@
  * parts of the state step by step, and L_after from a separate evaluation of the updated student (its
  * parameters exported to a plain inference graph, distances in float64), not read back from the report.
  */
-import { buildDemoGraph } from '../../src/models/demo-graphs';
 import { createSession, type HostTensor } from '../../src/runtime';
-import { ParallelDistillationEnv, type ImageBatchSource } from '../../src/rl/distillation-env';
-import { Rng } from '../../src/util/rng';
+import type { ImageBatchSource } from '../../src/rl/distillation-env';
 import { levelDistanceReference } from '../helpers/level-distance-reference';
+import { createEnv, images, student, teacher } from './distiller-fixtures';
 
 jest.setTimeout(120000);
 
-const teacher = buildDemoGraph('teacher').model;
-const student = buildDemoGraph('student').model;
-const SIZE = 96;
 const LEVELS = ['p2', 'p3', 'p4', 'p5'] as const; // level order, finest first; p5 is the coarsest
 
-function images(n: number, seed: number): HostTensor {
-  const rng = new Rng(seed);
-  return {
-    data: Float32Array.from({ length: n * 3 * SIZE * SIZE }, () => rng.uniform(-1, 1)),
-    dims: [n, 3, SIZE, SIZE],
-  };
-}
-
 /** Always the same batch, in order (the env's first episodes see exactly `batch`). */
-const fixedSource = (batch: HostTensor): ImageBatchSource => ({ next: async () => batch });
+const fixedSource = (batch: HostTensor): ImageBatchSource => ({ next: async () => ({ images: batch }) });
 
 /** Float64 mean and max over the spatial positions of channel c of image n. */
 function pool(t: HostTensor, n: number, c: number): { avg: number; max: number } {
@@ -64,9 +52,7 @@ describe('ParallelDistillationEnv against separate references', () => {
   it('states: pooled student features, L_before / L_ref, levels selected so far and budget left', async () => {
     const batch = images(3, 1);
     const budgets = 0.9;
-    const env = await ParallelDistillationEnv.create({
-      teacher,
-      student,
+    const { env, distiller } = await createEnv({
       images: fixedSource(batch),
       numEnvs: 3,
       phase: 2,
@@ -113,13 +99,12 @@ describe('ParallelDistillationEnv against separate references', () => {
     const mask = (on: boolean) => [0, 1, 2, 3].map((i) => (on && i === 0 ? 1 : 0));
     expectState(out.states, [mask(true), mask(false), mask(true)], [env.costs[0], 0, env.costs[0]]);
     await env.close();
+    await distiller.release();
   });
 
   it('L_after of a kept update equals a separate evaluation of the updated student', async () => {
     const batch = images(4, 2);
-    const env = await ParallelDistillationEnv.create({
-      teacher,
-      student,
+    const { env, distiller } = await createEnv({
       images: fixedSource(batch),
       numEnvs: 4,
       phase: 3,
@@ -131,7 +116,7 @@ describe('ParallelDistillationEnv against separate references', () => {
     // Image n selects a different subset (every image at least one level).
     const actions = Uint8Array.from([1, 0, 0, 1, 0, 1, 0, 0, 1, 1, 1, 1, 0, 0, 1, 0]);
     const out = await env.step(actions);
-    const updated = await env.session.exportModelForInference();
+    const updated = await distiller.session.exportModelForInference();
     const after = await allLevelLoss(updated, batch);
     const before = await allLevelLoss(student, batch);
     out.infos.forEach((info, n) => {
@@ -141,5 +126,6 @@ describe('ParallelDistillationEnv against separate references', () => {
     // The update moved every image's loss by more than the tolerance (the check above could fail).
     before.forEach((b, n) => expect(Math.abs(after[n] / b - 1)).toBeGreaterThan(1e-4));
     await env.close();
+    await distiller.release();
   });
 });

@@ -1,31 +1,19 @@
-import { computeCostModel } from '../../src/analysis/cost-model';
-import { buildDemoGraph } from '../../src/models/demo-graphs';
-import { createSession, type HostTensor } from '../../src/runtime';
+import { StudentDistiller } from '../../src/distill/student-distiller';
+import { createSession } from '../../src/runtime';
 import {
   arrayImageSource,
   ParallelDistillationEnv,
   type DistillationStepInfo,
 } from '../../src/rl/distillation-env';
+import type { ImageBatch } from '../../src/rl/distiller';
 import { PolicyNetwork } from '../../src/rl/policy';
 import { PPOTrainer } from '../../src/rl/ppo';
 import type { DistillLossKind } from '../../src/training/level-distances';
-import { Rng } from '../../src/util/rng';
 import { levelDistanceReference } from '../helpers/level-distance-reference';
+import { costs, createEnv, images, student, teacher } from './distiller-fixtures';
 
-const teacher = buildDemoGraph('teacher').model;
-const student = buildDemoGraph('student').model;
-const SIZE = 96;
-
-function images(n: number, seed: number): HostTensor {
-  const rng = new Rng(seed);
-  return {
-    data: Float32Array.from({ length: n * 3 * SIZE * SIZE }, () => rng.uniform(-1, 1)),
-    dims: [n, 3, SIZE, SIZE],
-  };
-}
-
-async function params(env: ParallelDistillationEnv): Promise<Record<string, Float32Array>> {
-  const p = await env.session.getParameters();
+async function params(distiller: StudentDistiller): Promise<Record<string, Float32Array>> {
+  const p = await distiller.session.getParameters();
   return Object.fromEntries(Object.entries(p).map(([k, v]) => [k, v.data as Float32Array]));
 }
 
@@ -81,21 +69,13 @@ function policyFor(env: ParallelDistillationEnv, seed: number, hiddenSize = 16):
 describe('ParallelDistillationEnv over the demo teacher/student graphs', () => {
   jest.setTimeout(120000);
 
-  it('derives state dims and costs from the student', async () => {
-    const env = await ParallelDistillationEnv.create({
-      teacher,
-      student,
-      images: arrayImageSource(images(4, 1)),
-      numEnvs: 2,
-    });
+  it('derives state dims and levels from the distiller', async () => {
+    const { env, distiller } = await createEnv({ images: arrayImageSource(images(4, 1)), numEnvs: 2 });
     // 4 levels × 64 channels: 2·64 (coarsest avg ‖ max) + 4·64 (avg per level) + loss + 4 mask + budget.
     expect(env.levelNames).toEqual(['P2', 'P3', 'P4', 'P5']);
     expect(env.stateDim).toBe(2 * 64 + 4 * 64 + 1 + 4 + 1);
-    const model = computeCostModel(student, { height: SIZE, width: SIZE });
-    expect(env.costs).toEqual(model.levels.map((l) => l.distillCost));
-    expect(env.costs.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
-
-    await env.close();
+    expect(env.costs).toEqual(costs);
+    await distiller.release();
   });
 
   it.each([
@@ -105,12 +85,10 @@ describe('ParallelDistillationEnv over the demo teacher/student graphs', () => {
   ] as [DistillLossKind, number][])(
     'measures the all-level loss Σ_l d(S_l, T_l) per image with the %s distance (tau %s), as plain inference runs do',
     async (loss, cwdTau) => {
-      const batches: HostTensor[] = [];
+      const batches: ImageBatch[] = [];
       const source = arrayImageSource(images(6, 4), 4);
       const recording = { next: async (n: number) => batches[batches.push(await source.next(n)) - 1] };
-      const env = await ParallelDistillationEnv.create({
-        teacher,
-        student,
+      const { env, distiller } = await createEnv({
         images: recording,
         numEnvs: 3,
         phase: 2,
@@ -122,8 +100,8 @@ describe('ParallelDistillationEnv over the demo teacher/student graphs', () => {
       const out = await runEpisodes(env, policy, r);
       const t = await createSession(teacher);
       const s = await createSession(student);
-      const tf = await t.run({ images: batches[0] });
-      const sf = await s.run({ images: batches[0] });
+      const tf = await t.run({ images: batches[0].images });
+      const sf = await s.run({ images: batches[0].images });
       const ref = [0, 0, 0];
       for (const level of ['p2', 'p3', 'p4', 'p5']) {
         const [n, c, h, w] = sf[level].dims;
@@ -146,14 +124,12 @@ describe('ParallelDistillationEnv over the demo teacher/student graphs', () => {
         );
       }
       await Promise.all([t.release(), s.release(), policy.release()]);
-      await env.close();
+      await distiller.release();
     },
   );
 
   it('phase 2: whole episodes, rewards match the formula, the student is restored bit for bit', async () => {
-    const env = await ParallelDistillationEnv.create({
-      teacher,
-      student,
+    const { env, distiller } = await createEnv({
       images: arrayImageSource(images(8, 2), 2),
       numEnvs: 4,
       phase: 2,
@@ -162,7 +138,7 @@ describe('ParallelDistillationEnv over the demo teacher/student graphs', () => {
       seed: 2,
     });
     const policy = await policyFor(env, 2);
-    const before = await params(env);
+    const before = await params(distiller);
     let cursor = await env.reset();
     for (let episode = 0; episode < 2; episode++) {
       const out = await runEpisodes(env, policy, cursor);
@@ -172,18 +148,16 @@ describe('ParallelDistillationEnv over the demo teacher/student graphs', () => {
       for (const i of out.infos) expect(i.episode!.selectedLevels.length).toBeGreaterThanOrEqual(1);
       cursor = { states: out.states, budgets: out.budgets };
     }
-    const after = await params(env);
+    const after = await params(distiller);
     for (const [name, data] of Object.entries(before))
       expect(Buffer.from(after[name].buffer).equals(Buffer.from(data.buffer))).toBe(true);
-    expect(env.session.step).toBe(0);
+    expect(distiller.session.step).toBe(0);
     await policy.release();
-    await env.close();
+    await distiller.release();
   });
 
   it('phase 3 keeps the update; the independent mode decides every level in one step', async () => {
-    const env = await ParallelDistillationEnv.create({
-      teacher,
-      student,
+    const { env, distiller } = await createEnv({
       images: arrayImageSource(images(4, 3), 3),
       numEnvs: 4,
       phase: 3,
@@ -192,23 +166,21 @@ describe('ParallelDistillationEnv over the demo teacher/student graphs', () => {
       seed: 3,
     });
     const policy = await policyFor(env, 3);
-    const before = await params(env);
+    const before = await params(distiller);
     const out = await runEpisodes(env, policy, await env.reset());
     checkRewards(env, out.rewards, out.infos);
-    const after = await params(env);
+    const after = await params(distiller);
     const changed = Object.keys(before).filter(
       (k) => !Buffer.from(after[k].buffer).equals(Buffer.from(before[k].buffer)),
     );
     expect(changed.length).toBeGreaterThan(0);
-    expect(env.session.step).toBe(1);
+    expect(distiller.session.step).toBe(1);
     await policy.release();
-    await env.close();
+    await distiller.release();
   });
 
   it('trains a policy with PPO end to end (phase 2: the student stays as it was)', async () => {
-    const env = await ParallelDistillationEnv.create({
-      teacher,
-      student,
+    const { env, distiller } = await createEnv({
       images: arrayImageSource(images(8, 5), 5),
       numEnvs: 4,
       phase: 2,
@@ -218,7 +190,7 @@ describe('ParallelDistillationEnv over the demo teacher/student graphs', () => {
     });
     const policy = await policyFor(env, 5);
     const ppo = new PPOTrainer(policy, { nSteps: 8, batchSize: 8, nEpochs: 2, seed: 5 });
-    const before = await params(env);
+    const before = await params(distiller);
     const res = await ppo.learn(env, { totalSteps: 2 * 8 * 4 });
     expect(res.history.length).toBe(2);
     for (const h of res.history) {
@@ -226,12 +198,12 @@ describe('ParallelDistillationEnv over the demo teacher/student graphs', () => {
       expect(Number.isFinite(h.meanEpisodeReward)).toBe(true);
       expect(Number.isFinite(h.stats.policyLoss)).toBe(true);
     }
-    const after = await params(env);
+    const after = await params(distiller);
     for (const [name, data] of Object.entries(before)) {
       expect(Buffer.from(after[name].buffer).equals(Buffer.from(data.buffer))).toBe(true);
     }
     await ppo.release();
     await policy.release();
-    await env.close();
+    await distiller.release();
   });
 });

@@ -1,29 +1,31 @@
 /**
- * The training-step benchmark of issue 3: one feature-distillation step as the product runs it — a
- * teacher forward session, then the student's fused step graph (forward, the per-level MSE to the
- * teacher's features, backward, AdamW; parameters and moments in and out) through TrainingSession —
- * timed per step, with the process's true peak resident set (VmHWM) read from /proc.
+ * The training-step benchmark of issue 3: one feature-distillation step exactly as `rlpkd train` runs it —
+ * `StudentDistiller.step` (the teacher forward, then the student's fused step: forward, the masked,
+ * weighted per-level MSE to the teacher's features, backward, AdamW, in place), without the teacher
+ * feature cache so every step runs the teacher as the PyTorch reference does — timed per step, with the
+ * process's true peak resident set (VmHWM) read from /proc.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { InputFileError, RlpkdError } from '../errors';
+import { classifyParameters } from '../analysis/parameters';
+import { findPyramidLevels } from '../analysis/pyramid';
+import type { LevelPair } from '../distill/level-matching';
+import { distillerArtifacts, distillerArtifactsDir, StudentDistiller } from '../distill/student-distiller';
 import { loadModel, modelToBytes, saveModel, writeFileAtomic } from '../onnx/model-io';
 import type { Dim, OnnxModel } from '../onnx/types';
 import { frozenGraphFile } from '../runtime/optimized-model';
 import {
   collectGarbage,
-  createSession,
   resolveExecutionProvider,
   type ExecutionProviderName,
-  type GraphSession,
   type ResolvedExecutionProvider,
 } from '../runtime/session';
 import type { HostTensor } from '../runtime/tensors';
-import { ARTIFACTS_FORMAT_VERSION, generateArtifacts, type ArtifactManifest } from '../training/artifacts';
+import { ARTIFACTS_FORMAT_VERSION, type ArtifactManifest } from '../training/artifacts';
 import { initialCheckpoint } from '../training/checkpoint';
 import type { AdamWConfig, SgdConfig } from '../training/optimizers';
-import { TrainingSession } from '../training/training-session';
 import { contentHash, fileIdentity } from '../util/content-hash';
 import { createRng } from '../util/rng';
 import { median } from './stats';
@@ -73,7 +75,7 @@ export interface TrainStepBenchResult {
   stepPeakRssMB?: number;
   /** Resident set after setup, before the first step. */
   setupRssMB: number;
-  /** Median of the teacher forward and of the student fused step alone. */
+  /** Median of the teacher forward (StudentDistiller.prepare) and of the student step alone. */
   teacherMedianMs: number;
   studentMedianMs: number;
   stepsMs: number[];
@@ -186,7 +188,7 @@ export function defaultBenchCacheDir(): string {
 
 /** What a prepared benchmark left in its cache folder; all a measuring process needs. */
 export interface PreparedTrainStep {
-  /** Student training artifacts (generateArtifacts output). */
+  /** The StudentDistiller's artifacts (distillerArtifacts output). */
   artifactsDir: string;
   /** The student's initial trainable parameters, raw little-endian float32 in manifest order. */
   parametersFile: string;
@@ -195,7 +197,10 @@ export interface PreparedTrainStep {
   /** onnxruntime optimization level to load the teacher file with. */
   teacherLevel: 'basic' | 'extended' | 'all';
   studentInput: string;
+  teacherInput: string;
   levels: string[];
+  /** The distilled levels, student output to teacher output of the same name. */
+  pairs: LevelPair[];
   /** True when this call found everything cached. */
   cached: boolean;
 }
@@ -203,7 +208,7 @@ export interface PreparedTrainStep {
 const PREPARED_FILE = 'prepared.json';
 const PARAMETERS_FILE = 'initial-parameters.f32';
 /** Bumped when what prepare writes changes meaning. */
-const PREPARE_FORMAT = 1;
+const PREPARE_FORMAT = 2;
 
 /** Identity of a graph for the cache key: a file by path, size and time (see fileIdentity); a model by its bytes. */
 function graphIdentity(graph: OnnxModel | string): string {
@@ -286,17 +291,28 @@ async function prepareArtifacts(
     }
   }
   fs.mkdirSync(dir, { recursive: true });
+  const source = loadGraph(options.student);
+  const levels = resolveLevels(source, options.levels);
+  const input = imageInput(source, size, 'student');
+  const teacherModel = loadGraph(options.teacher);
+  const teacherInput = imageInput(teacherModel, size, 'teacher');
+  const pairs = pairLevelsByName(teacherModel, source, levels, size);
   const teacherFile = leanTeacherFile(options.teacher, dir);
-  const model = loadGraph(options.student);
-  const levels = resolveLevels(model, options.levels);
-  const input = imageInput(model, size, 'student');
-  const artifactsDir = path.join(dir, 'student');
-  const artifacts = generateArtifacts(model, {
-    loss: { type: 'distillation', levels: levels.map((l) => ({ student: l })), perSample: false },
-    optimizer,
-    inputShapes: { [input.name]: [input.shape[0] ?? 'batch', input.shape[1] ?? 3, size, size] },
-    outDir: artifactsDir,
-  });
+  // The trainable set and untying `rlpkd train` uses (classifyParameters), then the distiller's artifacts.
+  const classified = classifyParameters(source);
+  const model = classified.model;
+  const artifactsDir = distillerArtifactsDir(dir, 'all');
+  const artifacts = distillerArtifacts(
+    {
+      student: model,
+      imageInput: input.name,
+      pairs,
+      loss: 'mse',
+      trainable: classified.trainable.map((e) => e.name),
+      optimizer,
+    },
+    artifactsDir,
+  );
   const byName = new Map(model.graph.initializers.map((t) => [t.name, t]));
   const chunks = artifacts.manifest.parameters.map((p) => {
     const t = byName.get(p.name) ?? byName.get(artifacts.manifest.untied[p.name] ?? '');
@@ -312,21 +328,57 @@ async function prepareArtifacts(
     parametersFile,
     teacherFile,
     studentInput: input.name,
+    teacherInput: teacherInput.name,
     levels,
+    pairs,
     cached: false,
   };
   writeFileAtomic(manifestFile, `${JSON.stringify(prepared, null, 2)}\n`);
   return prepared;
 }
 
+/** Student output `l` paired with the teacher output of the same name, for each distilled level. */
+function pairLevelsByName(
+  teacher: OnnxModel,
+  student: OnnxModel,
+  levels: readonly string[],
+  size: number,
+): LevelPair[] {
+  const missing = levels.filter((l) => !teacher.graph.outputs.some((o) => o.name === l));
+  if (missing.length) {
+    throw new RlpkdError(
+      `bench train-step: the teacher has no output ${missing.map((m) => `'${m}'`).join(', ')}`,
+      {
+        hint: `its outputs: ${teacher.graph.outputs.map((o) => o.name).join(', ')}; export both graphs with the same level names`,
+      },
+    );
+  }
+  const at = { height: size, width: size };
+  const studentLevels = findPyramidLevels(student, at);
+  const teacherLevels = findPyramidLevels(teacher, at);
+  return levels.map((l) => {
+    const s = studentLevels.find((x) => x.output === l);
+    const t = teacherLevels.find((x) => x.output === l);
+    if (!s || !t)
+      throw new RlpkdError(`bench train-step: output '${l}' is not a pyramid level of both graphs`);
+    if (s.channels !== t.channels || s.height !== t.height || s.width !== t.width) {
+      throw new RlpkdError(
+        `bench train-step: level '${l}' is ${t.channels}×${t.height}×${t.width} in the teacher but ${s.channels}×${s.height}×${s.width} in the student`,
+      );
+    }
+    return { name: s.name, stride: s.stride, student: s, teacher: t, studentTensor: l };
+  });
+}
+
 /**
- * Opens the student's TrainingSession from prepared artifacts without reading their checkpoint (three
- * model-sized tensors): zero state, then the initial parameters straight from their raw file.
+ * Opens the StudentDistiller on prepared artifacts without reading their checkpoint (three model-sized
+ * tensors): zero state, then the initial parameters straight from their raw file. The student's
+ * long-lived buffers come first, then the teacher (memory arena off, as in training).
  */
-async function openStudent(
+async function openDistiller(
   prepared: PreparedTrainStep,
   options: TrainStepBenchOptions,
-): Promise<TrainingSession> {
+): Promise<StudentDistiller> {
   const manifest = JSON.parse(
     fs.readFileSync(path.join(prepared.artifactsDir, 'manifest.json'), 'utf8'),
   ) as ArtifactManifest;
@@ -334,14 +386,21 @@ async function openStudent(
   for (const p of manifest.parameters) {
     zeros[p.name] = { data: new Float32Array(p.dims.reduce((a, d) => a * d, 1)), dims: p.dims };
   }
-  const session = await TrainingSession.create({
+  const distiller = await StudentDistiller.create({
     artifacts: prepared.artifactsDir,
     checkpoint: initialCheckpoint(zeros, manifest.optimizer),
+    teacherSession: { file: prepared.teacherFile, graphOptimizationLevel: prepared.teacherLevel },
+    imageInput: prepared.studentInput,
+    teacherImageInput: prepared.teacherInput,
+    pairs: prepared.pairs,
+    loss: 'mse',
+    trainable: manifest.parameters.map((p) => p.name),
+    optimizer: manifest.optimizer,
     executionProvider: options.ep ?? 'cpu',
     ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
   });
   // Read straight into one float32 buffer (no intermediate Buffer), copied once into the session.
-  const values = new Float32Array(session.getParametersSize());
+  const values = new Float32Array(distiller.session.getParametersSize());
   const bytes = new Uint8Array(values.buffer);
   const fd = fs.openSync(prepared.parametersFile, 'r');
   let read = 0;
@@ -356,13 +415,13 @@ async function openStudent(
       );
     }
   } catch (err) {
-    await session.release();
+    await distiller.release();
     throw err;
   } finally {
     fs.closeSync(fd);
   }
-  await session.loadParametersBuffer(values);
-  return session;
+  await distiller.session.loadParametersBuffer(values);
+  return distiller;
 }
 
 /**
@@ -382,36 +441,10 @@ export async function benchTrainStep(options: TrainStepBenchOptions): Promise<Tr
   const t0 = performance.now();
 
   const prepared = await prepareTrainStepBench(options);
-  const { levels, studentInput } = prepared;
-  // The student's long-lived buffers first, then the teacher.
-  const student = await openStudent(prepared, options);
+  const levels = prepared.levels;
+  const distiller = await openDistiller(prepared, options);
   tracker.sample();
-  let teacher: GraphSession;
-  try {
-    teacher = await createSession(prepared.teacherFile, {
-      executionProvider: ep,
-      graphOptimizationLevel: prepared.teacherLevel,
-      // Its intermediates go back to the heap after each forward, for the student's step to reuse.
-      memArena: false,
-      ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
-    });
-  } catch (err) {
-    await student.release();
-    throw err;
-  }
-  const teacherInput = teacher.inputNames[0];
-  const missing = levels.filter((l) => !teacher.outputNames.includes(l));
-  if (missing.length) {
-    await teacher.release();
-    await student.release();
-    throw new RlpkdError(
-      `bench train-step: the teacher has no output ${missing.map((m) => `'${m}'`).join(', ')}`,
-      {
-        hint: `its outputs: ${teacher.outputNames.join(', ')}; export both graphs with the same level names`,
-      },
-    );
-  }
-  const trainableParameters = student.getParametersSize();
+  const trainableParameters = distiller.session.getParametersSize();
   const setupMs = performance.now() - t0;
 
   const rng = createRng('bench-train-step');
@@ -419,12 +452,8 @@ export async function benchTrainStep(options: TrainStepBenchOptions): Promise<Tr
     data: Float32Array.from({ length: batch * 3 * size * size }, () => rng.normal()),
     dims: [batch, 3, size, size],
   };
-  const mask: HostTensor = {
-    data: new Float32Array(batch * levels.length).fill(1),
-    dims: [batch, levels.length],
-  };
-  const weights: HostTensor = { data: new Float32Array(levels.length).fill(1), dims: [levels.length] };
-  const lossName = student.manifest.loss;
+  const mask = new Float32Array(batch * levels.length).fill(1);
+  const weights = new Float32Array(levels.length).fill(1);
 
   collectGarbage();
   const setupMem = readProcMemory();
@@ -439,20 +468,13 @@ export async function benchTrainStep(options: TrainStepBenchOptions): Promise<Tr
   try {
     for (let i = 0; i < warmup + steps; i++) {
       const a = performance.now();
-      const feats = await teacher.run({ [teacherInput]: images }, levels);
+      const taught = await distiller.prepare({ images });
       const b = performance.now();
-      const feeds: Record<string, HostTensor> = {
-        [studentInput]: images,
-        'distill.mask': mask,
-        'distill.weights': weights,
-      };
-      for (const l of levels) feeds[`teacher.${l}`] = feats[l];
-      const r = await student.fusedStep(feeds);
+      const r = await distiller.step(taught, mask, weights);
       const c = performance.now();
       tracker.sample();
-      const loss = (r.outputs[lossName].data as Float32Array)[0];
-      if (i === 0) firstLoss = loss;
-      lastLoss = loss;
+      if (i === 0) firstLoss = r.loss;
+      lastLoss = r.loss;
       const timed = i >= warmup;
       if (timed) {
         stepsMs.push(c - a);
@@ -462,8 +484,7 @@ export async function benchTrainStep(options: TrainStepBenchOptions): Promise<Tr
       options.onStep?.(i + 1, c - a, !timed);
     }
   } finally {
-    await teacher.release();
-    await student.release();
+    await distiller.release();
   }
   const sorted = [...stepsMs].sort((x, y) => x - y);
   const endPeakMB = tracker.peak();
@@ -485,7 +506,7 @@ export async function benchTrainStep(options: TrainStepBenchOptions): Promise<Tr
     trainableParameters,
     batch,
     size,
-    executionProvider: teacher.executionProvider,
+    executionProvider: resolveExecutionProvider(ep),
     threads: options.threads ?? 'default',
   };
 }

@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 import { ConfigError } from './config-error';
+import { stateLayout } from '../rl/policy-state';
 
 /** Dotted keys holding input paths; `*` matches an array index. Resolved relative to the file that sets them. */
 export const INPUT_PATH_KEYS: readonly string[] = [
@@ -508,10 +509,9 @@ export function taskDataConfig(config: RunConfig, task: MamlTask): DataConfig {
 export function stateDimFor(levelChannels: readonly number[]): number {
   if (levelChannels.length === 0)
     throw new ConfigError('the student has no pyramid levels to build a policy state from');
-  const coarsest = levelChannels[levelChannels.length - 1]!;
-  const pyramid = levelChannels.reduce((a, b) => a + b, 0);
-  // global (avg + max pool of the coarsest level) + pyramid (avg pool per level) + loss + selected + budget
-  return 2 * coarsest + pyramid + 1 + levelChannels.length + 1;
+  // The policy's one state formula (training-time kind); finest level first, so the last is the coarsest.
+  const levels = levelChannels.map((channels, i) => ({ name: `L${i}`, stride: 2 ** i, channels }));
+  return stateLayout('train', levels).dim;
 }
 
 /** Model-dependent sizes: `auto` keys replaced by what the student implies; explicit values checked. */

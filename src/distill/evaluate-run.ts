@@ -10,7 +10,7 @@ import { silentLog, type LogSink } from '../logging/logger';
 import { openRunDir } from '../logging/run-dir';
 import { PolicyNetwork } from '../rl/policy';
 import type { ExecutionProviderName } from '../runtime/session';
-import { createDistillTrainer } from './create-trainer';
+import { createStudentDistiller } from './create-distiller';
 import { formatSummary, heldOutLoss, heldOutSelection, type TrainSummary } from './evaluation';
 import { readRunCheckpoint } from './run-checkpoint';
 import { createSelectionEnv } from './selection-env';
@@ -61,21 +61,24 @@ export async function evaluateRun(
     );
   const log = options.log ?? silentLog;
   const setup = await prepareDistillation(config, { ep: config.run.ep, log });
-  const trainer = await createDistillTrainer(setup, log, { checkpoint: ckpt.studentTrain });
+  // The run's cached artifacts (from training: the same options, so the same cache key), else built again.
+  const distiller = await createStudentDistiller(setup, log, {
+    checkpoint: ckpt.studentTrain,
+    artifactsRoot: run.file('artifacts'),
+    ...(setup.sharedParameter ? { sharedParameter: setup.sharedParameter.name } : {}),
+  });
   const policy = ckpt.policyFile
     ? await PolicyNetwork.load(ckpt.policyFile, { executionProvider: setup.ep })
     : null;
   try {
-    const parameters = await trainer.session.getParameters();
-    const after = await heldOutLoss(setup, trainer);
+    const after = await heldOutLoss(setup, distiller);
     const selection = await heldOutSelection({
       setup,
       policy,
       seed: (...parts) => [config.run.seed, ...parts].join(':'),
-      createEnv: (o) =>
-        createSelectionEnv(setup, {
+      createEnv: async (o) =>
+        createSelectionEnv(setup, distiller, {
           ...o,
-          parameters,
           ...(ckpt.gradnorm ? { weights: ckpt.gradnorm.weights } : {}),
           ...(ckpt.state.lossReference !== undefined ? { lossReference: ckpt.state.lossReference } : {}),
         }),
@@ -107,6 +110,6 @@ export async function evaluateRun(
     };
   } finally {
     await policy?.release();
-    await trainer.release();
+    await distiller.release();
   }
 }

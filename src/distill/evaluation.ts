@@ -7,7 +7,7 @@ import { formatDuration } from '../logging/logger';
 import type { ImageBatchSource, ParallelDistillationEnv } from '../rl/distillation-env';
 import type { PolicyNetwork } from '../rl/policy';
 import { evaluatePolicy } from '../rl/rollout';
-import type { DistillTrainer } from './distill-trainer';
+import type { StudentDistiller } from './student-distiller';
 import { sequentialImageSource } from './image-stream';
 import type { DistillSetup } from './setup';
 
@@ -18,7 +18,7 @@ export interface HeldOutLoss {
 }
 
 /** All-level distillation loss of the held-out images (teacher features from the cache). */
-export async function heldOutLoss(setup: DistillSetup, trainer: DistillTrainer): Promise<HeldOutLoss> {
+export async function heldOutLoss(setup: DistillSetup, distiller: StudentDistiller): Promise<HeldOutLoss> {
   const { images, hashes } = setup.heldOut;
   const [M, C, H, W] = images.dims;
   const per = C * H * W;
@@ -32,7 +32,7 @@ export async function heldOutLoss(setup: DistillSetup, trainer: DistillTrainer):
       hashes: hashes.slice(start, start + n),
       flipped: new Array<boolean>(n).fill(false),
     };
-    const e = await trainer.evaluate(batch.images, await trainer.teacherFeatures(batch));
+    const e = (await distiller.evaluate(batch)).distances;
     for (let i = 0; i < n; i++) for (let l = 0; l < L; l++) levels[l] += e[i * L + l];
   }
   const means = levels.map((x) => x / M);
@@ -73,7 +73,7 @@ export async function heldOutSelection(ctx: SelectionEvalContext): Promise<Selec
   let source: SelectionReport['source'];
   if (setup.selection === 'rl' && ctx.policy) {
     const env = await ctx.createEnv({
-      images: sequentialImageSource(setup.heldOut.images),
+      images: sequentialImageSource(setup.heldOut.images, setup.heldOut.hashes),
       seed: ctx.seed('held-out-eval'),
       numEnvs: Math.min(M, setup.config.rl.environment.num_parallel_envs),
     });

@@ -9,7 +9,7 @@ import type { Batch, BatchLoader } from '../data/batch-loader';
 import { RlpkdError } from '../errors';
 import type { HostTensor } from '../runtime/tensors';
 import type { ImageBatchSource } from '../rl/distillation-env';
-import type { ImageBatch } from './distill-trainer';
+import type { ImageBatch } from '../rl/distiller';
 
 /** Where a stream stands: the loader epoch (relative to the stream's base), batch, and images used of it. */
 export interface StreamCursor {
@@ -76,7 +76,7 @@ export class TrainImageStream implements ImageBatchSource {
     );
   }
 
-  async next(n: number): Promise<HostTensor> {
+  async next(n: number): Promise<DrawnChunk> {
     const parts: { batch: Batch; from: number; count: number }[] = [];
     let need = n;
     while (need > 0) {
@@ -105,14 +105,17 @@ export class TrainImageStream implements ImageBatchSource {
       flipped.push(...p.batch.flipped.slice(p.from, p.from + p.count));
       o += p.count;
     }
-    const images = { data, dims: [n, dims[1], dims[2], dims[3]] };
-    this.drawn.push({ images, hashes, flipped });
-    return images;
+    const chunk = { images: { data, dims: [n, dims[1], dims[2], dims[3]] }, hashes, flipped };
+    this.drawn.push(chunk);
+    return chunk;
   }
 }
 
-/** Cycles through `images` [M, C, H, W] in order, `n` at a time (wrapping around). */
-export function sequentialImageSource(images: HostTensor): ImageBatchSource {
+/**
+ * Cycles through `images` [M, C, H, W] in order, `n` at a time (wrapping around), with the images' file
+ * hashes when given (so teacher features come from the feature cache).
+ */
+export function sequentialImageSource(images: HostTensor, hashes?: readonly string[]): ImageBatchSource {
   const [M, ...rest] = images.dims;
   const per = rest.reduce((a, b) => a * b, 1);
   const src = images.data as Float32Array;
@@ -120,11 +123,14 @@ export function sequentialImageSource(images: HostTensor): ImageBatchSource {
   return {
     next: async (n: number) => {
       const data = new Float32Array(n * per);
+      const picked: string[] = [];
       for (let i = 0; i < n; i++) {
         data.set(src.subarray(next * per, (next + 1) * per), i * per);
+        if (hashes) picked.push(hashes[next]);
         next = (next + 1) % M;
       }
-      return { data, dims: [n, ...rest] };
+      const batch = { images: { data, dims: [n, ...rest] } };
+      return hashes ? { ...batch, hashes: picked, flipped: new Array<boolean>(n).fill(false) } : batch;
     },
   };
 }

@@ -35,7 +35,7 @@ function mean(xs: readonly number[]): number {
 
 /** Held-out loss (and the GradNorm weights, when they exist), logged at every epoch end. */
 async function logHeldOut(ctx: RunContext, tag: string): Promise<number> {
-  const h = await heldOutLoss(ctx.setup, ctx.trainer);
+  const h = await heldOutLoss(ctx.setup, ctx.distiller);
   const values: Record<string, number> = { [`heldout/${tag}/loss`]: h.loss };
   ctx.setup.levelNames.forEach((n, l) => (values[`heldout/${tag}/level_loss/${n}`] = h.levels[l]));
   const w = ctx.gradnorm?.weights;
@@ -133,10 +133,6 @@ async function policyIteration(ctx: RunContext, env: ParallelDistillationEnv) {
   };
 }
 
-function isRange(budget: unknown): boolean {
-  return Array.isArray(budget);
-}
-
 /** Phase 2: RL policy learning with the student fixed. */
 export async function runPolicyPhase(ctx: RunContext): Promise<void> {
   const E = epochsOf(ctx, 'policy');
@@ -159,10 +155,11 @@ export async function runPolicyPhase(ctx: RunContext): Promise<void> {
 
 /**
  * The epoch/iteration driver phases 2 and 3 share with RL selection: progress bar, resumable cursor,
- * interruption checks, and an environment that follows the student — re-created per iteration for a
- * budget range (its budget RNG is not saved, see run-context), else created once and, in phase 3,
- * refreshed from the student and GradNorm weights before each iteration. `iteration` returns the
- * figures the progress bar shows; `endOfEpoch` runs before the epoch is recorded as done.
+ * interruption checks, and one environment over the run's distiller (so it always trials the current
+ * student) whose budget draws are reseeded from the position each iteration (resumable; the same draws
+ * as a fresh environment per iteration) and which, in phase 3, takes the GradNorm weights before each
+ * iteration. `iteration` returns the figures the progress bar shows; `endOfEpoch` runs before the epoch
+ * is recorded as done.
  */
 async function runEnvEpochs(
   ctx: RunContext,
@@ -182,12 +179,10 @@ async function runEnvEpochs(
       try {
         while (ctx.progress.unit < iters) {
           const unit = ctx.progress.unit;
-          if (!env || isRange(ctx.config.rl.environment.budget)) {
-            await env?.close();
-            env = await ctx.createEnv({ images: stream, seed: ctx.seed(phase, epoch, unit) });
-          } else if (phase === 'joint') {
-            await ctx.refreshEnv(env);
-          }
+          const seed = ctx.seed(phase, epoch, unit);
+          env ??= await ctx.createEnv({ images: stream, seed });
+          env.reseed(seed);
+          if (phase === 'joint') ctx.refreshEnv(env);
           const shown = await iteration(env);
           ctx.unitDone();
           bar.update(unit + 1, shown);
@@ -298,8 +293,9 @@ export async function runMetaPhase(ctx: RunContext): Promise<void> {
   const maml = await ctx.mamlTrainer();
   while (ctx.progress.epoch < E) {
     const epoch = ctx.progress.epoch;
-    // Ctrl-C inside an epoch saves the epoch's starting point (see run-context).
-    ctx.setInterruptSnapshot(await ctx.liveCheckpoint());
+    // Ctrl-C inside an epoch saves the epoch's starting point (see run-context). Phase 4 leaves the
+    // student as it is (its trial updates are undone), so the live student is the start's.
+    ctx.setInterruptSnapshot(ctx.checkpointParts());
     const envs: VecEnv[] = [];
     const inner: ParallelDistillationEnv[] = [];
     const streams: TrainImageStream[] = [];

@@ -15,7 +15,7 @@ import { MetricsWriter } from '../logging/metrics';
 import { createRunDir, openRunDir, type RunDir } from '../logging/run-dir';
 import { encodePng, TensorBoardWriter } from '../logging/tfevents';
 import type { ExecutionProviderName } from '../runtime/session';
-import { createDistillTrainer } from './create-trainer';
+import { createStudentDistiller } from './create-distiller';
 import {
   formatSummary,
   heldOutLoss,
@@ -29,6 +29,7 @@ import { readRunCheckpoint, type LoadedRunCheckpoint } from './run-checkpoint';
 import { PHASE_NAMES, RunContext, TrainingInterrupted } from './run-context';
 import { RunProgress } from './run-progress';
 import { prepareDistillation, type DistillSetup } from './setup';
+import type { StudentDistiller } from './student-distiller';
 
 /** How to run. */
 export interface TrainOptions {
@@ -161,21 +162,23 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
       )
     : null;
   let ctx: RunContext | undefined;
+  let distiller: StudentDistiller | undefined;
   try {
     log.info(
       `${resumed ? 'resuming' : 'run'} ${run.root}${resumed ? ` from ${path.basename(resumed.dir)} (phase ${progress.phase}, epoch ${progress.epoch + 1})` : ''}`,
     );
     describeSetup(setup, log);
-    const trainer = await createDistillTrainer(setup, log, {
-      ...(config.distill.grad_clip !== null ? { maxGradNorm: config.distill.grad_clip } : {}),
+    // The run's one distiller; its artifacts are cached in the run (a resumed run finds them there).
+    distiller = await createStudentDistiller(setup, log, {
+      artifactsRoot: run.file('artifacts'),
       ...(setup.sharedParameter ? { sharedParameter: setup.sharedParameter.name } : {}),
       ...(resumed ? { checkpoint: resumed.studentTrain } : {}),
     });
     const scaler = new ReturnScaler(config.rl.ppo.gamma);
-    ctx = new RunContext(setup, run, log, metrics, tb, trainer, scaler, progress, options.signal);
+    ctx = new RunContext(setup, run, log, metrics, tb, distiller, scaler, progress, options.signal);
     if (resumed) await ctx.restore(resumed);
     if (!progress.heldOutStart) {
-      const start = await heldOutLoss(setup, trainer);
+      const start = await heldOutLoss(setup, distiller);
       progress.setHeldOutStart(start);
       log.info(`held-out all-level distillation loss before training: ${start.loss.toPrecision(5)}`);
       ctx.logScalars({ 'heldout/start/loss': start.loss }, { force: true });
@@ -198,7 +201,7 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
     }
     reportSkipped(setup, log);
     const summary = await summarize(ctx);
-    last = await ctx.saveCheckpoint(await ctx.liveCheckpoint('final'));
+    last = await ctx.saveCheckpoint(undefined, 'final');
     const summaryText = formatSummary(summary);
     run.writeJson('summary.json', summary);
     log.info(`final checkpoint: ${last}`);
@@ -213,7 +216,7 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
     throw err;
   } finally {
     await ctx?.close();
-    await ctx?.trainer.release();
+    await distiller?.release();
     metrics.close();
     tb?.close();
     log.close();
@@ -264,7 +267,7 @@ function describeSetup(setup: DistillSetup, log: LogSink): void {
 
 async function summarize(ctx: RunContext): Promise<TrainSummary> {
   const s = ctx.setup;
-  const after = await heldOutLoss(s, ctx.trainer);
+  const after = await heldOutLoss(s, ctx.distiller);
   const selection = await heldOutSelection(ctx);
   const start = ctx.progress.heldOutStart!;
   const summary: TrainSummary = {

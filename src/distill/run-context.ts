@@ -8,10 +8,10 @@
  * (saved with the policy), the image streams (saved cursors), and the trainers: one PPOTrainer (phases 2
  * and 3) and one MAMLTrainer (phase 4) live for the whole run, as stable-baselines3's PPO object does, and
  * their state (optimizer moments, RNG streams) is saved with every checkpoint and restored on resume.
- * When budgets are sampled from a range, the environment keeps a budget RNG it does not expose, so it is
- * created per iteration with a seed derived from the position. Phase 4's unit of resumption is the epoch
- * (its environments are made per epoch). The position itself is a RunProgress, moved only by its methods.
+ * The environment's budget draws are reseeded from the position each iteration. Phase 4's unit of
+ * resumption is the epoch (its environments are made per epoch). The position itself is a RunProgress, moved only by its methods.
  */
+import * as path from 'node:path';
 import type { RunConfig } from '../config/schema';
 import { RlpkdError } from '../errors';
 import type { Logger } from '../logging/logger';
@@ -24,7 +24,7 @@ import { MAMLTrainer, type MamlConfig } from '../rl/maml';
 import { PolicyNetwork } from '../rl/policy';
 import { PPOTrainer, type PpoUpdateStats } from '../rl/ppo';
 import type { OnnxModel } from '../onnx/types';
-import type { DistillStepResult, DistillTrainer, ImageBatch } from './distill-trainer';
+import type { DistillStepResult, ImageBatch, StudentDistiller } from './student-distiller';
 import { GradNorm } from './gradnorm';
 import { RewardScalingEnv, type ReturnScaler } from './reward-scaling';
 import { writeRunCheckpoint, type LoadedRunCheckpoint, type RunCheckpoint } from './run-checkpoint';
@@ -46,6 +46,9 @@ export const PHASE_NAMES = ['pretrain', 'policy', 'joint', 'meta'] as const;
 /** An environment over the distillation MDP with scaled rewards. */
 export type SelectionEnv = RewardScalingEnv<DistillationStepInfo> & { inner: ParallelDistillationEnv };
 
+/** A run checkpoint without the student (the run state, policy, trainers, GradNorm). */
+export type StudentlessCheckpoint = Omit<RunCheckpoint, 'student' | 'studentTrain'>;
+
 /** Everything a phase works on (see module doc). */
 export class RunContext {
   private gn: GradNorm | null = null;
@@ -54,8 +57,8 @@ export class RunContext {
   private maml: MAMLTrainer | null = null;
   /** The meta-learned policy before the final fast adaptation (phase 4), as the policy saves itself. */
   private policyMeta: OnnxModel | undefined;
-  /** A checkpoint to write instead of the live state when interrupted (phase 4: the epoch start). */
-  private interruptSnapshot: RunCheckpoint | null = null;
+  /** Run state to write instead of the live one when interrupted (phase 4: the epoch start). */
+  private interruptSnapshot: StudentlessCheckpoint | null = null;
   private lastLogged = -1;
 
   constructor(
@@ -64,7 +67,7 @@ export class RunContext {
     readonly log: Logger,
     readonly metrics: MetricsWriter,
     readonly tb: TensorBoardWriter | null,
-    readonly trainer: DistillTrainer,
+    readonly distiller: StudentDistiller,
     readonly scaler: ReturnScaler,
     readonly progress: RunProgress,
     readonly signal: AbortSignal | undefined,
@@ -161,13 +164,9 @@ export class RunContext {
    * uniform weights or GradNorm's, and — with GradNorm — its weight update from the same step.
    */
   async distillStep(batch: ImageBatch, mask: Float32Array, useGradNorm: boolean): Promise<DistillStepResult> {
-    const teacher = await this.trainer.teacherFeatures(batch);
     const gn = useGradNorm ? this.gradnorm : null;
     const weights = gn ? gn.weightsFloat32() : new Float32Array(this.L).fill(1 / this.L);
-    const r = await this.trainer.step(
-      { images: batch.images, teacher, mask, weights },
-      { measureGradNorms: gn !== null },
-    );
+    const r = await this.distiller.step(batch, mask, weights, { measureGradNorms: gn !== null });
     if (!Number.isFinite(r.loss)) {
       throw new RlpkdError(`the distillation loss became ${r.loss} at step ${this.progress.globalStep}`, {
         hint: 'lower distill.optimizer.lr or set distill.grad_clip',
@@ -214,27 +213,22 @@ export class RunContext {
   }
 
   /**
-   * A level-selection environment (trial updates rolled back) over `images` on the trainer's current
-   * student parameters and GradNorm weights; see selection-env.ts. Training wraps it with `scaled`.
+   * A level-selection environment (trial updates rolled back) over `images` on the run's distiller, with
+   * the current GradNorm weights; see selection-env.ts. Training wraps it with `scaled`.
    */
   async createEnv(
-    options: Omit<SelectionEnvOptions, 'parameters' | 'weights' | 'lossReference'>,
+    options: Omit<SelectionEnvOptions, 'weights' | 'lossReference'>,
   ): Promise<ParallelDistillationEnv> {
-    return createSelectionEnv(this.setup, {
+    return createSelectionEnv(this.setup, this.distiller, {
       ...options,
-      parameters: await this.trainer.session.getParameters(),
       ...(this.gradnorm ? { weights: this.gradnorm.weights } : {}),
       ...(this.progress.lossReference !== undefined ? { lossReference: this.progress.lossReference } : {}),
     });
   }
 
-  /** Gives an existing environment the trainer's current parameters and GradNorm weights. */
-  async refreshEnv(env: ParallelDistillationEnv): Promise<void> {
-    await env.session.loadParameters(await this.trainer.session.getParameters());
-    if (this.gradnorm) {
-      const w = this.gradnorm.weights;
-      env.setLevelWeights(this.setup.decisionOrder.map((n) => w[this.setup.levelNames.indexOf(n)]));
-    }
+  /** Gives an environment the current GradNorm weights (the student it trials is the distiller's own). */
+  refreshEnv(env: ParallelDistillationEnv): void {
+    if (this.gradnorm) env.setLevelWeights(this.gradnorm.weights);
   }
 
   /** The environment as training sees it: rewards scaled when rl.ppo.normalize_reward is on. */
@@ -314,7 +308,7 @@ export class RunContext {
    * What an interruption saves until `clearInterruptSnapshot`: the given checkpoint instead of the live
    * state (phase 4 saves its epoch's start, its unit of resumption).
    */
-  setInterruptSnapshot(ckpt: RunCheckpoint): void {
+  setInterruptSnapshot(ckpt: StudentlessCheckpoint): void {
     this.interruptSnapshot = ckpt;
   }
 
@@ -328,6 +322,15 @@ export class RunContext {
 
   /** The live state as a checkpoint. */
   async liveCheckpoint(label?: string): Promise<RunCheckpoint> {
+    return {
+      ...this.checkpointParts(label),
+      student: await this.distiller.exportStudent(this.setup.studentOutputs),
+      studentTrain: this.distiller.checkpointState(),
+    };
+  }
+
+  /** Everything of a checkpoint of the live state but the student (copies). */
+  checkpointParts(label?: string): StudentlessCheckpoint {
     const state = this.progress.toState({
       label: label ?? this.progress.label(),
       returnScaler: this.scaler.toJSON(),
@@ -335,8 +338,6 @@ export class RunContext {
     });
     return {
       state,
-      student: await this.trainer.exportStudent(this.setup.studentOutputs),
-      studentTrain: this.trainer.checkpointState(),
       ...(this.policyNet ? { policy: this.policyNet.exportForInference() } : {}),
       ...(this.policyMeta ? { policyMeta: this.policyMeta } : {}),
       ...(this.ppo ? { ppo: this.ppo.getState() } : {}),
@@ -345,11 +346,20 @@ export class RunContext {
     };
   }
 
-  /** Writes a checkpoint of the live state (or the given one); returns its folder. */
-  async saveCheckpoint(ckpt?: RunCheckpoint): Promise<string> {
-    const c = ckpt ?? (await this.liveCheckpoint());
-    const dir = await writeRunCheckpoint(this.run, c, this.config.checkpoint);
-    this.log.debug(`checkpoint ${c.state.label} written`);
+  /**
+   * Writes a checkpoint of the live student with the given run state (default: the live one, labelled
+   * `label`); returns its folder. The student is written from views of the distiller's storage, without
+   * copying it first.
+   */
+  async saveCheckpoint(parts?: StudentlessCheckpoint, label?: string): Promise<string> {
+    const dir = await this.distiller.withCheckpointViews(this.setup.studentOutputs, (s) =>
+      writeRunCheckpoint(
+        this.run,
+        { ...(parts ?? this.checkpointParts(label)), ...s },
+        this.config.checkpoint,
+      ),
+    );
+    this.log.debug(`checkpoint ${path.basename(dir)} written`);
     return dir;
   }
 

@@ -1,38 +1,29 @@
 /**
  * The level-selection MDP (src/rl/README.md, "The MDP as implemented") as a VecEnv. An episode is one image; its steps are the student's
  * pyramid levels in a configured order (sequential mode; one step deciding every level in independent
- * mode). `ParallelDistillationEnv` holds N images: when their episodes end it does ONE batched student
- * update through the engine (TrainingSession on the masked distillation loss, mask[n, l] = level l was
- * selected for image n), measures each image's all-level distillation loss before and after, and pays
+ * mode). `ParallelDistillationEnv` holds N images and does only the MDP — states, budgets, rewards — over a
+ * `Distiller` (src/rl/distiller.ts) that owns the student and the teacher: when the N episodes end it asks
+ * for ONE batched update (mask[n, l] = level l was selected for image n), with each image's all-level
+ * distillation loss measured before and after, and pays
  *   reward = (L_before − L_after)/L_before + λ·(1 − used_cost)
  * on the last step (0 before). L is the fixed yardstick Σ_l d(S_l, T_l) over ALL levels, never the
- * selected ones, with d the distance the student trains on (`loss`: mean((S − T)²) by default, or pkd /
- * cwd, as the distillation trainer's). Phase 2 rolls the update back (parameters and optimizer state restored bit for bit);
- * phase 3 keeps it.
+ * selected ones, with d the distance the student trains on. Phase 2 makes it a trial update (the
+ * distiller restores the student bit for bit); phase 3 keeps it.
  *
- * State (dims from the student): [avg-pool ‖ max-pool of the coarsest level (2·C), avg-pool of each level
- * (Σ C_l), L_before / L_ref (1), levels selected so far (L, decision order), budget left (1)] — 1542 for
- * 4 levels × 256 channels. L_ref is the mean all-level loss of the first batch (or `lossReference`).
+ * State: the 'train' kind of policy-state.ts over the levels in decision order. L_ref (which divides the
+ * state's loss feature) is the mean all-level loss of the first batch (or `lossReference`).
  */
-import { computeCostModel } from '../analysis/cost-model';
-import {
-  findPyramidLevels,
-  imageInput,
-  resolveInputSize,
-  type InputSize,
-  type PyramidLevel,
-} from '../analysis/pyramid';
 import { RlpkdError } from '../errors';
-import type { OnnxModel } from '../onnx/types';
-import type { GraphFile } from '../runtime/optimized-model';
-import { createSession, type ExecutionProviderName, type GraphSession } from '../runtime/session';
 import type { HostTensor } from '../runtime/tensors';
-import { generateArtifacts } from '../training/artifacts';
-import type { DistillLossKind } from '../training/level-distances';
-import type { LrScheduleConfig } from '../training/lr-schedules';
-import type { OptimizerConfig } from '../training/optimizers';
-import { TrainingSession, type TrainingSnapshot } from '../training/training-session';
 import { Rng, type Seed } from '../util/rng';
+import type { Distiller, ImageBatch } from './distiller';
+import {
+  pooledStateFeatures,
+  stateLayout,
+  writeState,
+  type PolicyStateKind,
+  type StateLayout,
+} from './policy-state';
 import {
   recordLevelActions,
   type ActionMode,
@@ -45,7 +36,7 @@ import {
 
 /** Supplies batches of images [n, C, H, W] (float32, already preprocessed for the graphs). */
 export interface ImageBatchSource {
-  next(batchSize: number): Promise<HostTensor>;
+  next(batchSize: number): Promise<ImageBatch>;
 }
 
 /** What an episode of the distillation MDP reports on its last step. */
@@ -69,52 +60,30 @@ export interface DistillationStepInfo extends StepInfo {
 }
 
 export interface DistillationEnvOptions {
-  teacher: OnnxModel;
-  /** Load the teacher session from this file (e.g. its onnxruntime-optimized form) instead of `teacher`. */
-  teacherSession?: GraphFile;
-  student: OnnxModel;
+  /** The student's distillation step (shared with whoever trains the student). */
+  distiller: Distiller;
   images: ImageBatchSource;
   numEnvs: number;
+  /** Per-level costs in decision order (e.g. the cost model's distillation-cost shares). */
+  costs: readonly number[];
   /** 'sequential' (default): one level per step; 'independent': all levels in one step. */
   actionMode?: ActionMode;
-  /** 2: the student update is rolled back after measuring; 3: it is kept (default 2). */
+  /** 2: the update is a trial, rolled back after measuring; 3: it is kept (default 2). */
   phase?: 2 | 3;
   /** Fixed budget, or a [low, high] range sampled per episode (default 1). */
   budget?: number | [number, number];
   /** λ of the efficiency term (default 0.5). */
   lambdaTradeoff?: number;
-  /** Decision order by level name (default: the student's levels finest first, P2..P5). */
-  levelOrder?: string[];
-  /** Per-level costs in decision order; default: the cost model's distillation-cost shares. */
-  costs?: number[];
-  /** Input size for the cost model and level detection (default: the student's static input size). */
-  inputSize?: InputSize;
-  /** Student optimizer (default AdamW lr 1e-4, weight decay 0). */
-  optimizer?: OptimizerConfig;
-  lrSchedule?: LrScheduleConfig;
-  maxGradNorm?: number;
-  /** Per-level weights of the distillation loss (default 1 each). */
-  levelWeights?: number[];
-  /** Per-level distance of the loss the student trains on and the reward measures (default 'mse'). */
-  loss?: DistillLossKind;
-  /** Temperature of the 'cwd' distance (default 1). */
-  cwdTau?: number;
+  /** Decision order by level name (default: the distiller's level order, finest first). */
+  levelOrder?: readonly string[];
+  /** Per-level weights of the distillation loss, in the distiller's level order (default 1 each). */
+  levelWeights?: readonly number[];
   /** Divides the loss feature of the state (default: mean all-level loss of the first batch). */
   lossReference?: number;
-  /** Trainable student initializers (default: the engine's choice: Conv/Gemm/MatMul weights and biases). */
-  trainable?: string[];
-  /** Cache folder for the student's training artifacts. */
-  artifactsDir?: string;
-  executionProvider?: ExecutionProviderName;
+  /** Which policy state (default 'train'). */
+  stateKind?: PolicyStateKind;
+  /** Seeds the budget draws (see reseed). */
   seed?: Seed;
-}
-
-interface LevelBinding {
-  level: PyramidLevel;
-  /** The teacher's output for the same level. */
-  teacherOutput: string;
-  /** The loss graph's teacher input for the level. */
-  teacherInput: string;
 }
 
 /** N images distilled in lockstep episodes (see module doc). */
@@ -127,152 +96,73 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
   readonly actionMode: ActionMode;
   readonly phase: 2 | 3;
   readonly lambda: number;
-  /** The student's TrainingSession (phase 3 trains it; phase 2 leaves it as it was). */
-  readonly session: TrainingSession;
-  private readonly teacherSession: GraphSession;
-  /** Levels in decision order. */
-  private readonly levels: LevelBinding[];
-  private readonly studentInput: string;
-  private readonly teacherInputName: string;
+  private readonly distiller: Distiller;
+  private readonly layout: StateLayout;
+  /** Distiller level index of each decision. */
+  private readonly levelOf: number[];
+  /** Level weights in the distiller's level order. */
   private levelWeights: Float32Array;
-  private readonly rng: Rng;
+  private rng: Rng;
   private readonly budgetSpec: number | [number, number];
   private lossRef: number | undefined;
   // Current episodes.
-  private images: HostTensor | null = null;
-  private teacherFeeds: Record<string, HostTensor> = {};
+  private batch: ImageBatch | null = null;
   private features: Float32Array | null = null;
   private lossBefore: Float64Array = new Float64Array(0);
-  /** Phase 2's copy of the student before each trial update. */
-  private rollback: TrainingSnapshot | undefined;
   private budgets: Float64Array = new Float64Array(0);
   private selected = new Uint8Array(0);
   private used: Float64Array = new Float64Array(0);
   private k = 0;
 
-  private constructor(
-    private readonly options: DistillationEnvOptions,
-    init: {
-      session: TrainingSession;
-      teacher: GraphSession;
-      levels: LevelBinding[];
-      costs: number[];
-      studentInput: string;
-      teacherInput: string;
-    },
-  ) {
+  constructor(private readonly options: DistillationEnvOptions) {
+    if (!Number.isInteger(options.numEnvs) || options.numEnvs < 1) {
+      throw new RlpkdError(`distillation env: numEnvs must be a positive integer, got ${options.numEnvs}`);
+    }
+    const levels = options.distiller.levels;
+    const names = levels.map((l) => l.name);
+    const order = options.levelOrder ?? names;
+    if (new Set(order).size !== order.length)
+      throw new RlpkdError('distillation env: levelOrder repeats a level');
+    this.levelOf = order.map((name) => {
+      const l = names.indexOf(name);
+      if (l < 0) {
+        throw new RlpkdError(
+          `distillation env: level '${name}' is not a distilled level (they are ${names.join(', ')})`,
+        );
+      }
+      return l;
+    });
+    if (order.length !== levels.length) {
+      throw new RlpkdError(
+        `distillation env: levelOrder has ${order.length} levels, the distiller ${levels.length}`,
+      );
+    }
+    if (options.costs.length !== order.length) {
+      throw new RlpkdError(
+        `distillation env: costs has ${options.costs.length} entries for ${order.length} levels`,
+      );
+    }
+    this.distiller = options.distiller;
     this.numEnvs = options.numEnvs;
     this.actionMode = options.actionMode ?? 'sequential';
     this.phase = options.phase ?? 2;
     this.lambda = options.lambdaTradeoff ?? 0.5;
-    this.session = init.session;
-    this.teacherSession = init.teacher;
-    this.levels = init.levels;
-    this.costs = init.costs;
-    this.levelNames = init.levels.map((l) => l.level.name);
-    this.numLevels = init.levels.length;
-    this.studentInput = init.studentInput;
-    this.teacherInputName = init.teacherInput;
-    const coarsest = init.levels.reduce((a, b) => (b.level.stride > a.level.stride ? b : a)).level;
-    this.stateDim =
-      2 * coarsest.channels + init.levels.reduce((n, l) => n + l.level.channels, 0) + 1 + this.numLevels + 1;
-    const w = options.levelWeights ?? new Array<number>(this.numLevels).fill(1);
-    if (w.length !== this.numLevels) {
-      throw new RlpkdError(
-        `distillation env: levelWeights has ${w.length} entries, the student has ${this.numLevels} levels`,
-      );
-    }
-    // The loss's levels, mask columns and weights all follow the decision order.
-    this.levelWeights = Float32Array.from(w);
+    this.costs = [...options.costs];
+    this.levelNames = [...order];
+    this.numLevels = order.length;
+    this.layout = stateLayout(
+      options.stateKind ?? 'train',
+      this.levelOf.map((l) => levels[l]),
+    );
+    this.stateDim = this.layout.dim;
+    this.levelWeights = new Float32Array(this.numLevels).fill(1);
+    if (options.levelWeights) this.setLevelWeights(options.levelWeights);
     this.rng = new Rng(options.seed ?? 0).fork('distillation-env');
     this.budgetSpec = options.budget ?? 1;
     this.lossRef = options.lossReference;
   }
 
-  /** Detects the levels, computes costs, builds the student's training artifacts and opens the sessions. */
-  static async create(options: DistillationEnvOptions): Promise<ParallelDistillationEnv> {
-    if (!Number.isInteger(options.numEnvs) || options.numEnvs < 1) {
-      throw new RlpkdError(`distillation env: numEnvs must be a positive integer, got ${options.numEnvs}`);
-    }
-    const size = options.inputSize ?? resolveInputSize(options.student);
-    const studentLevels = findPyramidLevels(options.student, size);
-    const teacherLevels = findPyramidLevels(options.teacher, size);
-    const order = options.levelOrder ?? studentLevels.map((l) => l.name);
-    const bindings: LevelBinding[] = order.map((name) => {
-      const s = studentLevels.find((l) => l.name === name);
-      if (!s) {
-        throw new RlpkdError(
-          `distillation env: level '${name}' is not a pyramid level of the student (it has ${studentLevels.map((l) => l.name).join(', ')})`,
-        );
-      }
-      const t = teacherLevels.find((l) => l.name === name);
-      if (!t) throw new RlpkdError(`distillation env: the teacher has no level ${name} (stride ${s.stride})`);
-      if (t.channels !== s.channels || t.height !== s.height || t.width !== s.width) {
-        throw new RlpkdError(
-          `distillation env: level ${name} is ${t.channels}×${t.height}×${t.width} in the teacher but ${s.channels}×${s.height}×${s.width} in the student`,
-          {
-            hint: 'teacher and student must have the same channels and strides per level (or add an adapter)',
-          },
-        );
-      }
-      return { level: s, teacherOutput: t.output, teacherInput: `teacher.${s.output}` };
-    });
-    if (new Set(order).size !== order.length)
-      throw new RlpkdError('distillation env: levelOrder repeats a level');
-    let costs = options.costs;
-    if (costs) {
-      if (costs.length !== bindings.length) {
-        throw new RlpkdError(
-          `distillation env: costs has ${costs.length} entries for ${bindings.length} levels`,
-        );
-      }
-    } else {
-      const model = computeCostModel(options.student, size, { levels: studentLevels });
-      costs = bindings.map((b) => model.levels.find((l) => l.name === b.level.name)!.distillCost);
-    }
-    // Loss levels in decision order, so mask columns follow decisions.
-    const artifacts = generateArtifacts(options.student, {
-      loss: {
-        type: 'distillation',
-        levels: bindings.map((b) => ({
-          student: b.level.output,
-          teacher: b.teacherInput,
-          name: b.level.name,
-        })),
-        perSample: true,
-        distance: options.loss ?? 'mse',
-        ...(options.cwdTau !== undefined ? { tau: options.cwdTau } : {}),
-      },
-      optimizer: options.optimizer ?? { type: 'adamw', lr: 1e-4, weightDecay: 0 },
-      keepOutputs: bindings.map((b) => b.level.output),
-      fused: false,
-      ...(options.trainable ? { trainable: options.trainable } : {}),
-      ...(options.artifactsDir ? { outDir: options.artifactsDir } : {}),
-    });
-    const session = await TrainingSession.create({
-      artifacts,
-      ...(options.executionProvider ? { executionProvider: options.executionProvider } : {}),
-      ...(options.lrSchedule ? { lrSchedule: options.lrSchedule } : {}),
-      ...(options.maxGradNorm !== undefined ? { maxGradNorm: options.maxGradNorm } : {}),
-    });
-    const ep = options.executionProvider ? { executionProvider: options.executionProvider } : {};
-    const teacher = options.teacherSession
-      ? await createSession(options.teacherSession.file, {
-          ...ep,
-          graphOptimizationLevel: options.teacherSession.graphOptimizationLevel,
-        })
-      : await createSession(options.teacher, ep);
-    return new ParallelDistillationEnv(options, {
-      session,
-      teacher,
-      levels: bindings,
-      costs,
-      studentInput: imageInput(options.student).name,
-      teacherInput: imageInput(options.teacher).name,
-    });
-  }
-
-  /** Per-level weights of the distillation loss from now on (decision order), e.g. GradNorm's in phase 3. */
+  /** Per-level weights of the distillation loss from now on (level order), e.g. GradNorm's in phase 3. */
   setLevelWeights(weights: readonly number[]): void {
     if (weights.length !== this.numLevels || weights.some((w) => !(w >= 0) || !Number.isFinite(w))) {
       throw new RlpkdError(
@@ -280,6 +170,11 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
       );
     }
     this.levelWeights = Float32Array.from(weights);
+  }
+
+  /** Restarts the budget draws from `seed` (as a new environment with that seed would draw them). */
+  reseed(seed: Seed): void {
+    this.rng = new Rng(seed).fork('distillation-env');
   }
 
   /** The mean all-level loss the state's loss feature is divided by (set by the first batch). */
@@ -293,7 +188,7 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
   }
 
   async step(actions: Uint8Array): Promise<VecStepResult<DistillationStepInfo>> {
-    if (!this.images) throw new RlpkdError('distillation env: step() called before reset()');
+    if (!this.batch) throw new RlpkdError('distillation env: step() called before reset()');
     const N = this.numEnvs;
     const L = this.numLevels;
     this.k += recordLevelActions(
@@ -314,28 +209,34 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
     return { states: this.allStates(), budgets: Float64Array.from(this.budgets), rewards, dones, infos };
   }
 
-  /** The batched update, the before/after measurement, the rewards and (phase 2) the roll-back. */
+  /** The batched update (a trial in phase 2), the before/after measurement and the rewards. */
   private async finishEpisodes(rewards: Float64Array): Promise<DistillationStepInfo[]> {
     const N = this.numEnvs;
     const L = this.numLevels;
     const terminal = Array.from({ length: N }, (_, e) => this.stateOf(e));
-    const mask = Float32Array.from(this.selected);
-    // Phase 2 rolls the update back; the snapshot's buffers are reused from one batch to the next.
-    if (this.phase === 2) this.rollback = this.session.snapshot(this.rollback);
-    await this.session.lazyResetGrad();
-    const train = await this.session.trainStep(this.lossFeeds(mask));
-    await this.session.optimizerStep();
-    const perSample = train['distill.per_sample'].data as Float32Array;
-    const after = await this.allLevelLoss();
-    if (this.phase === 2) await this.session.restore(this.rollback!);
+    // Decisions → the distiller's level order.
+    const mask = new Float32Array(N * L);
+    for (let e = 0; e < N; e++)
+      for (let k = 0; k < L; k++) mask[e * L + this.levelOf[k]] = this.selected[e * L + k];
+    let perSample: Float32Array;
+    let afterDistances: Float32Array;
+    if (this.phase === 2) {
+      const t = await this.distiller.trial(this.batch!, mask, this.levelWeights);
+      perSample = t.perSample;
+      afterDistances = t.after;
+    } else {
+      perSample = (await this.distiller.step(this.batch!, mask, this.levelWeights)).perSample;
+      afterDistances = (await this.distiller.evaluate(this.batch!)).distances;
+    }
+    const after = allLevelLoss(afterDistances, N, L);
     return Array.from({ length: N }, (_, e) => {
       const before = this.lossBefore[e];
-      const quality = before > 0 ? (before - after.loss[e]) / before : 0;
+      const quality = before > 0 ? (before - after[e]) / before : 0;
       const efficiency = this.lambda * (1 - this.used[e]);
       rewards[e] = quality + efficiency;
       let distillLoss = 0;
-      for (let k = 0; k < L; k++)
-        distillLoss += this.selected[e * L + k] * this.levelWeights[k] * perSample[e * L + k];
+      for (let l = 0; l < L; l++)
+        distillLoss += mask[e * L + l] * this.levelWeights[l] * perSample[e * L + l];
       return {
         terminalState: terminal[e],
         episode: {
@@ -345,7 +246,7 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
           savedCost: 1 - this.used[e],
           budget: this.budgets[e],
           lossBefore: before,
-          lossAfter: after.loss[e],
+          lossAfter: after[e],
           distillLoss,
           qualityReward: quality,
           efficiencyReward: efficiency,
@@ -356,48 +257,24 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
     });
   }
 
-  /** Feeds of the distillation loss for the current images with a [N, L] mask. */
-  private lossFeeds(mask: Float32Array): Record<string, HostTensor> {
-    return {
-      [this.studentInput]: this.images!,
-      ...this.teacherFeeds,
-      'distill.mask': { data: mask, dims: [this.numEnvs, this.numLevels] },
-      'distill.weights': { data: this.levelWeights, dims: [this.numLevels] },
-    };
-  }
-
-  /** Per-image Σ_l mean((S_l − T_l)²) over all levels, and the student's level features. */
-  private async allLevelLoss(): Promise<{ loss: Float64Array; outputs: Record<string, HostTensor> }> {
-    const N = this.numEnvs;
-    const L = this.numLevels;
-    const out = await this.session.evalStep(this.lossFeeds(new Float32Array(N * L).fill(1)));
-    const e = out['distill.per_sample'].data as Float32Array;
-    const loss = new Float64Array(N);
-    for (let n = 0; n < N; n++) for (let l = 0; l < L; l++) loss[n] += e[n * L + l];
-    return { loss, outputs: out };
-  }
-
-  /** Loads the next N images, runs the teacher and the student, and starts fresh episodes. */
+  /** Loads the next N images, measures them (distances and level features), and starts fresh episodes. */
   private async newEpisodes(): Promise<void> {
     const N = this.numEnvs;
     const L = this.numLevels;
-    const images = await this.options.images.next(N);
+    const batch = await this.options.images.next(N);
+    const images = batch.images;
     if (images.dims[0] !== N || !(images.data instanceof Float32Array)) {
       throw new RlpkdError(
         `distillation env: the image source returned [${images.dims.join(', ')}], expected ${N} float32 images`,
       );
     }
-    this.images = images;
-    const t = await this.teacherSession.run(
-      { [this.teacherInputName]: images },
-      this.levels.map((l) => l.teacherOutput),
-    );
-    this.teacherFeeds = {};
-    for (const l of this.levels) this.teacherFeeds[l.teacherInput] = t[l.teacherOutput];
-    const m = await this.allLevelLoss();
-    this.lossBefore = m.loss;
-    if (this.lossRef === undefined) this.lossRef = Math.max(m.loss.reduce((a, b) => a + b, 0) / N, 1e-12);
-    this.features = this.pooledFeatures(m.outputs);
+    // Teacher features once for the episode's measurements and its update.
+    this.batch = await this.distiller.prepare(batch);
+    const m = await this.distiller.evaluate(this.batch, { features: true });
+    this.lossBefore = allLevelLoss(m.distances, N, L);
+    if (this.lossRef === undefined)
+      this.lossRef = Math.max(this.lossBefore.reduce((a, b) => a + b, 0) / N, 1e-12);
+    this.features = pooledStateFeatures(this.layout, m.features!, N);
     this.budgets = Float64Array.from({ length: N }, () => {
       const b = this.budgetSpec;
       return typeof b === 'number' ? b : this.rng.uniform(b[0], b[1]);
@@ -407,42 +284,21 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
     this.k = 0;
   }
 
-  /** [N, 2·C_coarsest + Σ C_l]: avg ‖ max of the coarsest level, then the avg of every level. */
-  private pooledFeatures(outputs: Record<string, HostTensor>): Float32Array {
-    const N = this.numEnvs;
-    const width = this.stateDim - 1 - this.numLevels - 1;
-    const out = new Float32Array(N * width);
-    const coarsest = this.levels.reduce((a, b) => (b.level.stride > a.level.stride ? b : a));
-    const pool = (name: string, n: number, kind: 'avg' | 'max', dst: number): number => {
-      const t = outputs[name];
-      const [, C, H, W] = t.dims;
-      const d = t.data as Float32Array;
-      const hw = H * W;
-      for (let c = 0; c < C; c++) {
-        const base = (n * C + c) * hw;
-        let acc = kind === 'avg' ? 0 : -Infinity;
-        for (let i = 0; i < hw; i++) acc = kind === 'avg' ? acc + d[base + i] : Math.max(acc, d[base + i]);
-        out[dst + c] = kind === 'avg' ? acc / hw : acc;
-      }
-      return dst + C;
-    };
-    for (let n = 0; n < N; n++) {
-      let o = n * width;
-      o = pool(coarsest.level.output, n, 'avg', o);
-      o = pool(coarsest.level.output, n, 'max', o);
-      for (const l of this.levels) o = pool(l.level.output, n, 'avg', o);
-    }
-    return out;
-  }
-
   private stateOf(e: number): Float32Array {
-    const L = this.numLevels;
-    const width = this.stateDim - 1 - L - 1;
     const s = new Float32Array(this.stateDim);
-    s.set(this.features!.subarray(e * width, (e + 1) * width), 0);
-    s[width] = this.lossBefore[e] / this.lossRef!;
-    s.set(this.selected.subarray(e * L, (e + 1) * L), width + 1);
-    s[width + 1 + L] = this.budgets[e] - this.used[e];
+    const lossRef = this.lossRef!;
+    const L = this.numLevels;
+    writeState(
+      this.layout,
+      this.features!,
+      {
+        loss: this.lossBefore[e] / lossRef,
+        selected: this.selected.subarray(e * L, (e + 1) * L),
+        budgetLeft: this.budgets[e] - this.used[e],
+      },
+      e,
+      s,
+    );
     return s;
   }
 
@@ -452,17 +308,22 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
     return out;
   }
 
-  async close(): Promise<void> {
-    await this.session.release();
-    await this.teacherSession.release();
-  }
+  /** The environment holds no sessions (the distiller's owner releases it). */
+  async close(): Promise<void> {}
+}
+
+/** Per-image Σ_l e[n, l] (float64) of a [N, L] distance matrix. */
+function allLevelLoss(e: Float32Array, N: number, L: number): Float64Array {
+  const loss = new Float64Array(N);
+  for (let n = 0; n < N; n++) for (let l = 0; l < L; l++) loss[n] += e[n * L + l];
+  return loss;
 }
 
 /** One image at a time: the ParallelDistillationEnv with a single environment. */
 export class DistillationEnvironment {
   /** Creates the single-image MDP (numEnvs = 1). */
-  static create(options: Omit<DistillationEnvOptions, 'numEnvs'>): Promise<ParallelDistillationEnv> {
-    return ParallelDistillationEnv.create({ ...options, numEnvs: 1 });
+  static create(options: Omit<DistillationEnvOptions, 'numEnvs'>): ParallelDistillationEnv {
+    return new ParallelDistillationEnv({ ...options, numEnvs: 1 });
   }
 }
 
@@ -473,14 +334,14 @@ export function arrayImageSource(images: HostTensor, seed: Seed = 0): ImageBatch
   const rng = new Rng(seed).fork('image-source');
   let order: number[] = [];
   return {
-    next: async (n: number): Promise<HostTensor> => {
+    next: async (n: number): Promise<ImageBatch> => {
       const data = new Float32Array(n * per);
       for (let i = 0; i < n; i++) {
         if (order.length === 0) order = rng.shuffle(Array.from({ length: M }, (_, j) => j));
         const j = order.pop()!;
         data.set((images.data as Float32Array).subarray(j * per, (j + 1) * per), i * per);
       }
-      return { data, dims: [n, ...rest] };
+      return { images: { data, dims: [n, ...rest] } };
     },
   };
 }

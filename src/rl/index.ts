@@ -3,6 +3,8 @@ export * from './bandit-env';
 export * from './bench-policy';
 export * from './bernoulli';
 export * from './distillation-env';
+export * from './distiller';
+export * from './policy-state';
 export * from './episode-batch';
 export * from './gae';
 export * from './init';

@@ -224,6 +224,24 @@ export class ParameterStore {
     };
   }
 
+  /**
+   * The current state as a checkpoint whose tensors are views of this store (no copy); valid until the
+   * store changes, so the caller must neither write nor keep them.
+   */
+  checkpointViews(): CheckpointState {
+    return {
+      parameters: this.parameterViews(),
+      optimizer: { config: this.manifest.optimizer, step: this.step, state: this.stateTensors() },
+    };
+  }
+
+  /** Zeroes the optimizer state and the step, parameters unchanged (an optimizer's first update next). */
+  resetOptimizerState(): void {
+    for (const s of this.state.values()) s.fill(0);
+    this.step = 0;
+    this.resetGradients();
+  }
+
   /** Puts a checkpoint's parameters, optimizer state and step in place; gradients are dropped. */
   applyCheckpoint(state: CheckpointState, what: string): void {
     checkCheckpointFits(

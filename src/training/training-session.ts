@@ -389,6 +389,15 @@ export class TrainingSession {
     return this.exclusive('withParameterViews', () => fn(this.store.parameterViews()));
   }
 
+  /**
+   * Runs `fn` with the current state as a checkpoint whose tensors are views of the session's own storage
+   * (no copy: with AdamW three times the model), e.g. to write it to disk. Like withParameterViews, the
+   * session refuses every other call until `fn` settles; `fn` must not write the views or keep them.
+   */
+  withCheckpointViews<T>(fn: (state: Readonly<CheckpointState>) => Promise<T>): Promise<T> {
+    return this.exclusive('withCheckpointViews', () => fn(this.store.checkpointViews()));
+  }
+
   /** Copies of the accumulated gradients (parameters the loss does not reach have none). */
   async getGradients(): Promise<Record<string, HostTensor>> {
     return this.store.copyGradients();
@@ -436,6 +445,15 @@ export class TrainingSession {
   async restore(snapshot: TrainingSnapshot): Promise<void> {
     this.assertIdle('restore');
     this.store.restore(snapshot);
+  }
+
+  /**
+   * Zeroes the optimizer state and the step count, parameters unchanged: the next update is an optimizer's
+   * first (a trial update between snapshot and restore). Accumulated gradients are dropped.
+   */
+  resetOptimizerState(): void {
+    this.assertIdle('resetOptimizerState');
+    this.store.resetOptimizerState();
   }
 
   /** Writes parameters, optimizer state and step to an ONNX checkpoint file (atomically). */

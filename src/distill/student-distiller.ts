@@ -1,0 +1,465 @@
+/**
+ * The student's distillation step, built once per run and shared by everything that trains or measures
+ * the student: phases 1 and 3 (`step`), the level-selection environment (`evaluate`, `trial`), the
+ * held-out measurements and the benchmark (`bench train-step` times `step`). It owns
+ * - its artifacts: the student plus the masked, weighted per-level loss (distill-model.ts) as training
+ *   artifacts, cached in a folder named by the levels they cover (`distillerArtifactsDir`), so per-subset
+ *   gradient graphs can live beside the all-levels ones;
+ * - one TrainingSession (fused engine step; GradNorm's ‖∇_W L_l‖ from the step's own forward pass, or a
+ *   probe where the session cannot);
+ * - one teacher source: a frozen teacher session plus, when configured, the on-disk FeatureCache (per
+ *   image, keyed on the image hash and flip; the benchmark leaves it off to stay like-for-like);
+ * - one level pairing (level order, finest first) for masks, weights and distances.
+ * Level weights come in as data, so uniform, fixed and GradNorm weights use the same graph.
+ */
+import * as path from 'node:path';
+import type { FeatureCache, FeatureSet } from '../data/feature-cache';
+import { featureKey } from '../data/feature-cache';
+import { RlpkdError } from '../errors';
+import type { OnnxModel, ValueInfo } from '../onnx/types';
+import { DataType } from '../onnx/types';
+import type {
+  Distiller,
+  DistillerEvaluation,
+  DistillerLevel,
+  DistillerTrial,
+  ImageBatch,
+} from '../rl/distiller';
+import type { GraphFile } from '../runtime/optimized-model';
+import { createSession, type ExecutionProviderName, type GraphSession } from '../runtime/session';
+import type { HostTensor } from '../runtime/tensors';
+import {
+  artifactModel,
+  exportModelForInference,
+  generateArtifacts,
+  loadArtifacts,
+  type TrainingArtifacts,
+} from '../training/artifacts';
+import type { CheckpointState } from '../training/checkpoint';
+import type { DistillLossKind } from '../training/level-distances';
+import type { OptimizerConfig } from '../training/optimizers';
+import { TrainingSession, type TrainingSnapshot } from '../training/training-session';
+import { buildDistillationModel, DISTILL_IO } from './distill-model';
+import { GradNormProbe } from './gradnorm-probe';
+import type { LevelPair } from './level-matching';
+
+export type { ImageBatch } from '../rl/distiller';
+
+/** The graphs and what the loss is made of: all that shapes the artifacts. */
+export interface DistillerGraphs {
+  /** The student graph to train (shared initializers already untied, adapters already added). */
+  student: OnnxModel;
+  /** Student image input name. */
+  imageInput: string;
+  pairs: readonly LevelPair[];
+  loss: DistillLossKind;
+  /** cwd temperature. */
+  tau?: number;
+  /** Trainable initializers of the student. */
+  trainable: readonly string[];
+  optimizer: OptimizerConfig;
+  /** Shared parameter W: enables per-level gradient-norm measurements (GradNorm). */
+  sharedParameter?: string;
+}
+
+/** What the distiller needs. */
+export interface StudentDistillerOptions extends Omit<DistillerGraphs, 'student'> {
+  /** The student graph; needed unless `artifacts` is given (and for exportStudent). */
+  student?: OnnxModel;
+  teacher?: OnnxModel;
+  /** Load the teacher session from this file (e.g. its onnxruntime-optimized form) instead of `teacher`. */
+  teacherSession?: GraphFile;
+  /** Teacher image input name. */
+  teacherImageInput: string;
+  /** Prepared artifacts (or their folder) from `distillerArtifacts`; default: built here. */
+  artifacts?: TrainingArtifacts | string;
+  /** Cache folder for the artifacts built here (see distillerArtifactsDir). */
+  artifactsDir?: string;
+  /** Clip the student gradient to this global norm. */
+  maxGradNorm?: number;
+  executionProvider?: ExecutionProviderName;
+  intraOpNumThreads?: number;
+  /** Teacher feature cache: the cache, the teacher's hash and the preprocessing that keys entries. */
+  featureCache?: { cache: FeatureCache; teacherHash: string; preprocess: Readonly<Record<string, unknown>> };
+  /** Start from this state (parameters + optimizer). */
+  checkpoint?: CheckpointState;
+}
+
+/** What one student step did. */
+export interface DistillStepResult {
+  /** Σ_l w_l·L_l. */
+  loss: number;
+  /** L_l, masked and unweighted, in level order. */
+  levelLosses: number[];
+  /** [N, L] per-image unmasked distances e[n, l]. */
+  perSample: Float32Array;
+  /** Student gradient norm before clipping. */
+  gradNorm: number;
+  /** ‖∇_W L_l‖ per level (measured only when asked). */
+  levelGradNorms?: number[];
+}
+
+/** A batch whose teacher features are already known (as the loss graph's teacher inputs). */
+export type TaughtBatch = ImageBatch & { teacher?: Record<string, HostTensor> };
+
+/** The artifacts folder for the levels a graph covers, under `root` (one folder per level subset). */
+export function distillerArtifactsDir(root: string, levels: readonly string[] | 'all'): string {
+  return path.join(root, levels === 'all' ? 'student-all-levels' : `student-levels-${levels.join('+')}`);
+}
+
+/**
+ * The one build of the distillation step's artifacts: the student plus its loss (distill-model.ts) as
+ * fused training artifacts over the trainable parameters; with GradNorm's W also the level-norm step.
+ */
+export function distillerArtifacts(graphs: DistillerGraphs, outDir?: string): TrainingArtifacts {
+  const built = buildDistillationModel(graphs.student, graphs.pairs, {
+    loss: graphs.loss,
+    tau: graphs.tau,
+    imageInput: graphs.imageInput,
+  });
+  return generateArtifacts(built.model, {
+    loss: {
+      type: 'output',
+      output: DISTILL_IO.loss,
+      extraOutputs: [...built.levelLosses, DISTILL_IO.perSample],
+    },
+    optimizer: graphs.optimizer,
+    trainable: [...graphs.trainable],
+    untieSharedInitializers: false,
+    fused: true,
+    // GradNorm's ‖∇_W L_l‖ from the training step's own forward pass where the session can (host updates).
+    ...(graphs.sharedParameter
+      ? { levelGradientNorms: { losses: built.levelLosses, parameter: graphs.sharedParameter } }
+      : {}),
+    ...(outDir ? { outDir } : {}),
+  });
+}
+
+/** The student's distillation step (see module doc). */
+export class StudentDistiller implements Distiller {
+  readonly levelNames: string[];
+  readonly levels: DistillerLevel[];
+  /** Phase 2's copy of the student before each trial update (buffers reused from trial to trial). */
+  private rollback: TrainingSnapshot | undefined;
+  /** Eval graph plus the student's level tensors as outputs (opened on the first features request). */
+  private featureSession: Promise<GraphSession> | null = null;
+
+  private constructor(
+    readonly session: TrainingSession,
+    private readonly teacher: GraphSession,
+    private readonly probe: GradNormProbe | null,
+    private readonly options: Omit<StudentDistillerOptions, 'checkpoint' | 'artifacts'>,
+  ) {
+    this.levelNames = options.pairs.map((p) => p.name);
+    this.levels = options.pairs.map((p) => ({
+      name: p.name,
+      stride: p.stride,
+      channels: p.teacher.channels,
+    }));
+  }
+
+  /** Builds (or finds cached) the artifacts, and opens the student, teacher and probe sessions. */
+  static async create(options: StudentDistillerOptions): Promise<StudentDistiller> {
+    let artifacts = options.artifacts;
+    let start = options.checkpoint;
+    if (!artifacts) {
+      if (!options.student) throw new RlpkdError('StudentDistiller: pass the student graph or its artifacts');
+      const built = distillerArtifacts({ ...options, student: options.student }, options.artifactsDir);
+      if (built.dir && !built.cached) {
+        // Written to the cache: the session reads the graphs from there, and the in-memory copies can go;
+        // a fresh student starts from the initial checkpoint at hand rather than reading it back.
+        start ??= built.checkpoint;
+        artifacts = loadArtifacts(built.dir);
+      } else {
+        artifacts = built;
+      }
+    }
+    const ep = options.executionProvider ? { executionProvider: options.executionProvider } : {};
+    const threads = options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {};
+    const session = await TrainingSession.create({
+      artifacts,
+      ...ep,
+      ...threads,
+      ...(options.maxGradNorm !== undefined ? { maxGradNorm: options.maxGradNorm } : {}),
+      ...(start ? { checkpoint: start } : {}),
+    });
+    start = undefined; // the session copied it: nothing keeps the (model-sized) checkpoint alive
+    // Its intermediates go back to the heap after each forward, for the student's step to reuse.
+    const teacherSettings = { ...ep, ...threads, memArena: false };
+    let teacher: GraphSession;
+    try {
+      if (options.teacherSession) {
+        teacher = await createSession(options.teacherSession.file, {
+          ...teacherSettings,
+          graphOptimizationLevel: options.teacherSession.graphOptimizationLevel,
+        });
+      } else if (options.teacher) {
+        teacher = await createSession(options.teacher, teacherSettings);
+      } else {
+        throw new RlpkdError('StudentDistiller: pass the teacher graph or its session file');
+      }
+    } catch (err) {
+      await session.release();
+      throw err;
+    }
+    const missing = options.pairs.filter((p) => !teacher.outputNames.includes(p.teacher.output));
+    if (missing.length) {
+      await Promise.all([teacher.release(), session.release()]);
+      throw new RlpkdError(
+        `the teacher has no output ${missing.map((p) => `'${p.teacher.output}'`).join(', ')}`,
+        {
+          hint: `its outputs: ${teacher.outputNames.join(', ')}; export both graphs with the same level names`,
+        },
+      );
+    }
+    // Elsewhere (CUDA, the fused graph) a separate probe measures GradNorm's norms, with a forward pass of its own.
+    const probe =
+      options.sharedParameter && !session.measuresLevelGradientNorms
+        ? await GradNormProbe.create({
+            model: artifactModel(session.artifacts, 'eval'),
+            losses: options.pairs.map((p) => DISTILL_IO.levelLoss(p.name)),
+            parameter: options.sharedParameter,
+            ...ep,
+          })
+        : null;
+    // Kept without the starting checkpoint and artifacts, which are model-sized and needed no longer.
+    const { checkpoint: _checkpoint, artifacts: _artifacts, ...kept } = options;
+    return new StudentDistiller(session, teacher, probe, kept);
+  }
+
+  get numLevels(): number {
+    return this.levelNames.length;
+  }
+
+  /** Teacher features of a batch as the loss graph's teacher inputs; cached per image when possible. */
+  async teacherFeatures(batch: TaughtBatch): Promise<Record<string, HostTensor>> {
+    if (batch.teacher) return batch.teacher;
+    const { images } = batch;
+    const N = images.dims[0];
+    const cache = this.options.featureCache;
+    const pairs = this.options.pairs;
+    if (!cache || !batch.hashes || batch.hashes.length !== N) return this.runTeacher(images);
+    const keys = batch.hashes.map((h, i) =>
+      featureKey({
+        teacher: cache.teacherHash,
+        image: h,
+        preprocess: { ...cache.preprocess, flip: batch.flipped?.[i] ?? false },
+      }),
+    );
+    const sets: (FeatureSet | undefined)[] = await Promise.all(keys.map((k) => cache.cache.get(k)));
+    const missing = sets.flatMap((s, i) => (s ? [] : [i]));
+    if (missing.length > 0) {
+      const per = images.data.length / N;
+      const sub = new Float32Array(missing.length * per);
+      missing.forEach((i, j) =>
+        sub.set((images.data as Float32Array).subarray(i * per, (i + 1) * per), j * per),
+      );
+      const computed = await this.runTeacher({ data: sub, dims: [missing.length, ...images.dims.slice(1)] });
+      for (const [j, i] of missing.entries()) {
+        const set: FeatureSet = {};
+        for (const p of pairs) {
+          const t = computed[DISTILL_IO.teacher(p.name)];
+          const size = t.data.length / missing.length;
+          set[p.name] = {
+            data: (t.data as Float32Array).slice(j * size, (j + 1) * size),
+            dims: t.dims.slice(1),
+          };
+        }
+        sets[i] = set;
+        await cache.cache.put(keys[i], set);
+      }
+    }
+    const feeds: Record<string, HostTensor> = {};
+    for (const p of pairs) {
+      const first = sets[0]![p.name];
+      const size = first.data.length;
+      const data = new Float32Array(N * size);
+      sets.forEach((s, i) => {
+        const t = s![p.name];
+        if (!t || t.data.length !== size) {
+          throw new RlpkdError(`feature cache entry ${keys[i]} has no level ${p.name} of ${size} values`);
+        }
+        data.set(t.data, i * size);
+      });
+      feeds[DISTILL_IO.teacher(p.name)] = { data, dims: [N, ...first.dims] };
+    }
+    return feeds;
+  }
+
+  /** The batch with its teacher features attached (computed or read from the cache once). */
+  async prepare(batch: TaughtBatch): Promise<TaughtBatch & { teacher: Record<string, HostTensor> }> {
+    return { ...batch, teacher: await this.teacherFeatures(batch) };
+  }
+
+  private async runTeacher(images: HostTensor): Promise<Record<string, HostTensor>> {
+    const pairs = this.options.pairs;
+    const out = await this.teacher.run(
+      { [this.options.teacherImageInput]: images },
+      pairs.map((p) => p.teacher.output),
+    );
+    const feeds: Record<string, HostTensor> = {};
+    for (const p of pairs) feeds[DISTILL_IO.teacher(p.name)] = out[p.teacher.output];
+    return feeds;
+  }
+
+  private feeds(
+    images: HostTensor,
+    teacher: Record<string, HostTensor>,
+    mask: Float32Array,
+    weights: Float32Array,
+  ): Record<string, HostTensor> {
+    const N = images.dims[0];
+    const L = this.numLevels;
+    if (mask.length !== N * L)
+      throw new RlpkdError(`distillation step: mask has ${mask.length} values, expected ${N}×${L}`);
+    if (weights.length !== L)
+      throw new RlpkdError(`distillation step: ${weights.length} level weights, expected ${L}`);
+    return {
+      [this.options.imageInput]: images,
+      ...teacher,
+      [DISTILL_IO.mask]: { data: mask, dims: [N, L] },
+      [DISTILL_IO.weights]: { data: weights, dims: [L] },
+    };
+  }
+
+  /**
+   * One optimizer step on Σ_l w_l·L_l with the [N, L] level mask and [L] weights (level order); measures
+   * ‖∇_W L_l‖ from the same parameters first when asked.
+   */
+  async step(
+    batch: TaughtBatch,
+    mask: Float32Array,
+    weights: Float32Array,
+    options: { measureGradNorms?: boolean } = {},
+  ): Promise<DistillStepResult> {
+    const feeds = this.feeds(batch.images, await this.teacherFeatures(batch), mask, weights);
+    let levelGradNorms: number[] | undefined;
+    if (options.measureGradNorms) {
+      if (!this.options.sharedParameter)
+        throw new RlpkdError('distillation step: GradNorm measurements need a shared parameter');
+      if (this.session.measuresLevelGradientNorms) {
+        const r = await this.session.fusedStep(feeds, { levelGradientNorms: true });
+        return { ...this.decode(r.outputs), gradNorm: r.gradNorm, levelGradNorms: r.levelGradientNorms! };
+      }
+      const probe = this.probe!;
+      const m = await this.session.withParameterViews((params) => probe.run({ ...feeds, ...params }));
+      levelGradNorms = m.gradNorms;
+    }
+    const r = await this.session.fusedStep(feeds);
+    return { ...this.decode(r.outputs), gradNorm: r.gradNorm, ...(levelGradNorms ? { levelGradNorms } : {}) };
+  }
+
+  /**
+   * Per-image distances e[n, l] for every level ([N, L]) without training; with `features`, also the
+   * student's level tensors (by level name) the policy state pools.
+   */
+  async evaluate(batch: TaughtBatch, options: { features?: boolean } = {}): Promise<DistillerEvaluation> {
+    const N = batch.images.dims[0];
+    const L = this.numLevels;
+    const feeds = this.feeds(
+      batch.images,
+      await this.teacherFeatures(batch),
+      new Float32Array(N * L).fill(1),
+      new Float32Array(L).fill(1 / L),
+    );
+    if (!options.features) {
+      const out = await this.session.evalStep(feeds);
+      return { distances: Float32Array.from(out[DISTILL_IO.perSample].data as Float32Array) };
+    }
+    const session = await this.openFeatureSession();
+    const tensors = this.options.pairs.map((p) => p.studentTensor);
+    const out = await this.session.withParameterViews((params) =>
+      session.run({ ...feeds, ...params }, [DISTILL_IO.perSample, ...tensors]),
+    );
+    const features: Record<string, HostTensor> = {};
+    this.options.pairs.forEach((p) => (features[p.name] = out[p.studentTensor]));
+    return { distances: Float32Array.from(out[DISTILL_IO.perSample].data as Float32Array), features };
+  }
+
+  private openFeatureSession(): Promise<GraphSession> {
+    if (!this.featureSession) {
+      const model = artifactModel(this.session.artifacts, 'eval');
+      const outputs: ValueInfo[] = this.options.pairs.map((p) => ({
+        name: p.studentTensor,
+        dataType: DataType.FLOAT,
+      }));
+      const withFeatures: OnnxModel = {
+        ...model,
+        graph: { ...model.graph, outputs: [...model.graph.outputs, ...outputs] },
+      };
+      const ep = this.options.executionProvider ? { executionProvider: this.options.executionProvider } : {};
+      this.featureSession = createSession(withFeatures, { ...ep, memArena: false });
+    }
+    return this.featureSession;
+  }
+
+  /**
+   * A trial update that leaves no trace (the environment's phase 2): snapshot → fresh optimizer state (so
+   * the update is an optimizer's first step and reflects this mask, not the momentum of past batches) →
+   * one step → the distances after it → restore, bit for bit.
+   */
+  async trial(batch: TaughtBatch, mask: Float32Array, weights: Float32Array): Promise<DistillerTrial> {
+    const taught = await this.prepare(batch);
+    this.rollback = this.session.snapshot(this.rollback);
+    try {
+      this.session.resetOptimizerState();
+      const r = await this.step(taught, mask, weights);
+      const after = await this.evaluate(taught);
+      return { perSample: r.perSample, after: after.distances };
+    } finally {
+      await this.session.restore(this.rollback);
+    }
+  }
+
+  private decode(out: Record<string, HostTensor>): Omit<DistillStepResult, 'gradNorm'> {
+    return {
+      loss: (out[DISTILL_IO.loss].data as Float32Array)[0],
+      levelLosses: this.levelNames.map((n) => (out[DISTILL_IO.levelLoss(n)].data as Float32Array)[0]),
+      perSample: Float32Array.from(out[DISTILL_IO.perSample].data as Float32Array),
+    };
+  }
+
+  /** Parameters, optimizer state and step (copies). */
+  checkpointState(): CheckpointState {
+    return this.session.checkpointState();
+  }
+
+  async loadCheckpoint(state: CheckpointState): Promise<void> {
+    await this.session.loadCheckpoint(state);
+  }
+
+  /** The student as a plain inference graph with the trained weights, pruned to `outputs` (adapters dropped). */
+  async exportStudent(outputs: readonly ValueInfo[]): Promise<OnnxModel> {
+    return this.studentModel(await this.session.getParameters(), outputs);
+  }
+
+  /**
+   * Runs `fn` with the exported student and the training checkpoint as views of the session's storage
+   * (no copies: writing a checkpoint then costs only its serialization); `fn` must not keep them.
+   */
+  withCheckpointViews<T>(
+    outputs: readonly ValueInfo[],
+    fn: (views: { student: OnnxModel; studentTrain: Readonly<CheckpointState> }) => Promise<T>,
+  ): Promise<T> {
+    return this.session.withCheckpointViews((studentTrain) =>
+      fn({ student: this.studentModel(studentTrain.parameters, outputs), studentTrain }),
+    );
+  }
+
+  private studentModel(params: Record<string, HostTensor>, outputs: readonly ValueInfo[]): OnnxModel {
+    if (!this.options.student) throw new RlpkdError('StudentDistiller: created without the student graph');
+    const model = exportModelForInference(this.options.student, params, {
+      outputs: outputs.map((o) => o.name),
+    });
+    model.graph.outputs = outputs.map((o) => ({ ...o, ...(o.shape ? { shape: [...o.shape] } : {}) }));
+    return model;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+    await this.teacher.release();
+    await this.probe?.release();
+    if (this.featureSession) await (await this.featureSession).release();
+    this.featureSession = null;
+  }
+}
