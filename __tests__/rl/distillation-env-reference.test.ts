@@ -116,7 +116,7 @@ describe('ParallelDistillationEnv against separate references', () => {
     // Image n selects a different subset (every image at least one level).
     const actions = Uint8Array.from([1, 0, 0, 1, 0, 1, 0, 0, 1, 1, 1, 1, 0, 0, 1, 0]);
     const out = await env.step(actions);
-    const updated = await distiller.session.exportModelForInference();
+    const updated = await distiller.exportStudent(student.graph.outputs);
     const after = await allLevelLoss(updated, batch);
     const before = await allLevelLoss(student, batch);
     out.infos.forEach((info, n) => {
