@@ -8,6 +8,7 @@ import { registerInspect } from './inspect';
 import { registerMetrics } from './metrics';
 import { registerModels } from './models';
 import { registerTrain } from './train';
+import { registerVisualize } from './visualize';
 
 export const COMMANDS: Record<string, (program: Command) => void> = {
   inspect: registerInspect,
@@ -17,5 +18,6 @@ export const COMMANDS: Record<string, (program: Command) => void> = {
   train: registerTrain,
   eval: registerEval,
   metrics: registerMetrics,
+  visualize: registerVisualize,
   bench: registerBench,
 };
