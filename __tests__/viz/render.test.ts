@@ -52,6 +52,7 @@ describe('renderPlot', () => {
         'P3',
         'distilled',
         'skipped',
+        'levels', // the key strip's axis
       ]),
     );
   });
@@ -95,7 +96,7 @@ describe('renderPlot', () => {
     expect(t).not.toContain('phase 1'); // one series: no legend
   });
 
-  it('Pareto: methods in the legend, fixed subsets labelled, the frontier named', async () => {
+  it('Pareto: methods in the legend, frontier subsets labelled, the frontier explained', async () => {
     const svg = await expectPng(
       paretoSpec(
         [
@@ -115,7 +116,7 @@ describe('renderPlot', () => {
         'RL policy',
         'P5',
         'P4+P5',
-        'fixed-subset frontier',
+        'grey dots: fixed level subsets; dashed line: their Pareto frontier (linear in cost)',
       ]),
     );
   });

@@ -1,9 +1,8 @@
 /**
  * Loads vega and vega-lite. Both are ESM-only and vega awaits at the top level (vega-canvas probes for the
  * optional `canvas` package), so `require()` fails on Node 20 (ERR_REQUIRE_ASYNC_MODULE): they need a real
- * `import()`. It is compiled as a main-context script with Node's default ESM loader: no transpiler (jest's
- * swc turns `import()` into `require`) can rewrite it, and under jest the modules load once per process
- * through Node itself instead of jest's per-test-file ESM registry (which fails on a second test file).
+ * `import()`, built at run time so that no transpiler (jest's swc turns `import()` into `require`)
+ * rewrites it.
  */
 import * as vm from 'node:vm';
 import { RlpkdError } from '../errors';
@@ -17,10 +16,23 @@ export interface VegaModules {
   vegaLite: VegaLiteModule;
 }
 
-const nativeImport = new vm.Script('(specifier) => import(specifier)', {
-  filename: __filename,
-  importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
-}).runInThisContext() as (specifier: string) => Promise<unknown>;
+type Importer = (specifier: string) => Promise<unknown>;
+
+/**
+ * In Node's main context a Function body's `import()` uses Node's own loader. Inside a vm context (jest
+ * runs each test file in one) it would go to jest's per-file ESM registry, which fails from the second
+ * test file on; there the import runs as a main-context script with Node's default loader instead (an
+ * experimental vm option, hence not used where it is not needed: it prints a warning).
+ */
+function createImporter(): Importer {
+  if (!vm.isContext(globalThis)) return new Function('specifier', 'return import(specifier)') as Importer;
+  return new vm.Script('(specifier) => import(specifier)', {
+    filename: __filename,
+    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  }).runInThisContext() as Importer;
+}
+
+const nativeImport = createImporter();
 
 let loaded: Promise<VegaModules> | undefined;
 

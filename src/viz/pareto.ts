@@ -6,7 +6,7 @@
  * per image achieves in expectation.
  */
 import { RlpkdError } from '../errors';
-import type { PlotSpec } from './render';
+import { PLOT_FONT, type PlotSpec } from './render';
 
 /** One method's result. */
 export interface ParetoPoint {
@@ -96,17 +96,26 @@ export interface ParetoPlotOptions extends ParetoOptions {
   costName?: string;
 }
 
-/** Vega-lite spec: fixed subsets in grey with their names, the frontier dashed, other methods coloured. */
+/**
+ * Vega-lite spec: fixed subsets as grey dots, their frontier as a dashed line with the frontier subsets
+ * named, other methods as coloured diamonds (± std bars) with a legend.
+ */
 export function paretoSpec(points: readonly ParetoPoint[], options: ParetoPlotOptions = {}): PlotSpec {
   const front = paretoFrontier(points, options);
-  const rows = points.map((p) => ({
-    ...p,
-    kind: p.fixed ? 'fixed subset' : 'method',
-    lo: p.metric - (p.std ?? 0),
-    hi: p.metric + (p.std ?? 0),
+  const withBars = points.map((p) => ({ ...p, lo: p.metric - (p.std ?? 0), hi: p.metric + (p.std ?? 0) }));
+  const methods = withBars.filter((r) => !r.fixed);
+  const fixed = withBars.filter((r) => r.fixed);
+  const costs = points.map((p) => p.cost);
+  const [cMin, cMax] = [Math.min(...costs), Math.max(...costs)];
+  // Name the frontier subsets only (the others are dominated), alternately above and below the line so
+  // neighbours close in cost do not overprint, and right-aligned near the right edge to stay inside.
+  const labels = front.map((p, i) => ({
+    method: p.method,
+    cost: p.cost,
+    metric: p.metric,
+    right: p.cost > cMin + 0.8 * (cMax - cMin),
+    below: i % 2 === 1,
   }));
-  const methods = rows.filter((r) => !r.fixed);
-  const fixed = rows.filter((r) => r.fixed);
   const x = {
     field: 'cost',
     type: 'quantitative' as const,
@@ -119,46 +128,52 @@ export function paretoSpec(points: readonly ParetoPoint[], options: ParetoPlotOp
     title: `${options.metricName ?? 'metric'} (${options.higherIsBetter === false ? 'lower' : 'higher'} is better)`,
     scale: { zero: false },
   };
-  const frontierName = options.envelope === 'hull' ? 'fixed-subset frontier (hull)' : 'fixed-subset frontier';
+  const label = (right: boolean, below: boolean) => ({
+    data: { values: labels.filter((l) => l.right === right && l.below === below) },
+    mark: {
+      type: 'text' as const,
+      align: right ? ('right' as const) : ('left' as const),
+      dx: right ? -7 : 7,
+      dy: below ? 13 : -8,
+      fontSize: 11,
+      color: '#444',
+    },
+    encoding: { x, y, text: { field: 'method', type: 'nominal' as const } },
+  });
+  const envelope = options.envelope === 'hull' ? 'their upper hull' : 'their Pareto frontier';
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: options.title ?? 'Quality vs cost',
-    width: 520,
-    height: 340,
+    title: {
+      text: options.title ?? 'Quality vs cost',
+      subtitle: `grey dots: fixed level subsets; dashed line: ${envelope} (linear in cost)`,
+      subtitleFontSize: 12,
+      subtitleFont: PLOT_FONT,
+    },
+    width: 560,
+    height: 360,
     layer: [
       {
-        data: { values: front.map((p) => ({ ...p, line: frontierName })) },
-        mark: { type: 'line', strokeDash: [6, 4], strokeWidth: 2 },
-        encoding: {
-          x,
-          y,
-          strokeDash: { field: 'line', type: 'nominal', title: null, legend: { symbolStrokeWidth: 2 } },
-          color: { value: '#555' },
-        },
+        data: { values: front },
+        mark: { type: 'line', strokeDash: [6, 4], strokeWidth: 2, color: '#555' },
+        encoding: { x, y },
       },
       {
-        data: { values: rows.filter((r) => r.std !== undefined) },
-        mark: { type: 'rule', strokeWidth: 1.5 },
-        encoding: {
-          x,
-          y: { field: 'lo', type: 'quantitative' },
-          y2: { field: 'hi' },
-          color: { value: '#888' },
-        },
+        data: { values: withBars.filter((r) => r.std !== undefined) },
+        mark: { type: 'rule', strokeWidth: 1.5, color: '#888' },
+        encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } },
       },
       {
         data: { values: fixed },
-        layer: [
-          { mark: { type: 'point', filled: true, size: 60, color: '#9a9a9a' }, encoding: { x, y } },
-          {
-            mark: { type: 'text', align: 'left', dx: 6, dy: -6, fontSize: 11, color: '#555' },
-            encoding: { x, y, text: { field: 'method' } },
-          },
-        ],
+        mark: { type: 'point', filled: true, size: 50, color: '#9a9a9a' },
+        encoding: { x, y },
       },
+      label(false, false),
+      label(false, true),
+      label(true, false),
+      label(true, true),
       {
         data: { values: methods },
-        mark: { type: 'point', filled: true, size: 110, shape: 'diamond' },
+        mark: { type: 'point', filled: true, size: 120, shape: 'diamond', opacity: 1 },
         encoding: {
           x,
           y,
@@ -166,6 +181,5 @@ export function paretoSpec(points: readonly ParetoPoint[], options: ParetoPlotOp
         },
       },
     ],
-    resolve: { scale: { color: 'independent' } },
   };
 }

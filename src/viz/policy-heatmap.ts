@@ -21,15 +21,18 @@ export interface HeatmapImage {
 /** How to order the images: a label for the axis and a key (ascending; ties keep held-out order). */
 export interface HeatmapSort {
   label: string;
+  /** Short name for the key strip's axis (default: label). */
+  short?: string;
   key: (image: HeatmapImage) => number;
 }
 
 /** The built-in orders. */
 export const HEATMAP_SORTS = {
-  levels: { label: 'number of levels chosen', key: (i: HeatmapImage) => i.levels.length },
-  cost: { label: 'cost of the levels chosen', key: (i: HeatmapImage) => i.cost ?? Number.NaN },
+  levels: { label: 'number of levels chosen', short: 'levels', key: (i: HeatmapImage) => i.levels.length },
+  cost: { label: 'cost of the levels chosen', short: 'cost', key: (i: HeatmapImage) => i.cost ?? Number.NaN },
   'object-size': {
-    label: 'object size',
+    label: 'object size (√box area, px)',
+    short: 'size (px)',
     key: (i: HeatmapImage) => i.objectSize ?? Number.NaN,
   },
   none: { label: 'held-out order', key: (i: HeatmapImage) => i.index },
@@ -57,6 +60,8 @@ export interface HeatmapData {
   keys: number[];
   cells: HeatmapCell[];
   sortLabel: string;
+  /** Short name of the sort key. */
+  sortShort: string;
 }
 
 /** Inputs of the heatmap. */
@@ -91,7 +96,7 @@ export function policyHeatmapData(
       });
     }
   }
-  const how = typeof sort === 'string' ? HEATMAP_SORTS[sort] : sort;
+  const how: HeatmapSort = typeof sort === 'string' ? HEATMAP_SORTS[sort] : sort;
   for (const sel of selections) {
     for (const n of sel) {
       if (!levelNames.includes(n)) {
@@ -122,6 +127,7 @@ export function policyHeatmapData(
     keys: keyed.map((k) => k.key),
     cells,
     sortLabel: how.label,
+    sortShort: how.short ?? how.label,
   };
 }
 
@@ -131,39 +137,71 @@ export function defaultHeatmapSort(input: Pick<HeatmapInput, 'costs' | 'objectSi
   return input.costs ? 'cost' : 'levels';
 }
 
-/** Vega-lite spec of the heatmap: rows are levels (finest first), columns are images. */
-export function policyHeatmapSpec(data: HeatmapData, options: { title?: string } = {}): PlotSpec {
+/**
+ * Vega-lite spec of the heatmap: rows are levels (finest first), columns are images; above it, a strip of
+ * bars shows each column's sort key (left out for the held-out order, or with `keyStrip: false`).
+ */
+export function policyHeatmapSpec(
+  data: HeatmapData,
+  options: { title?: string; keyStrip?: boolean } = {},
+): PlotSpec {
   const M = data.order.length;
   const step = Math.max(4, Math.min(24, Math.floor(720 / Math.max(1, M))));
   // Label at most ~20 columns so the numbers stay readable.
   const every = Math.max(1, Math.ceil(M / 20));
   const ticks = data.order.map((_, c) => c).filter((c) => c % every === 0);
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: options.title ?? `Levels distilled per held-out image (${M} images)`,
+  const x = { field: 'column', type: 'ordinal' as const };
+  const heatmap = {
     data: { values: data.cells.map((c) => ({ ...c, state: c.distilled ? 'distilled' : 'skipped' })) },
-    mark: { type: 'rect', stroke: 'white', strokeWidth: step >= 8 ? 1 : 0 },
+    mark: { type: 'rect' as const, stroke: 'white', strokeWidth: step >= 8 ? 1 : 0 },
     width: { step },
     height: { step: 32 },
     encoding: {
       x: {
-        field: 'column',
-        type: 'ordinal',
+        ...x,
         title: `held-out images, sorted by ${data.sortLabel}`,
         axis: { values: ticks, labelAngle: 0 },
       },
-      y: { field: 'level', type: 'ordinal', sort: data.levelNames, title: 'pyramid level' },
+      y: { field: 'level', type: 'ordinal' as const, sort: data.levelNames, title: 'pyramid level' },
       color: {
         field: 'state',
-        type: 'nominal',
+        type: 'nominal' as const,
         title: 'level',
         scale: { domain: ['distilled', 'skipped'], range: ['#1f5fa8', '#e8e8e8'] },
       },
       tooltip: [
-        { field: 'image', type: 'quantitative', title: 'held-out image' },
-        { field: 'level', type: 'nominal' },
-        { field: 'state', type: 'nominal' },
+        { field: 'image', type: 'quantitative' as const, title: 'held-out image' },
+        { field: 'level', type: 'nominal' as const },
+        { field: 'state', type: 'nominal' as const },
       ],
     },
+  };
+  const title = options.title ?? `Levels distilled per held-out image (${M} images)`;
+  const strip = (options.keyStrip ?? data.sortLabel !== HEATMAP_SORTS.none.label) && M > 0;
+  if (!strip) return { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, ...heatmap };
+  const keys = data.keys.flatMap((key, column) => (Number.isFinite(key) ? [{ column, key }] : []));
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    vconcat: [
+      {
+        data: { values: keys },
+        mark: { type: 'bar', color: '#8a8a8a' },
+        width: { step },
+        height: 70,
+        encoding: {
+          x: { ...x, axis: null, scale: { domain: data.order.map((_, c) => c) } },
+          y: {
+            field: 'key',
+            type: 'quantitative',
+            title: data.sortShort,
+            axis: { tickCount: 3 },
+          },
+        },
+      },
+      heatmap,
+    ],
+    spacing: 6,
+    resolve: { scale: { x: 'shared' } },
   };
 }
