@@ -225,3 +225,14 @@ export type {
   FcosDecodeOptions,
   LabelledBox,
 } from './heads';
+
+// Plots: vega-lite specs rendered to SVG and PNG (a run's plots, an ablation's quality–cost plot).
+export { renderPlot, writePlot } from './viz/render';
+export type { PlotSpec, RenderOptions, RenderedPlot, WrittenPlot } from './viz/render';
+export { visualizeAblation, visualizeRun } from './viz/run-plots';
+export type { VisualizeResult, VisualizeRunOptions } from './viz/run-plots';
+export { HEATMAP_SORTS, policyHeatmapData, policyHeatmapSpec } from './viz/policy-heatmap';
+export type { HeatmapSort, HeatmapSortName } from './viz/policy-heatmap';
+export { frontierAt, paretoFrontier, paretoSpec } from './viz/pareto';
+export type { ParetoOptions, ParetoPoint } from './viz/pareto';
+export { readParetoInput } from './viz/pareto-input';

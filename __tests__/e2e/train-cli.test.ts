@@ -181,6 +181,7 @@ describe('rlpkd train on each dataset format', () => {
       'metrics.jsonl',
       'summary.json',
       'policy-heatmap.png',
+      'policy-heatmap.svg',
       'train.log',
     ]) {
       expect(fs.existsSync(path.join(run, f))).toBe(true);

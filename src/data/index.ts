@@ -10,3 +10,4 @@ export * from './dataset';
 export * from './batch-loader';
 export * from './probe-split';
 export * from './feature-cache';
+export * from './object-size';

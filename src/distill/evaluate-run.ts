@@ -12,6 +12,7 @@ import { PolicyNetwork } from '../rl/policy';
 import type { ExecutionProviderName } from '../runtime/session';
 import { createStudentDistiller } from './create-distiller';
 import { formatSummary, heldOutLoss, heldOutSelection, type TrainSummary } from './evaluation';
+import { summaryPlotFields } from './evaluation';
 import { readRunCheckpoint } from './run-checkpoint';
 import { createSelectionEnv } from './selection-env';
 import { prepareDistillation } from './setup';
@@ -95,6 +96,7 @@ export async function evaluateRun(
       selection,
       phaseSeconds: [...ckpt.state.phaseSeconds],
       ...(ckpt.gradnorm ? { gradnormWeights: ckpt.gradnorm.weights } : {}),
+      ...summaryPlotFields(setup),
     };
     const cursor = ckpt.state.cursor;
     const checkpoint: EvaluatedCheckpoint = {

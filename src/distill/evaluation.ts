@@ -1,7 +1,8 @@
 /**
  * Held-out measurements and the end-of-run summary: the all-level distillation loss (mean over held-out
  * images of Σ_l e[n, l] with the configured level distance), what the deterministic policy selects on each
- * held-out image (subset histogram, used cost, a levels × images heatmap), and the summary table.
+ * held-out image (subset histogram, used cost; src/viz draws the levels × images heatmap), and the summary
+ * table.
  */
 import { formatDuration } from '../logging/logger';
 import type { ImageBatchSource, ParallelDistillationEnv } from '../rl/distillation-env';
@@ -102,25 +103,6 @@ export async function heldOutSelection(ctx: SelectionEvalContext): Promise<Selec
   return { selections, histogram, meanUsedCost, source };
 }
 
-/** Levels × images heatmap as 8-bit grayscale pixels (white = distilled), `cell` pixels per entry. */
-export function selectionHeatmap(
-  levelNames: readonly string[],
-  selections: readonly (readonly string[])[],
-  cell = 8,
-): { pixels: Uint8Array; width: number; height: number } {
-  const width = Math.max(1, selections.length) * cell;
-  const height = levelNames.length * cell;
-  const pixels = new Uint8Array(width * height);
-  selections.forEach((sel, i) => {
-    levelNames.forEach((name, l) => {
-      const v = sel.includes(name) ? 255 : 24;
-      for (let y = l * cell; y < (l + 1) * cell; y++)
-        pixels.fill(v, y * width + i * cell, y * width + (i + 1) * cell);
-    });
-  });
-  return { pixels, width, height };
-}
-
 /** The end-of-run summary. */
 export interface TrainSummary {
   runDir: string;
@@ -136,6 +118,21 @@ export interface TrainSummary {
   phaseSeconds: number[];
   /** Final GradNorm weights (level order), when phase 3 used GradNorm. */
   gradnormWeights?: number[];
+  /** Cost per level (level order; 1 = every level), for plots ordering images by the cost chosen. */
+  levelCosts?: number[];
+  /** Object size per held-out image (mean √area of its boxes; null without boxes), for plots. */
+  heldOutObjectSizes?: (number | null)[];
+}
+
+/** What plots of the summary need beyond the numbers: the level costs and the held-out object sizes. */
+export function summaryPlotFields(
+  setup: Pick<DistillSetup, 'costs' | 'heldOut'>,
+): Pick<TrainSummary, 'levelCosts' | 'heldOutObjectSizes'> {
+  const sizes = setup.heldOut.objectSizes;
+  return {
+    levelCosts: [...setup.costs],
+    ...(sizes?.some((x) => x !== null) ? { heldOutObjectSizes: [...sizes] } : {}),
+  };
 }
 
 /** The summary as a short text table. */

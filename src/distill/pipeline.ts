@@ -2,7 +2,7 @@
  * `rlpkd train` as a library call: checks the config's models and data, creates (or reopens, for
  * --resume) the run directory `<output_dir>/<name>-<timestamp>/` with its resolved config, metrics.jsonl,
  * TensorBoard events, train.log and checkpoints, runs phases 1–4 from the checkpoint cursor, and ends with
- * the held-out summary (also written as summary.json and policy-heatmap.png). Ctrl-C (an aborted signal)
+ * the held-out summary (also written as summary.json and policy-heatmap.svg/.png). Ctrl-C (an aborted signal)
  * saves a checkpoint after the current unit of work and returns 'interrupted'.
  */
 import * as path from 'node:path';
@@ -13,14 +13,16 @@ import { RlpkdError } from '../errors';
 import { Logger, type LoggerOptions, type LogLevel, type LogSink } from '../logging/logger';
 import { MetricsWriter } from '../logging/metrics';
 import { createRunDir, openRunDir, type RunDir } from '../logging/run-dir';
-import { encodePng, TensorBoardWriter } from '../logging/tfevents';
+import { TensorBoardWriter } from '../logging/tfevents';
 import type { ExecutionProviderName } from '../runtime/session';
+import { policyHeatmapData, policyHeatmapSpec } from '../viz/policy-heatmap';
+import { renderPlot } from '../viz/render';
 import { createStudentDistiller } from './create-distiller';
 import {
   formatSummary,
   heldOutLoss,
   heldOutSelection,
-  selectionHeatmap,
+  summaryPlotFields,
   type TrainSummary,
 } from './evaluation';
 import { runJointPhase, runMetaPhase, runPolicyPhase, runPretrain } from './phases';
@@ -282,14 +284,28 @@ async function summarize(ctx: RunContext): Promise<TrainSummary> {
     selection,
     phaseSeconds: ctx.progress.phaseSeconds,
     ...(ctx.gradnorm ? { gradnormWeights: ctx.gradnorm.weights } : {}),
+    ...summaryPlotFields(s),
   };
   ctx.logScalars(
     { 'heldout/final/loss': after.loss, 'heldout/final/used_cost': selection.meanUsedCost },
     { force: true },
   );
-  const heat = selectionHeatmap(s.levelNames, selection.selections);
-  const image = await encodePng(heat.pixels, heat.width, heat.height, 1);
-  ctx.run.writeFile('policy-heatmap.png', [image.png]);
-  ctx.tb?.addImage('policy/heatmap_levels_x_heldout_images', image, ctx.progress.globalStep);
+  const plot = await renderPlot(
+    policyHeatmapSpec(
+      policyHeatmapData({
+        levelNames: s.levelNames,
+        selections: selection.selections,
+        costs: summary.levelCosts,
+        objectSizes: summary.heldOutObjectSizes,
+      }),
+    ),
+  );
+  ctx.run.writeFile('policy-heatmap.svg', plot.svg);
+  ctx.run.writeFile('policy-heatmap.png', [plot.png]);
+  ctx.tb?.addImage(
+    'policy/heatmap_levels_x_heldout_images',
+    { png: plot.png, width: plot.width, height: plot.height, channels: plot.channels },
+    ctx.progress.globalStep,
+  );
   return summary;
 }

@@ -15,6 +15,7 @@ import { BatchLoader, preprocessFromConfig, type BatchLoaderOptions } from '../d
 import { openDatasetSplits, type DatasetSplits } from '../data/dataset';
 import { probeSplit } from '../data/probe-split';
 import { teacherHash } from '../data/feature-cache';
+import { objectSize } from '../data/object-size';
 import type { Preprocess } from '../data/image-loader';
 import { InputFileError, RlpkdError } from '../errors';
 import type { LogSink } from '../logging/logger';
@@ -33,6 +34,8 @@ export interface HeldOutImages {
   images: { data: Float32Array; dims: number[] };
   hashes: string[];
   files: string[];
+  /** Object size per image (mean √area of its boxes; null without boxes), for ordering plots. */
+  objectSizes?: (number | null)[];
   /** Held-out images that could not be decoded (skipped under data.on_corrupt: skip). */
   skipped: number;
 }
@@ -287,11 +290,13 @@ async function loadHeldOut(
   const chunks: Float32Array[] = [];
   const hashes: string[] = [];
   const files: string[] = [];
+  const objectSizes: (number | null)[] = [];
   let dims: number[] = [];
   for await (const batch of loader.epoch(0)) {
     chunks.push(batch.images.data);
     hashes.push(...batch.hashes);
     files.push(...batch.records.map((r) => r.file));
+    objectSizes.push(...batch.records.map(objectSize));
     dims = batch.images.dims;
   }
   if (hashes.length === 0) {
@@ -308,6 +313,7 @@ async function loadHeldOut(
     images: { data, dims: [hashes.length, dims[1], dims[2], dims[3]] },
     hashes,
     files,
+    objectSizes,
     skipped: loader.skipped.length,
   };
 }

@@ -10,6 +10,7 @@ import { registerInspect } from './inspect';
 import { registerMetrics } from './metrics';
 import { registerModels } from './models';
 import { registerTrain } from './train';
+import { registerVisualize } from './visualize';
 
 export const COMMANDS: Record<string, (program: Command) => void> = {
   inspect: registerInspect,
@@ -20,6 +21,7 @@ export const COMMANDS: Record<string, (program: Command) => void> = {
   eval: registerEval,
   metrics: registerMetrics,
   'export-weights': registerExportWeights,
+  visualize: registerVisualize,
   bench: registerBench,
   gpu: registerGpu,
 };
