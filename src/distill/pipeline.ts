@@ -177,6 +177,9 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
     const scaler = new ReturnScaler(config.rl.ppo.gamma);
     ctx = new RunContext(setup, run, log, metrics, tb, distiller, scaler, progress, options.signal);
     if (resumed) await ctx.restore(resumed);
+    // Everything is in the distiller and the context now: drop the checkpoint's copies (with AdamW three
+    // times the student) instead of holding them for the rest of the run.
+    resumed = undefined;
     if (!progress.heldOutStart) {
       const start = await heldOutLoss(setup, distiller);
       progress.setHeldOutStart(start);
