@@ -31,7 +31,7 @@ import { readRunCheckpoint, type LoadedRunCheckpoint } from './run-checkpoint';
 import { PHASE_NAMES, RunContext, TrainingInterrupted } from './run-context';
 import { RunProgress } from './run-progress';
 import { prepareDistillation, type DistillSetup } from './setup';
-import type { StudentDistiller } from './student-distiller';
+import { studentStructure, type StudentDistiller } from './student-distiller';
 
 /** How to run. */
 export interface TrainOptions {
@@ -143,7 +143,7 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
   const console0 = new Logger(loggerBase);
   const early = new BufferedLog(console0);
   // Everything that can be wrong with the models or data fails here, before a run directory exists.
-  const setup = await prepareDistillation(config, {
+  let setup = await prepareDistillation(config, {
     ep: config.run.ep,
     log: early,
     ...(options.requireValSplit ? { requireValSplit: true } : {}),
@@ -176,9 +176,14 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
       ...(setup.sharedParameter ? { sharedParameter: setup.sharedParameter.name } : {}),
       ...(resumed ? { checkpoint: resumed.studentTrain } : {}),
     });
+    // The distiller's session holds the student's weights now: the run keeps only the graph's structure.
+    setup = { ...setup, student: studentStructure(setup.student, distiller.session) };
     const scaler = new ReturnScaler(config.rl.ppo.gamma);
     ctx = new RunContext(setup, run, log, metrics, tb, distiller, scaler, progress, options.signal);
     if (resumed) await ctx.restore(resumed);
+    // Everything is in the distiller and the context now: drop the checkpoint's copies (with AdamW three
+    // times the student) instead of holding them for the rest of the run.
+    resumed = undefined;
     if (!progress.heldOutStart) {
       const start = await heldOutLoss(setup, distiller);
       progress.setHeldOutStart(start);

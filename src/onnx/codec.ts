@@ -248,12 +248,20 @@ function typedFieldData(t: Msg, dataType: DataType, label: string): TensorData {
 
 /** Serializes a model. Initializers for which `writeExternal` returns a reference are stored outside. */
 export function encodeModel(model: OnnxModel, writeExternal?: ExternalDataWriter): Uint8Array {
+  return ModelProtoType.encode(modelMessage(model, writeExternal)).finish();
+}
+
+/**
+ * The model as a protobufjs message object (tensor bytes are views of the model's arrays, not copies);
+ * encodeModel serializes it whole, encodeModelChunks (model-chunks.ts) piece by piece.
+ */
+export function modelMessage(model: OnnxModel, writeExternal?: ExternalDataWriter): Msg {
   if (model.weightsDropped) {
     throw new GraphError(`model '${model.graph.name}': its large weights were dropped to save memory`, {
       hint: 'load the model from its file to save it or run it',
     });
   }
-  const msg = {
+  return {
     irVersion: model.irVersion,
     opsetImport: model.opsetImports.map((o) => ({ domain: o.domain, version: o.version })),
     producerName: model.producerName,
@@ -264,7 +272,6 @@ export function encodeModel(model: OnnxModel, writeExternal?: ExternalDataWriter
     graph: encodeGraph(model.graph, writeExternal),
     metadataProps: Object.entries(model.metadata).map(([key, value]) => ({ key, value })),
   };
-  return ModelProtoType.encode(msg).finish();
 }
 
 function encodeGraph(g: OnnxGraph, writeExternal?: ExternalDataWriter): Msg {

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputFileError, RlpkdError } from '../errors';
 import { decodeModel, encodeModel } from './codec';
+import { encodeModelChunks } from './model-chunks';
 import { shapeSize, bytesPerElement } from './tensor-data';
 import { DataType, type ExternalDataRef, type OnnxModel, type OnnxTensor } from './types';
 
@@ -69,18 +70,21 @@ export function saveModel(model: OnnxModel, file: string, options: SaveModelOpti
   const chunks: Uint8Array[] = [];
   let offset = 0;
   const threshold = options.externalDataThreshold;
-  const bytes = encodeModel(
+  // Chunks, not one buffer: large tensors are written from views of the model's arrays (model-chunks.ts).
+  const modelChunks = encodeModelChunks(
     model,
     threshold === undefined
-      ? undefined
-      : (tensor: OnnxTensor, raw: Uint8Array): ExternalDataRef | undefined => {
-          // Integer tensors (shapes, axes) stay inline: onnxruntime's shape inference cannot read them outside.
-          if (raw.byteLength < threshold || !FLOAT_TYPES.has(tensor.dataType)) return undefined;
-          const aligned = Math.ceil(offset / 4096) * 4096;
-          if (aligned > offset) chunks.push(new Uint8Array(aligned - offset));
-          chunks.push(raw);
-          offset = aligned + raw.byteLength;
-          return { location: dataName, offset: aligned, length: raw.byteLength };
+      ? {}
+      : {
+          writeExternal: (tensor: OnnxTensor, raw: Uint8Array): ExternalDataRef | undefined => {
+            // Integer tensors (shapes, axes) stay inline: onnxruntime's shape inference cannot read them outside.
+            if (raw.byteLength < threshold || !FLOAT_TYPES.has(tensor.dataType)) return undefined;
+            const aligned = Math.ceil(offset / 4096) * 4096;
+            if (aligned > offset) chunks.push(new Uint8Array(aligned - offset));
+            chunks.push(raw);
+            offset = aligned + raw.byteLength;
+            return { location: dataName, offset: aligned, length: raw.byteLength };
+          },
         },
   );
   const written = [file];
@@ -90,7 +94,7 @@ export function saveModel(model: OnnxModel, file: string, options: SaveModelOpti
   } else if (fs.existsSync(dataPath) && threshold !== undefined) {
     fs.rmSync(dataPath); // a stale side file from an earlier save would mislead readers
   }
-  writeFileAtomic(file, [bytes]);
+  writeFileAtomic(file, modelChunks);
   return written;
 }
 
