@@ -25,7 +25,10 @@ type Importer = (specifier: string) => Promise<unknown>;
  * experimental vm option, hence not used where it is not needed: it prints a warning).
  */
 function createImporter(): Importer {
-  if (!vm.isContext(globalThis)) return new Function('specifier', 'return import(specifier)') as Importer;
+  // vm.runInThisContext runs in Node's main context whatever context calls it: a different global there
+  // means this module was loaded inside a vm context (jest's test environment).
+  const inVmContext = vm.runInThisContext('globalThis') !== globalThis;
+  if (!inVmContext) return new Function('specifier', 'return import(specifier)') as Importer;
   return new vm.Script('(specifier) => import(specifier)', {
     filename: __filename,
     importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
