@@ -1,6 +1,9 @@
 // onnxruntime-node returns typed arrays created in Node's main realm; jest's vm context has its own
 // constructors, so `instanceof Float32Array` fails inside ORT's Tensor checks. Share the outer ones.
 const { TestEnvironment } = require('jest-environment-node');
+const { useSoftwareVulkan } = require('./software-vulkan');
+
+useSoftwareVulkan();
 
 const SHARED = [
   'ArrayBuffer', 'SharedArrayBuffer', 'DataView', 'Int8Array', 'Uint8Array', 'Uint8ClampedArray',

@@ -42,6 +42,8 @@ export interface GpuDoctorOptions {
 
 const CUDA_LIBRARIES = ['libcudart.so.13', 'libcublas.so.13', 'libcublasLt.so.13', 'libcurand.so.10'];
 const CUDNN_LIBRARIES = ['libcudnn.so.9'];
+/** Debian's chromium package ships SwiftShader, a Vulkan driver on the CPU that Dawn accepts. */
+const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
 function runNvidiaSmi(): string | null {
   const r = spawnSync(
@@ -177,7 +179,10 @@ export async function gpuDoctor(options: GpuDoctorOptions = {}): Promise<GpuDoct
       ...(r.ok
         ? {}
         : {
-            fix: "for --ep webgpu: a GPU whose driver offers Vulkan to Dawn (NVIDIA: the driver's Vulkan ICD)",
+            fix:
+              "for --ep webgpu: a GPU whose driver offers Vulkan to Dawn (NVIDIA: the driver's Vulkan ICD); " +
+              // Mesa's lavapipe 22.3 (Debian 12) lacks features Dawn requires; SwiftShader has them.
+              `without a GPU, for checks at CPU speed only: VK_ICD_FILENAMES=${SWIFTSHADER_ICD} (Chromium's SwiftShader)`,
           }),
     });
   }

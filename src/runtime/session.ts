@@ -8,6 +8,7 @@ import { modelToBytes } from '../onnx/model-io';
 import type { OnnxModel } from '../onnx/types';
 import { GPU_DOCTOR_HINT, GPU_INSTALL_HINT, gpuInstallProblems, WEBGPU_HINT } from './gpu-runtime';
 import { ortModule } from './ort-module';
+import { webgpuCpuNodeNames } from './webgpu-cpu-nodes';
 import { fromOrtTensor, toOrtTensor, type HostTensor } from './tensors';
 
 /** What a caller may ask for; 'auto' is CUDA where the GPU runtime is installed, else the CPU. */
@@ -96,11 +97,16 @@ export function resolveExecutionProvider(ep: ExecutionProviderName = 'cpu'): Res
   return 'cuda';
 }
 
-/** onnxruntime's execution provider list for `ep`. */
+/** onnxruntime's execution provider list for `ep` (WebGPU: with the nodes it must leave to the CPU). */
 function providerList(
   ep: ResolvedExecutionProvider,
+  model: OnnxModel | Uint8Array | string,
 ): ort.InferenceSession.SessionOptions['executionProviders'] {
   if (ep === 'cuda') return [{ name: 'cuda', deviceId: 0 }];
+  if (ep === 'webgpu') {
+    const forceCpuNodeNames = webgpuCpuNodeNames(model);
+    return [forceCpuNodeNames.length ? { name: 'webgpu', forceCpuNodeNames } : 'webgpu'];
+  }
   return [ep];
 }
 
@@ -142,7 +148,7 @@ export async function createSession(
   const ort = ortModule(ep === 'cuda' ? 'gpu' : 'bundled');
   const allowCpuFallback = options.allowCpuFallback ?? process.env[ALLOW_CPU_FALLBACK_ENV] === '1';
   const sessionOptions: ort.InferenceSession.SessionOptions = {
-    executionProviders: providerList(ep),
+    executionProviders: providerList(ep, model),
     graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
     executionMode: 'sequential',
     enableCpuMemArena: options.memArena ?? true,
