@@ -1,3 +1,6 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { computeCostModel } from '../../src/analysis/cost-model';
 import {
   benchSubsetSteps,
@@ -66,6 +69,7 @@ describe('benchSubsetSteps on tiny ResNet-FPN graphs', () => {
     const student = buildResnetFpn({ ...STUDENT, seed: 2, height: SIZE, width: SIZE, batchNorm: 'identity' });
     const teacher = buildResnetFpn({ ...TEACHER, seed: 1, height: SIZE, width: SIZE, batchNorm: 'identity' });
     const seen: string[] = [];
+    const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rlpkd-subsets-test-'));
     const r = await benchSubsetSteps({
       teacher,
       student,
@@ -74,7 +78,8 @@ describe('benchSubsetSteps on tiny ResNet-FPN graphs', () => {
       steps: 1,
       warmup: 0,
       subsets: [['P3'], ['P4', 'P5']],
-      onSubset: (row) => seen.push(row.name),
+      cacheDir,
+      onSubset: (p) => seen.push(p.name),
     });
     const predicted = predictSubsetShares(student, SIZE, [['P3'], ['P4', 'P5']]);
     expect(seen).toEqual(['P2+P3+P4+P5', 'P3', 'P4+P5']);
@@ -95,6 +100,14 @@ describe('benchSubsetSteps on tiny ResNet-FPN graphs', () => {
     expect(r.rows[1].trainableParameters).toBeLessThan(r.rows[0].trainableParameters);
     expect(r.rows[2].trainableParameters).toBeLessThan(r.rows[0].trainableParameters);
     expect(r.rows.every((x) => x.predictedShare > 0 && x.predictedShare <= 1)).toBe(true);
+    expect(r.rows[0].elementOpsShare).toBe(1);
     expect(r.fit).toBeDefined();
+    // The per-subset artifacts went to the cache, one folder each.
+    expect(fs.readdirSync(path.join(cacheDir, 'subsets')).sort()).toEqual([
+      'student-all-levels',
+      'student-levels-P3',
+      'student-levels-P4+P5',
+    ]);
+    fs.rmSync(cacheDir, { recursive: true, force: true });
   });
 });

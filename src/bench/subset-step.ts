@@ -16,13 +16,14 @@
  * which is Σ_{l∈S} w_l (the cost model's per-level weights behind distillCost) plus 3 × the trunk MACs S
  * needs. The predicted share is W(S) / W(all levels).
  */
+import * as path from 'node:path';
 import { RlpkdError } from '../errors';
 import { FORWARD_BACKWARD_FACTOR, LOSS_OPS_PER_ELEMENT } from '../analysis/cost-model';
 import { classifyParameters } from '../analysis/parameters';
 import { findPyramidLevels, inferAtSize, type PyramidLevel } from '../analysis/pyramid';
 import { selectionCost } from '../analysis/selection-cost';
 import { DISTILL_IO } from '../distill/distill-model';
-import { distillerArtifacts } from '../distill/student-distiller';
+import { distillerArtifacts, distillerArtifactsDir } from '../distill/student-distiller';
 import { loadModel } from '../onnx/model-io';
 import { pruneToLevels } from '../onnx/level-pruning';
 import type { OnnxModel } from '../onnx/types';
@@ -31,7 +32,7 @@ import type { HostTensor } from '../runtime/tensors';
 import { TrainingSession } from '../training/training-session';
 import { createRng } from '../util/rng';
 import { median } from './stats';
-import { imageInput, pairLevelsByName, type TrainStepBenchOptions } from './train-step';
+import { defaultBenchCacheDir, imageInput, pairLevelsByName, type TrainStepBenchOptions } from './train-step';
 
 /** Largest |measured / predicted − 1| counted as agreeing with the cost model (issue 13's acceptance). */
 export const SUBSET_TOLERANCE = 0.2;
@@ -50,8 +51,12 @@ export interface SubsetStepBenchOptions extends Pick<
    * subset. The all-levels step is always timed too: it is the reference of the shares.
    */
   subsets?: string[][];
-  /** Called after each subset is timed (progress output). */
-  onSubset?: (row: SubsetStepRow) => void;
+  /** Passes through all subsets, one after another (default 1); each times warmup + steps per subset. */
+  rounds?: number;
+  /** Folder caching the per-subset artifacts (default: rlpkd-bench-cache under the OS temp dir). */
+  cacheDir?: string;
+  /** Called after each subset's steps in a round (progress output). */
+  onSubset?: (progress: { name: string; round: number; medianMs: number }) => void;
 }
 
 /** The cost model's prediction for one subset. */
@@ -63,6 +68,10 @@ export interface SubsetPrediction {
   macs: number;
   /** Feature elements per image the subset's loss reads. */
   lossElements: number;
+  /** Element ops per image of the pruned forward (not in the cost model; shown beside it). */
+  elementOps: number;
+  /** elementOps / elementOps of all levels. */
+  elementOpsShare: number;
   /** 3 · macs + 3 · lossElements (see the module doc). */
   work: number;
   /** work / work of all levels. */
@@ -160,7 +169,7 @@ export function predictSubsetShares(
   const masks = [full, ...[...new Set(asked)].filter((m) => m !== full).sort((a, b) => a - b)];
   const predictions = masks.map((mask) => {
     const chosen = levels.filter((_, i) => (mask >> i) & 1);
-    const { macs } = selectionCost(
+    const { macs, elementOps } = selectionCost(
       student,
       at,
       chosen.map((l) => l.name),
@@ -169,10 +178,24 @@ export function predictSubsetShares(
     const lossElements = chosen.reduce((a, l) => a + l.channels * l.height * l.width, 0);
     const work = FORWARD_BACKWARD_FACTOR * macs + LOSS_OPS_PER_ELEMENT * lossElements;
     const names = chosen.map((l) => l.name);
-    return { name: names.join('+'), levels: names, macs, lossElements, work, predictedShare: 0 };
+    const name = names.join('+');
+    return {
+      name,
+      levels: names,
+      macs,
+      elementOps,
+      lossElements,
+      work,
+      predictedShare: 0,
+      elementOpsShare: 0,
+    };
   });
-  const total = predictions[0].work;
-  return predictions.map((p) => ({ ...p, predictedShare: total > 0 ? p.work / total : 0 }));
+  const [total, totalOps] = [predictions[0].work, predictions[0].elementOps];
+  return predictions.map((p) => ({
+    ...p,
+    predictedShare: total > 0 ? p.work / total : 0,
+    elementOpsShare: totalOps > 0 ? p.elementOps / totalOps : 0,
+  }));
 }
 
 /**
@@ -224,6 +247,7 @@ export async function benchSubsetSteps(options: SubsetStepBenchOptions): Promise
   const size = positive(options.size ?? 224, 'size');
   const steps = positive(options.steps ?? 5, 'steps');
   const warmup = positive(options.warmup ?? 1, 'warmup', 0);
+  const rounds = positive(options.rounds ?? 1, 'rounds');
   const ep = options.ep ?? 'cpu';
   const threads = options.threads ? { intraOpNumThreads: options.threads } : {};
   const source = typeof options.student === 'string' ? loadModel(options.student) : options.student;
@@ -261,23 +285,28 @@ export async function benchSubsetSteps(options: SubsetStepBenchOptions): Promise
   // The trainable set `rlpkd train` uses, on the untied student every subset is pruned from.
   const classified = classifyParameters(source);
   const trainableAll = classified.trainable.map((e) => e.name);
-  const rows: SubsetStepRow[] = [];
-  for (const prediction of predictions) {
+  // Each subset's artifacts once, into the cache (content-keyed: a rerun finds them).
+  const root = path.join(options.cacheDir ?? defaultBenchCacheDir(), 'subsets');
+  const subsets = predictions.map((prediction) => {
     const pairs = allPairs.filter((p) => prediction.levels.includes(p.name));
     const pruned = pruneToLevels(
       classified.model,
       pairs.map((p) => p.studentTensor),
     );
     const kept = new Set(pruned.graph.initializers.map((t) => t.name));
-    const artifacts = distillerArtifacts({
-      student: pruned,
-      imageInput: input.name,
-      pairs,
-      loss: 'mse',
-      trainable: trainableAll.filter((n) => kept.has(n)),
-      optimizer: { type: 'adamw', lr: 1e-4, weightDecay: 1e-2 },
-    });
-    const session = await TrainingSession.create({ artifacts, executionProvider: ep, ...threads });
+    const all = prediction.levels.length === levels.length;
+    const dir = distillerArtifactsDir(root, all ? 'all' : prediction.levels);
+    distillerArtifacts(
+      {
+        student: pruned,
+        imageInput: input.name,
+        pairs,
+        loss: 'mse',
+        trainable: trainableAll.filter((n) => kept.has(n)),
+        optimizer: { type: 'adamw', lr: 1e-4, weightDecay: 1e-2 },
+      },
+      dir,
+    );
     const feeds: Record<string, HostTensor> = {
       [input.name]: images,
       [DISTILL_IO.mask]: {
@@ -287,26 +316,42 @@ export async function benchSubsetSteps(options: SubsetStepBenchOptions): Promise
       [DISTILL_IO.weights]: { data: new Float32Array(pairs.length).fill(1), dims: [pairs.length] },
     };
     for (const p of pairs) feeds[DISTILL_IO.teacher(p.name)] = features[p.teacher.output];
-    const stepsMs: number[] = [];
-    let firstLoss = NaN;
-    let trainableParameters: number;
-    try {
-      trainableParameters = session.getParametersSize();
-      for (let i = 0; i < warmup + steps; i++) {
-        const a = performance.now();
-        const r = await session.fusedStep(feeds);
-        const ms = performance.now() - a;
-        if (i === 0) firstLoss = r.outputs[DISTILL_IO.loss].data[0] as number;
-        if (i >= warmup) stepsMs.push(ms);
+    return { prediction, dir, feeds, stepsMs: [] as number[], firstLoss: NaN, trainableParameters: 0 };
+  });
+
+  // Rounds go through every subset in turn, so a drift in machine load spreads over all of them.
+  for (let round = 0; round < rounds; round++) {
+    for (const subset of subsets) {
+      const session = await TrainingSession.create({
+        artifacts: subset.dir,
+        executionProvider: ep,
+        ...threads,
+      });
+      const times: number[] = [];
+      try {
+        subset.trainableParameters = session.getParametersSize();
+        for (let i = 0; i < warmup + steps; i++) {
+          const a = performance.now();
+          const r = await session.fusedStep(subset.feeds);
+          const ms = performance.now() - a;
+          if (round === 0 && i === 0) subset.firstLoss = r.outputs[DISTILL_IO.loss].data[0] as number;
+          if (i >= warmup) times.push(ms);
+        }
+      } finally {
+        await session.release();
       }
-    } finally {
-      await session.release();
+      subset.stepsMs.push(...times);
+      options.onSubset?.({ name: subset.prediction.name, round, medianMs: median(times) });
     }
+  }
+
+  // The all-levels step comes first: it is the reference of every share.
+  const reference = median(subsets[0].stepsMs);
+  const rows = subsets.map(({ prediction, stepsMs, firstLoss, trainableParameters }): SubsetStepRow => {
     const medianMs = median(stepsMs);
-    // The all-levels step comes first: it is the reference of every share.
-    const measuredShare = medianMs / (rows[0]?.medianMs ?? medianMs);
+    const measuredShare = medianMs / reference;
     const ratio = measuredShare / prediction.predictedShare;
-    const row: SubsetStepRow = {
+    return {
       ...prediction,
       medianMs,
       minMs: Math.min(...stepsMs),
@@ -317,9 +362,7 @@ export async function benchSubsetSteps(options: SubsetStepBenchOptions): Promise
       trainableParameters,
       firstLoss,
     };
-    rows.push(row);
-    options.onSubset?.(row);
-  }
+  });
   const fit = fitSubsetTimes(rows);
   return {
     rows,

@@ -141,6 +141,8 @@ interface SubsetFlags {
   size: number;
   steps: number;
   warmup: number;
+  rounds: number;
+  cache?: string;
   subsets: string;
   ep: ExecutionProviderName;
   threads?: number;
@@ -153,12 +155,12 @@ function printSubsets(r: SubsetStepBenchResult): void {
   process.stdout.write(
     `student step per level subset (teacher excluded: its features computed once in ${r.teacherMs.toFixed(0)} ms) ` +
       `[batch ${r.batch}, ${r.size}×${r.size}, ${r.executionProvider}, threads ${r.threads}]\n` +
-      `${'subset'.padEnd(width)}  median ms  measured  predicted  ratio  within ±${pct(r.tolerance)}\n`,
+      `${'subset'.padEnd(width)}  median ms  measured  predicted  ratio  within ±${pct(r.tolerance)}  elem-ops share\n`,
   );
   for (const row of r.rows) {
     process.stdout.write(
       `${row.name.padEnd(width)}  ${row.medianMs.toFixed(1).padStart(9)}  ${pct(row.measuredShare).padStart(8)}  ` +
-        `${pct(row.predictedShare).padStart(9)}  ${row.ratio.toFixed(2).padStart(5)}  ${row.withinTolerance ? 'yes' : 'no'}\n`,
+        `${pct(row.predictedShare).padStart(9)}  ${row.ratio.toFixed(2).padStart(5)}  ${(row.withinTolerance ? 'yes' : 'no').padEnd(13)}  ${pct(row.elementOpsShare)}\n`,
     );
   }
   const within = r.rows.filter((row) => row.withinTolerance).length;
@@ -227,6 +229,8 @@ export function registerBench(program: Command): void {
     .option('--size <px>', 'input height and width', integer(32), 224)
     .option('--steps <n>', 'timed steps per subset', integer(1), 5)
     .option('--warmup <n>', 'untimed steps per subset first', integer(0), 1)
+    .option('--rounds <n>', 'passes through all subsets in turn (steps per subset per pass)', integer(1), 1)
+    .option('--cache <dir>', `cache for the per-subset artifacts (default ${defaultBenchCacheDir()})`)
     .option('--subsets <list>', "'all' (every non-empty subset) or e.g. P2+P3,P4,P4+P5", 'all')
     .option('--ep <provider>', 'execution provider: cpu | cuda | webgpu | auto', provider, 'cpu')
     .option('--threads <n>', 'onnxruntime intra-op threads (default: one per core)', integer(1))
@@ -239,7 +243,9 @@ export function registerBench(program: Command): void {
         size: flags.size,
         steps: flags.steps,
         warmup: flags.warmup,
+        rounds: flags.rounds,
         ep: flags.ep,
+        ...(flags.cache ? { cacheDir: flags.cache } : {}),
         ...(flags.threads ? { threads: flags.threads } : {}),
         ...(parseSubsets(flags.subsets) ? { subsets: parseSubsets(flags.subsets) } : {}),
         ...(flags.json
