@@ -92,6 +92,7 @@ describe('benchSubsetSteps on tiny ResNet-FPN graphs', () => {
       expect(row.stepsMs).toHaveLength(1);
       expect(row.measuredShare).toBeCloseTo(row.medianMs / r.rows[0].medianMs, 12);
       expect(row.ratio).toBeCloseTo(row.measuredShare / row.predictedShare, 12);
+      expect(row.minRatio).toBeCloseTo(row.minMs / r.rows[0].minMs / row.predictedShare, 12);
       expect(row.withinTolerance).toBe(Math.abs(row.ratio - 1) <= 0.2);
       expect(Number.isFinite(row.firstLoss) && row.firstLoss > 0).toBe(true);
     }

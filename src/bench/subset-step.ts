@@ -87,6 +87,10 @@ export interface SubsetStepRow extends SubsetPrediction {
   measuredShare: number;
   /** measuredShare / predictedShare. */
   ratio: number;
+  /** minMs / minMs of all levels: the share with the least interference from other load. */
+  minShare: number;
+  /** minShare / predictedShare. */
+  minRatio: number;
   /** |ratio − 1| ≤ SUBSET_TOLERANCE. */
   withinTolerance: boolean;
   /** Trainable elements of the pruned student. */
@@ -347,17 +351,21 @@ export async function benchSubsetSteps(options: SubsetStepBenchOptions): Promise
 
   // The all-levels step comes first: it is the reference of every share.
   const reference = median(subsets[0].stepsMs);
+  const referenceMin = Math.min(...subsets[0].stepsMs);
   const rows = subsets.map(({ prediction, stepsMs, firstLoss, trainableParameters }): SubsetStepRow => {
     const medianMs = median(stepsMs);
     const measuredShare = medianMs / reference;
     const ratio = measuredShare / prediction.predictedShare;
+    const minMs = Math.min(...stepsMs);
     return {
       ...prediction,
       medianMs,
-      minMs: Math.min(...stepsMs),
+      minMs,
       stepsMs,
       measuredShare,
       ratio,
+      minShare: minMs / referenceMin,
+      minRatio: minMs / referenceMin / prediction.predictedShare,
       withinTolerance: Math.abs(ratio - 1) <= SUBSET_TOLERANCE,
       trainableParameters,
       firstLoss,

@@ -155,12 +155,13 @@ function printSubsets(r: SubsetStepBenchResult): void {
   process.stdout.write(
     `student step per level subset (teacher excluded: its features computed once in ${r.teacherMs.toFixed(0)} ms) ` +
       `[batch ${r.batch}, ${r.size}×${r.size}, ${r.executionProvider}, threads ${r.threads}]\n` +
-      `${'subset'.padEnd(width)}  median ms  measured  predicted  ratio  within ±${pct(r.tolerance)}  elem-ops share\n`,
+      `${'subset'.padEnd(width)}  median ms  measured  predicted  ratio  within ±${pct(r.tolerance)}  min-ms share  ratio  elem-ops share\n`,
   );
   for (const row of r.rows) {
     process.stdout.write(
       `${row.name.padEnd(width)}  ${row.medianMs.toFixed(1).padStart(9)}  ${pct(row.measuredShare).padStart(8)}  ` +
-        `${pct(row.predictedShare).padStart(9)}  ${row.ratio.toFixed(2).padStart(5)}  ${(row.withinTolerance ? 'yes' : 'no').padEnd(13)}  ${pct(row.elementOpsShare)}\n`,
+        `${pct(row.predictedShare).padStart(9)}  ${row.ratio.toFixed(2).padStart(5)}  ${(row.withinTolerance ? 'yes' : 'no').padEnd(13)}  ${pct(row.minShare).padStart(12)}  ` +
+        `${row.minRatio.toFixed(2).padStart(5)}  ${pct(row.elementOpsShare).padStart(14)}\n`,
     );
   }
   const within = r.rows.filter((row) => row.withinTolerance).length;
