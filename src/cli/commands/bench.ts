@@ -252,7 +252,8 @@ export function registerBench(program: Command): void {
         ...(flags.json
           ? {}
           : {
-              onSubset: (row) => process.stderr.write(`timed ${row.name}: ${row.medianMs.toFixed(1)} ms\n`),
+              onSubset: (p) =>
+                process.stderr.write(`round ${p.round + 1} ${p.name}: ${p.medianMs.toFixed(1)} ms\n`),
             }),
       });
       if (flags.json) printJson(result);
