@@ -175,6 +175,8 @@ export type { RngState, Seed } from './util/rng';
 export { compareWithPytorch, timeTrainStep } from './bench/compare';
 export type { CompareOptions, CompareSummary } from './bench/compare';
 export type { TrainStepBenchOptions, TrainStepBenchResult } from './bench/train-step';
+export { benchSubsetSteps, predictSubsetShares } from './bench/subset-step';
+export type { SubsetStepBenchOptions, SubsetStepBenchResult, SubsetStepRow } from './bench/subset-step';
 
 // Task metrics: COCOeval-exact bbox AP/AR, mmsegmentation mIoU, top-k accuracy.
 export { evaluateCoco } from './metrics/coco-eval';

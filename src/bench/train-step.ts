@@ -162,7 +162,7 @@ function resolveLevels(student: OnnxModel, levels: readonly string[] | undefined
 }
 
 /** The graph's one data input (an input that is not an initializer); its spatial sizes must be `size`. */
-function imageInput(model: OnnxModel, size: number, what: string): { name: string; shape: Dim[] } {
+export function imageInput(model: OnnxModel, size: number, what: string): { name: string; shape: Dim[] } {
   const inits = new Set(model.graph.initializers.map((t) => t.name));
   const input = model.graph.inputs.find((v) => !inits.has(v.name));
   if (!input) throw new RlpkdError(`bench train-step: the ${what} graph has no data input`);
@@ -338,7 +338,7 @@ async function prepareArtifacts(
 }
 
 /** Student output `l` paired with the teacher output of the same name, for each distilled level. */
-function pairLevelsByName(
+export function pairLevelsByName(
   teacher: OnnxModel,
   student: OnnxModel,
   levels: readonly string[],

@@ -14,6 +14,7 @@ import {
   timeTrainStep,
 } from '../../bench/compare';
 import { benchProjectFigures, type ProjectFigures } from '../../bench/project-figures';
+import { benchSubsetSteps, parseSubsets, type SubsetStepBenchResult } from '../../bench/subset-step';
 import { defaultBenchCacheDir, type TrainStepBenchOptions } from '../../bench/train-step';
 import type { ExecutionProviderName } from '../../runtime/session';
 import { printJson } from '../run-cli';
@@ -133,7 +134,48 @@ function printFigures(result: ProjectFigures): void {
   );
 }
 
-/** Registers `rlpkd bench train-step | compare | all`. */
+interface SubsetFlags {
+  teacher: string;
+  student: string;
+  batch: number;
+  size: number;
+  steps: number;
+  warmup: number;
+  rounds: number;
+  cache?: string;
+  subsets: string;
+  ep: ExecutionProviderName;
+  threads?: number;
+  json?: boolean;
+}
+
+function printSubsets(r: SubsetStepBenchResult): void {
+  const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+  const width = Math.max(6, ...r.rows.map((row) => row.name.length));
+  process.stdout.write(
+    `student step per level subset (teacher excluded: its features computed once in ${r.teacherMs.toFixed(0)} ms) ` +
+      `[batch ${r.batch}, ${r.size}×${r.size}, ${r.executionProvider}, threads ${r.threads}]\n` +
+      `${'subset'.padEnd(width)}  median ms  measured  predicted  ratio  within ±${pct(r.tolerance)}  min-ms share  ratio  elem-ops share\n`,
+  );
+  for (const row of r.rows) {
+    process.stdout.write(
+      `${row.name.padEnd(width)}  ${row.medianMs.toFixed(1).padStart(9)}  ${pct(row.measuredShare).padStart(8)}  ` +
+        `${pct(row.predictedShare).padStart(9)}  ${row.ratio.toFixed(2).padStart(5)}  ${(row.withinTolerance ? 'yes' : 'no').padEnd(13)}  ${pct(row.minShare).padStart(12)}  ` +
+        `${row.minRatio.toFixed(2).padStart(5)}  ${pct(row.elementOpsShare).padStart(14)}\n`,
+    );
+  }
+  const within = r.rows.filter((row) => row.withinTolerance).length;
+  process.stdout.write(
+    `${within} of ${r.rows.length} subsets within ±${pct(r.tolerance)} of the cost model\n`,
+  );
+  if (r.fit) {
+    process.stdout.write(
+      `least-squares fit: ms ≈ ${r.fit.fixedMs.toFixed(1)} fixed + ${r.fit.proportionalMs.toFixed(1)} × predicted share\n`,
+    );
+  }
+}
+
+/** Registers `rlpkd bench train-step | compare | all | subsets`. */
 export function registerBench(program: Command): void {
   const bench = program
     .command('bench')
@@ -176,6 +218,47 @@ export function registerBench(program: Command): void {
     if (flags.json) printJson(summary);
     else printCompare(summary);
   });
+
+  bench
+    .command('subsets')
+    .description(
+      "the student's step on graphs pruned to each level subset vs the cost model's predicted share",
+    )
+    .requiredOption('--teacher <file>', 'teacher ONNX graph (outputs named like the student levels)')
+    .requiredOption('--student <file>', 'student ONNX graph (its pyramid outputs are the levels)')
+    .option('--batch <n>', 'batch size', integer(1), 2)
+    .option('--size <px>', 'input height and width', integer(32), 224)
+    .option('--steps <n>', 'timed steps per subset', integer(1), 5)
+    .option('--warmup <n>', 'untimed steps per subset first', integer(0), 1)
+    .option('--rounds <n>', 'passes through all subsets in turn (steps per subset per pass)', integer(1), 1)
+    .option('--cache <dir>', `cache for the per-subset artifacts (default ${defaultBenchCacheDir()})`)
+    .option('--subsets <list>', "'all' (every non-empty subset) or e.g. P2+P3,P4,P4+P5", 'all')
+    .option('--ep <provider>', 'execution provider: cpu | cuda | webgpu | auto', provider, 'cpu')
+    .option('--threads <n>', 'onnxruntime intra-op threads (default: one per core)', integer(1))
+    .option('--json', 'print JSON')
+    .action(async (flags: SubsetFlags) => {
+      const result = await benchSubsetSteps({
+        teacher: flags.teacher,
+        student: flags.student,
+        batch: flags.batch,
+        size: flags.size,
+        steps: flags.steps,
+        warmup: flags.warmup,
+        rounds: flags.rounds,
+        ep: flags.ep,
+        ...(flags.cache ? { cacheDir: flags.cache } : {}),
+        ...(flags.threads ? { threads: flags.threads } : {}),
+        ...(parseSubsets(flags.subsets) ? { subsets: parseSubsets(flags.subsets) } : {}),
+        ...(flags.json
+          ? {}
+          : {
+              onSubset: (p) =>
+                process.stderr.write(`round ${p.round + 1} ${p.name}: ${p.medianMs.toFixed(1)} ms\n`),
+            }),
+      });
+      if (flags.json) printJson(result);
+      else printSubsets(result);
+    });
 
   stepOptions(
     graphOptions(
