@@ -221,3 +221,9 @@ export type {
   FcosDecodeOptions,
   LabelledBox,
 } from './heads';
+
+// Teaching a task head on labels (`rlpkd teach`): train, evaluate beside chance, write the task model.
+export { runTeach, resolveTeachTask, TEACH_FILES, TaskScorer, LabelPrior } from './teach';
+export type { TeachOptions, TeachReport, TeachResult, TaskScore, TaskPrediction } from './teach';
+export { loadTeachConfig, teachConfigFromObject, teachConfigSchema } from './config/teach-schema';
+export type { TeachConfig } from './config/teach-schema';
