@@ -10,7 +10,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { main } from '../../src/cli/main';
-import { teachConfigFromObject } from '../../src/config/teach-schema';
+import { packageRoot } from '../../src/config/load-config';
+import { loadTeachConfig, teachConfigFromObject } from '../../src/config/teach-schema';
 import { loadModel, saveModel } from '../../src/onnx/model-io';
 import { runTeach, TEACH_FILES, type TeachReport } from '../../src/teach';
 import { tinyBackbone } from '../heads/head-fixtures';
@@ -119,6 +120,19 @@ describe('rlpkd teach', () => {
     const task = loadModel(r.taskModel);
     for (const t of original)
       expect(task.graph.initializers.find((u) => u.name === t.name)?.data).toEqual(t.data);
+  });
+
+  it('configs/teach_demo.yaml validates: the backbone resolves next to it, --set overrides apply', () => {
+    const file = path.join(packageRoot(), 'configs', 'teach_demo.yaml');
+    const c = loadTeachConfig(file, { cwd: tmp, overrides: ['teach.epochs=2'] });
+    expect(c.teach.backbone).toBe(path.join(packageRoot(), 'onnx-graphs', 'teacher.onnx'));
+    expect(fs.existsSync(c.teach.backbone)).toBe(true);
+    expect(c.teach.epochs).toBe(2);
+    expect(c.data.synthetic.family).toBe('scales');
+    expect(path.isAbsolute(c.run.output_dir)).toBe(true);
+    expect(() => loadTeachConfig(file, { cwd: tmp, overrides: ['teach.epoch=2'] })).toThrow(
+      /unknown key 'teach.epoch'.*epochs/,
+    );
   });
 
   it('bad configs fail with one clear error', async () => {
