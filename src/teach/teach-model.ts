@@ -244,7 +244,7 @@ export async function runTeach(options: TeachOptions): Promise<TeachResult> {
     );
     const untrained = (await evaluate(await session.exportModelForInference(undefined, { outputs }))).model!;
     log.info(`untrained ${untrained.metric} ${untrained.value.toFixed(4)}`);
-    metrics.write({ step: 0, [`val/${untrained.metric}`]: untrained.value });
+    metrics.write({ step: 0, ...valValues(untrained) });
 
     const prior = new LabelPrior(task, numClasses);
     let step = 0;
@@ -273,8 +273,8 @@ export async function runTeach(options: TeachOptions): Promise<TeachResult> {
       const e = config.teach.eval_every_epochs;
       if (e > 0 && (epoch + 1) % e === 0 && epoch + 1 < config.teach.epochs && step < planned) {
         const s = (await evaluate(await session.exportModelForInference(undefined, { outputs }))).model!;
-        log.info(`epoch ${epoch + 1}: ${s.metric} ${s.value.toFixed(4)}`);
-        metrics.write({ step, epoch, [`val/${s.metric}`]: s.value });
+        log.info(`epoch ${epoch + 1}: ${formatValues(s)}`);
+        metrics.write({ step, epoch, ...valValues(s) });
       }
     }
 
@@ -313,7 +313,7 @@ export async function runTeach(options: TeachOptions): Promise<TeachResult> {
       untrained,
       trained: scores.model!,
     };
-    metrics.write({ step, [`val/${report.metric}`]: report.trained.value });
+    metrics.write({ step, ...valValues(report.trained) });
     run.writeJson(TEACH_FILES.metrics, report);
     const summaryText = formatTeachSummary(report, run.root);
     log.info(`wrote ${taskFile}, ${headFile} and ${run.file(TEACH_FILES.metrics)}`);
@@ -323,6 +323,19 @@ export async function runTeach(options: TeachOptions): Promise<TeachResult> {
     tb?.close();
     await session.release();
   }
+}
+
+/** A score's values as `val/<name>` metrics records. */
+function valValues(s: TaskScore): Record<string, number | null> {
+  return Object.fromEntries(Object.entries(s.values).map(([k, v]) => [`val/${k}`, v]));
+}
+
+/** `AP 0.1234, AP50 0.2345, ...` (undefined values left out). */
+function formatValues(s: TaskScore): string {
+  return Object.entries(s.values)
+    .filter(([, v]) => v !== null)
+    .map(([k, v]) => `${k} ${v!.toFixed(4)}`)
+    .join(', ');
 }
 
 /** Writes the resolved teach config into the run (as `train` does with its config). */
