@@ -101,6 +101,11 @@ describe('rlpkd teach', () => {
     });
     console.log(show(r.report));
     expect(r.report.metric).toBe('mIoU');
+    // The printed table: one row per metric with chance, untrained and trained values.
+    const row = r.summaryText.split('\n').find((l) => l.startsWith('mIoU'))!;
+    expect(row.split(/\s+/).slice(1).map(Number)).toEqual(
+      [r.report.chance, r.report.untrained, r.report.trained].map((s) => Number(s.value.toFixed(4))),
+    );
     expect(r.report.trained.value).toBeGreaterThan(r.report.untrained.value + 0.05);
   });
 

@@ -2,12 +2,12 @@
 export {
   runTeach,
   resolveTeachTask,
-  formatTeachSummary,
   TEACH_FILES,
   type TeachOptions,
   type TeachReport,
   type TeachResult,
 } from './teach-model';
+export { formatTeachSummary } from './teach-summary';
 export { LabelPrior } from './label-prior';
 export { TaskScorer, PRIMARY_METRIC, type TaskPrediction, type TaskScore } from './task-scorer';
 export { scoreSplit, modelPredictor, type Predictor, type ScoreSplitOptions } from './score-split';

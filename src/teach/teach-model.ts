@@ -35,6 +35,7 @@ import { LabelPrior } from './label-prior';
 import { modelPredictor, scoreSplit } from './score-split';
 import { TASK_LABELS, targetFeeds } from './task-feeds';
 import type { TaskScore } from './task-scorer';
+import { formatTeachSummary, formatValues, valValues } from './teach-summary';
 
 /** Files a teach run writes besides the standard run files. */
 export const TEACH_FILES = {
@@ -325,19 +326,6 @@ export async function runTeach(options: TeachOptions): Promise<TeachResult> {
   }
 }
 
-/** A score's values as `val/<name>` metrics records. */
-function valValues(s: TaskScore): Record<string, number | null> {
-  return Object.fromEntries(Object.entries(s.values).map(([k, v]) => [`val/${k}`, v]));
-}
-
-/** `AP 0.1234, AP50 0.2345, ...` (undefined values left out). */
-function formatValues(s: TaskScore): string {
-  return Object.entries(s.values)
-    .filter(([, v]) => v !== null)
-    .map(([k, v]) => `${k} ${v!.toFixed(4)}`)
-    .join(', ');
-}
-
 /** Writes the resolved teach config into the run (as `train` does with its config). */
 function writeTeachConfig(run: RunDir, config: TeachConfig, sources: readonly string[]): void {
   const header =
@@ -345,23 +333,4 @@ function writeTeachConfig(run: RunDir, config: TeachConfig, sources: readonly st
     (sources.length > 0 ? `# sources: ${sources.join(', ')}\n` : '') +
     '# Reload with `rlpkd teach --config <this file>`.\n';
   run.writeFile(RUN_FILES.config, header + YAML.stringify(config, { lineWidth: 0 }));
-}
-
-/** The summary table the CLI prints: each metric for chance, untrained and trained. */
-export function formatTeachSummary(r: TeachReport, runDir: string): string {
-  const fmt = (v: number | null | undefined): string => (v === null || v === undefined ? '-' : v.toFixed(4));
-  const names = Object.keys(r.trained.values);
-  const width = Math.max(8, ...names.map((n) => n.length));
-  const lines = [
-    `${r.task} on ${r.dataset.type} '${r.dataset.val}' (${r.trained.images} images), ${r.steps} steps in ` +
-      `${r.seconds.toFixed(1)} s${r.interrupted ? ' (interrupted)' : ''}`,
-    `${'metric'.padEnd(width)}  ${'chance'.padStart(8)}  ${'untrained'.padStart(9)}  ${'trained'.padStart(8)}`,
-    ...names.map(
-      (n) =>
-        `${n.padEnd(width)}  ${fmt(r.chance.values[n]).padStart(8)}  ${fmt(r.untrained.values[n]).padStart(9)}  ` +
-        `${fmt(r.trained.values[n]).padStart(8)}`,
-    ),
-    `run: ${runDir}`,
-  ];
-  return `${lines.join('\n')}\n`;
 }
