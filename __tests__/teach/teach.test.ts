@@ -157,7 +157,10 @@ describe('rlpkd teach', () => {
     } finally {
       spy.mockRestore();
     }
-    expect(err.join('')).toMatch(/error: teach\.backbone '.*nope\.onnx' does not exist/);
+    // The error names the file and where the config set it.
+    expect(err.join('')).toMatch(
+      /error: teach\.backbone '.*nope\.onnx' \(.*missing\.yaml:1:\d+\) does not exist/,
+    );
     expect(err.join('')).toMatch(/hint:/);
   });
 

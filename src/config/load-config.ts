@@ -60,8 +60,12 @@ export function loadConfig(file: string, options: LoadConfigOptions = {}): RunCo
   const config = loadConfigWith(RUN_CONFIG, file, options);
   if (options.requireModelFiles) {
     for (const key of ['teacher', 'student'] as const) {
-      const prov = loadedProvenance.get(config);
-      requireModelFile(`models.${key}`, config.models[key], prov?.get(`models.${key}`), cwd(options));
+      requireModelFile(
+        `models.${key}`,
+        config.models[key],
+        configOrigin(config, `models.${key}`),
+        cwd(options),
+      );
     }
   }
   return config;

@@ -1,6 +1,6 @@
 /** `rlpkd teach`: a thin layer over runTeach (config loading, Ctrl-C, the summary table). */
 import type { Command } from 'commander';
-import { requireModelFile } from '../../config/load-config';
+import { configOrigin, requireModelFile } from '../../config/load-config';
 import { loadTeachConfig } from '../../config/teach-schema';
 import type { ExecutionProviderName } from '../../runtime/session';
 import { runTeach } from '../../teach/teach-model';
@@ -34,7 +34,12 @@ export function registerTeach(program: Command): void {
     .action(async (opts: TeachCliOptions) => {
       const sets = opts.set ?? [];
       const config = loadTeachConfig(opts.config, { overrides: sets });
-      requireModelFile('teach.backbone', config.teach.backbone, undefined, process.cwd());
+      requireModelFile(
+        'teach.backbone',
+        config.teach.backbone,
+        configOrigin(config, 'teach.backbone'),
+        process.cwd(),
+      );
       const controller = new AbortController();
       const onSigint = () => {
         process.stderr.write('\nCtrl-C: stopping after the current step; the model so far is evaluated\n');
