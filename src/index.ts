@@ -238,3 +238,9 @@ export type { HeatmapSort, HeatmapSortName } from './viz/policy-heatmap';
 export { frontierAt, paretoFrontier, paretoSpec } from './viz/pareto';
 export type { ParetoOptions, ParetoPoint } from './viz/pareto';
 export { readParetoInput } from './viz/pareto-input';
+
+// Teaching a task head on labels (`rlpkd teach`): train, evaluate beside chance, write the task model.
+export { runTeach, resolveTeachTask, TEACH_FILES, TaskScorer, LabelPrior } from './teach';
+export type { TeachOptions, TeachReport, TeachResult, TaskScore, TaskPrediction } from './teach';
+export { loadTeachConfig, teachConfigFromObject, teachConfigSchema } from './config/teach-schema';
+export type { TeachConfig } from './config/teach-schema';

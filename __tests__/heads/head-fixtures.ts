@@ -1,5 +1,5 @@
 /** Seeded inputs for the head tests: pyramid features and FCOS target feeds. */
-import { HEAD_LOSS_NAMES, type FcosTargets, type HeadLevel } from '../../src/heads';
+import type { HeadLevel } from '../../src/heads';
 import { GraphBuilder } from '../../src/onnx/graph-builder';
 import { floatTensor } from '../../src/onnx/tensor-data';
 import { DataType, type OnnxModel } from '../../src/onnx/types';
@@ -22,27 +22,22 @@ export function levelFeeds(
   );
 }
 
-/** The head loss's detection target inputs for targets of `n` images and `k` classes. */
-export function fcosTargetFeeds(t: FcosTargets, n: number, k: number): Record<string, HostTensor> {
-  const A = t.locations;
-  return {
-    [HEAD_LOSS_NAMES.clsTargets]: { data: t.cls, dims: [n, A, k] },
-    [HEAD_LOSS_NAMES.boxTargets]: { data: t.box, dims: [n, A, 4] },
-    [HEAD_LOSS_NAMES.centernessTargets]: { data: t.centerness, dims: [n, A] },
-    [HEAD_LOSS_NAMES.positive]: { data: t.positive, dims: [n, A] },
-  };
-}
+/** The head loss's detection target inputs (the library's, re-exported for the head tests). */
+export { fcosTargetFeeds } from '../../src/teach/task-feeds';
 
 /** int64 labels. */
 export function int64Feed(values: readonly number[], dims: number[]): HostTensor {
   return { data: BigInt64Array.from(values.map((v) => BigInt(v))), dims };
 }
 
-/** A tiny image backbone: three stride-2 3×3 convs + ReLU on [N, 3, 16, 16], outputs p2 (4×4) and p3 (2×2). */
-export function tinyBackbone(seed: number, width = 8): { model: OnnxModel; levels: HeadLevel[] } {
+/**
+ * A tiny image backbone: three stride-2 3×3 convs + ReLU on [N, 3, size, size] (default 16), outputs p2
+ * (size/4 square) and p3 (size/8).
+ */
+export function tinyBackbone(seed: number, width = 8, size = 16): { model: OnnxModel; levels: HeadLevel[] } {
   const rng = new Rng(seed);
   const b = new GraphBuilder({ name: 'tiny_backbone' });
-  b.input('images', DataType.FLOAT, ['batch', 3, 16, 16]);
+  b.input('images', DataType.FLOAT, ['batch', 3, size, size]);
   const layer = (x: string, name: string, cin: number): string => {
     const std = Math.sqrt(2 / (cin * 9));
     const w = Float32Array.from({ length: width * cin * 9 }, () => rng.normal(0, std));
@@ -56,13 +51,14 @@ export function tinyBackbone(seed: number, width = 8): { model: OnnxModel; level
   const c1 = layer('images', 'body.conv1', 3);
   b.op('Identity', [layer(c1, 'body.conv2', width)], {}, { outputs: ['p2'] });
   b.op('Identity', [layer('p2', 'body.conv3', width)], {}, { outputs: ['p3'] });
-  b.output('p2', DataType.FLOAT, ['batch', width, 4, 4]);
-  b.output('p3', DataType.FLOAT, ['batch', width, 2, 2]);
+  const [s2, s3] = [size / 4, size / 8];
+  b.output('p2', DataType.FLOAT, ['batch', width, s2, s2]);
+  b.output('p3', DataType.FLOAT, ['batch', width, s3, s3]);
   return {
     model: b.build(),
     levels: [
-      { name: 'p2', channels: width, stride: 4, height: 4, width: 4 },
-      { name: 'p3', channels: width, stride: 8, height: 2, width: 2 },
+      { name: 'p2', channels: width, stride: 4, height: s2, width: s2 },
+      { name: 'p3', channels: width, stride: 8, height: s3, width: s3 },
     ],
   };
 }

@@ -3,3 +3,4 @@ export * from './schema';
 export { ConfigError, formatOrigin, type Origin, type Provenance } from './config-error';
 export * from './load-config';
 export { lookupPath, allowedKeysAt, type PathLookup } from './schema-walk';
+export * from './teach-schema';

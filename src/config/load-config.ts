@@ -35,21 +35,85 @@ export interface LoadConfigOptions {
   requireModelFiles?: boolean;
 }
 
+/**
+ * Which schema a config file is validated against, and which of its dotted keys hold paths (input paths
+ * resolve against the YAML file that sets them, output paths against the current folder).
+ */
+export interface ConfigSpec<T> {
+  schema: z.ZodType<T>;
+  inputPaths: readonly string[];
+  outputPaths: readonly string[];
+}
+
+/** The run config of `rlpkd train`. */
+const RUN_CONFIG: ConfigSpec<RunConfig> = {
+  schema: runConfigSchema,
+  inputPaths: INPUT_PATH_KEYS,
+  outputPaths: OUTPUT_PATH_KEYS,
+};
+
 /** Name of the resolved config written into every run directory. */
 export const RESOLVED_CONFIG_NAME = 'config.resolved.yaml';
 
 /** Loads, merges, overrides and validates a run config; the result holds absolute paths only. */
 export function loadConfig(file: string, options: LoadConfigOptions = {}): RunConfig {
-  const cwd = options.cwd ?? process.cwd();
-  const { tree, prov } = loadChain(path.resolve(cwd, file), cwd, []);
-  return finish(tree, prov, options, cwd, { file: displayPath(path.resolve(cwd, file), cwd) });
+  const config = loadConfigWith(RUN_CONFIG, file, options);
+  if (options.requireModelFiles) {
+    for (const key of ['teacher', 'student'] as const) {
+      requireModelFile(
+        `models.${key}`,
+        config.models[key],
+        configOrigin(config, `models.${key}`),
+        cwd(options),
+      );
+    }
+  }
+  return config;
+}
+
+/**
+ * Loads, merges, overrides and validates a config file against any schema (`spec`), with the same
+ * `extends:`, `--set`, path and error rules as the run config.
+ */
+export function loadConfigWith<T>(spec: ConfigSpec<T>, file: string, options: LoadConfigOptions = {}): T {
+  const dir = cwd(options);
+  const { tree, prov } = loadChain(spec, path.resolve(dir, file), dir, []);
+  const config = finish(spec, tree, prov, options, dir, { file: displayPath(path.resolve(dir, file), dir) });
+  if (config !== null && typeof config === 'object') loadedProvenance.set(config, prov);
+  return config;
+}
+
+/** Where each key of a loaded config was set (for errors raised after validation). */
+const loadedProvenance = new WeakMap<object, Provenance>();
+
+/** Where each key of a config returned by loadConfigWith was set (file:line:col or `--set`). */
+export function configOrigin(config: object, key: string): Origin | undefined {
+  return loadedProvenance.get(config)?.get(key);
+}
+
+function cwd(options: LoadConfigOptions): string {
+  return options.cwd ?? process.cwd();
 }
 
 /** Validates a config given as an object (library use, tests); relative paths resolve against `cwd`. */
 export function configFromObject(input: unknown, options: LoadConfigOptions = {}): RunConfig {
-  const cwd = options.cwd ?? process.cwd();
+  const config = configFromObjectWith(RUN_CONFIG, input, options);
+  if (options.requireModelFiles) {
+    for (const key of ['teacher', 'student'] as const) {
+      requireModelFile(`models.${key}`, config.models[key], undefined, cwd(options));
+    }
+  }
+  return config;
+}
+
+/** configFromObject for any schema (`spec`). */
+export function configFromObjectWith<T>(
+  spec: ConfigSpec<T>,
+  input: unknown,
+  options: LoadConfigOptions = {},
+): T {
   if (!isPlainObject(input)) throw new ConfigError(`a config must be a mapping of keys, got ${show(input)}`);
-  return finish(structuredClone(input), new Map(), options, cwd, undefined);
+  return finish(spec, structuredClone(input), new Map(), options, cwd(options), undefined);
 }
 
 /** Writes `config.resolved.yaml` (atomically) into a run directory; returns its path. */
@@ -127,35 +191,31 @@ export function parseOverride(text: string): { path: (string | number)[]; value:
   return { path: segs.map((s) => (/^\d+$/.test(s) ? Number(s) : s)), value };
 }
 
-function finish(
+function finish<T>(
+  spec: ConfigSpec<T>,
   tree: Tree,
   prov: Provenance,
   options: LoadConfigOptions,
   cwd: string,
   mainOrigin: Origin | undefined,
-): RunConfig {
-  for (const text of options.overrides ?? []) applyOverride(tree, prov, text, cwd);
-  const parsed = runConfigSchema.safeParse(tree);
+): T {
+  for (const text of options.overrides ?? []) applyOverride(spec, tree, prov, text, cwd);
+  const parsed = spec.schema.safeParse(tree);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => formatIssue(i, runConfigSchema, tree, prov, mainOrigin));
+    const lines = parsed.error.issues.map((i) => formatIssue(i, spec.schema, tree, prov, mainOrigin));
     throw new ConfigError(lines.join('\n'));
   }
   const config = parsed.data;
-  if (config.data.type === 'synthetic' && config.data.root === undefined)
-    config.data.root = 'datasets/synthetic';
-  for (const key of [...INPUT_PATH_KEYS, ...OUTPUT_PATH_KEYS]) {
-    mapPathKey(config as unknown as Tree, key.split('.'), (v) => path.resolve(cwd, v));
-  }
-  if (options.requireModelFiles) {
-    for (const key of ['teacher', 'student'] as const) {
-      requireModelFile(`models.${key}`, config.models[key], prov.get(`models.${key}`), cwd);
-    }
+  const data = (config as { data?: { type?: string; root?: string } }).data;
+  if (data?.type === 'synthetic' && data.root === undefined) data.root = 'datasets/synthetic';
+  for (const key of [...spec.inputPaths, ...spec.outputPaths]) {
+    mapPathKey(config, key.split('.'), (v) => path.resolve(cwd, v));
   }
   return config;
 }
 
 /** One error for a missing model file: where it was set, the folder a relative path started at, what to do. */
-function requireModelFile(key: string, file: string, origin: Origin | undefined, cwd: string): void {
+export function requireModelFile(key: string, file: string, origin: Origin | undefined, cwd: string): void {
   if (fs.existsSync(file)) return;
   const base =
     origin && 'file' in origin
@@ -168,9 +228,15 @@ function requireModelFile(key: string, file: string, origin: Origin | undefined,
   });
 }
 
-function applyOverride(tree: Tree, prov: Provenance, text: string, cwd: string): void {
+function applyOverride<T>(
+  spec: ConfigSpec<T>,
+  tree: Tree,
+  prov: Provenance,
+  text: string,
+  cwd: string,
+): void {
   const { path: keyPath, value } = parseOverride(text);
-  const found = lookupPath(runConfigSchema, keyPath);
+  const found = lookupPath(spec.schema, keyPath);
   if (!found.ok) {
     const at = dotted(found.at);
     const parent = dotted(found.at.slice(0, -1));
@@ -185,7 +251,7 @@ function applyOverride(tree: Tree, prov: Provenance, text: string, cwd: string):
     throw new ConfigError(`--set ${text}: '${parent}' is a value, not a section`);
   }
   let resolved = value;
-  if (typeof value === 'string' && matchesPathKey(keyPath, INPUT_PATH_KEYS))
+  if (typeof value === 'string' && matchesPathKey(keyPath, spec.inputPaths))
     resolved = path.resolve(cwd, value);
   // `key=null`, `~` or empty unsets a key that takes no null, so its default (or absence) applies again.
   const unset = value === null && !z.safeParse(found.schema, null).success;
@@ -208,7 +274,12 @@ function applyOverride(tree: Tree, prov: Provenance, text: string, cwd: string):
   prov.set(key, { set: text });
 }
 
-function loadChain(file: string, cwd: string, stack: readonly string[]): { tree: Tree; prov: Provenance } {
+function loadChain<T>(
+  spec: ConfigSpec<T>,
+  file: string,
+  cwd: string,
+  stack: readonly string[],
+): { tree: Tree; prov: Provenance } {
   if (stack.includes(file)) {
     const cycle = [...stack.slice(stack.indexOf(file)), file].map((f) => displayPath(f, cwd));
     throw new ConfigError(`config extends cycle: ${cycle.join(' -> ')}`, {
@@ -228,11 +299,11 @@ function loadChain(file: string, cwd: string, stack: readonly string[]): { tree:
         },
       );
     }
-    const base = loadChain(baseFile, cwd, [...stack, file]);
+    const base = loadChain(spec, baseFile, cwd, [...stack, file]);
     merged = mergeInto(merged, base.tree, prov, '');
     for (const [k, v] of base.prov) prov.set(k, v);
   }
-  for (const key of INPUT_PATH_KEYS)
+  for (const key of spec.inputPaths)
     mapPathKey(tree, key.split('.'), (v) => path.resolve(path.dirname(file), v));
   merged = mergeInto(merged, tree, prov, '');
   for (const [k, v] of positions) prov.set(k, v);

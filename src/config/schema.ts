@@ -45,7 +45,7 @@ export const budgetSchema = z
 
 const levelNames = z.array(z.string().min(1)).min(1);
 
-const runSchema = z.strictObject({
+export const runSchema = z.strictObject({
   name: z
     .string()
     .regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-" only')
@@ -132,7 +132,7 @@ export const dataTypeSchema = z
       'label masks), synthetic (generated shapes; the demo)',
   );
 
-const dataSchema = z.strictObject({
+export const dataSchema = z.strictObject({
   type: dataTypeSchema.default('synthetic'),
   root: z
     .string()
@@ -392,7 +392,7 @@ const mamlSchema = z.strictObject({
     .describe('meta-learning tasks; each changes lambda, budget and/or dataset'),
 });
 
-const loggingSchema = z.strictObject({
+export const loggingSchema = z.strictObject({
   level: z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('console log level'),
   every_steps: posInt().default(10).describe('write metrics every N steps (and a plain line when not a TTY)'),
   tensorboard: z.boolean().default(true).describe('write TensorBoard event files into the run directory'),
@@ -422,6 +422,24 @@ const checkpointSchema = z.strictObject({
     ),
 });
 
+/** Cross-key checks of a `data` section (shared by every config that has one). */
+export function checkDataSection(data: z.output<typeof dataSchema>, ctx: z.RefinementCtx): void {
+  if (data.type !== 'synthetic' && data.root === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['data', 'root'],
+      message: `required for data.type '${data.type}' (the dataset folder)`,
+    });
+  }
+  if (data.synthetic.min_shapes > data.synthetic.max_shapes) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['data', 'synthetic', 'min_shapes'],
+      message: `must not exceed data.synthetic.max_shapes (${data.synthetic.max_shapes})`,
+    });
+  }
+}
+
 /** The whole run configuration (input form: every key optional except models.teacher/student). */
 export const runConfigSchema = z
   .strictObject({
@@ -437,20 +455,7 @@ export const runConfigSchema = z
     checkpoint: checkpointSchema.prefault({}).describe('checkpoint cadence'),
   })
   .superRefine((c, ctx) => {
-    if (c.data.type !== 'synthetic' && c.data.root === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['data', 'root'],
-        message: `required for data.type '${c.data.type}' (the dataset folder)`,
-      });
-    }
-    if (c.data.synthetic.min_shapes > c.data.synthetic.max_shapes) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['data', 'synthetic', 'min_shapes'],
-        message: `must not exceed data.synthetic.max_shapes (${c.data.synthetic.max_shapes})`,
-      });
-    }
+    checkDataSection(c.data, ctx);
     if (c.phases.meta.enabled && c.phases.meta.epochs > 0 && c.maml.tasks.length === 0) {
       ctx.addIssue({
         code: 'custom',

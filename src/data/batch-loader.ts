@@ -30,6 +30,8 @@ export interface Batch {
   masks?: Uint8Array;
   /** Boxes in model-input pixels (scaled, flipped), when the dataset has them. */
   boxes?: BoxAnnotation[][];
+  /** Each image's size before resizing (maps predictions back to original pixels; see boxToOriginal). */
+  originalSizes?: { width: number; height: number }[];
 }
 
 /** An image that could not be used. */
@@ -190,6 +192,7 @@ export class BatchLoader {
       records,
       flipped: keep.map((k) => flips[k]!),
       hashes: keep.map((k) => results[k]!.hash),
+      originalSizes: keep.map((k) => ({ width: results[k]!.width, height: results[k]!.height })),
     };
     if (records.every((r) => r.label !== undefined)) batch.labels = Int32Array.from(records, (r) => r.label!);
     if (maskStaging) {

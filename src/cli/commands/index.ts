@@ -9,6 +9,7 @@ import { registerGrad } from './grad';
 import { registerInspect } from './inspect';
 import { registerMetrics } from './metrics';
 import { registerModels } from './models';
+import { registerTeach } from './teach';
 import { registerTrain } from './train';
 import { registerVisualize } from './visualize';
 
@@ -18,6 +19,7 @@ export const COMMANDS: Record<string, (program: Command) => void> = {
   grad: registerGrad,
   models: registerModels,
   train: registerTrain,
+  teach: registerTeach,
   eval: registerEval,
   metrics: registerMetrics,
   'export-weights': registerExportWeights,

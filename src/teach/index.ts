@@ -1,0 +1,14 @@
+/** `rlpkd teach`: a task head (with or without its backbone) trained on labels, evaluated with the task metric. */
+export {
+  runTeach,
+  resolveTeachTask,
+  TEACH_FILES,
+  type TeachOptions,
+  type TeachReport,
+  type TeachResult,
+} from './teach-model';
+export { formatTeachSummary } from './teach-summary';
+export { LabelPrior } from './label-prior';
+export { TaskScorer, PRIMARY_METRIC, type TaskPrediction, type TaskScore } from './task-scorer';
+export { scoreSplit, modelPredictor, type Predictor, type ScoreSplitOptions } from './score-split';
+export { targetFeeds, batchBoxes, TASK_LABELS } from './task-feeds';

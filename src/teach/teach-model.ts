@@ -1,0 +1,336 @@
+/**
+ * `rlpkd teach`: trains a task head on a backbone's pyramid (backbone and head together, or the head alone
+ * on the frozen backbone) on a labelled dataset with the engine (generateArtifacts + TrainingSession), then
+ * evaluates the task model on the validation split with the field's metric beside the untrained model and
+ * the chance level. Writes a run directory: resolved config, train.log, metrics.jsonl (+ TensorBoard),
+ * `task-model.onnx` (backbone + head, image in, head outputs out), `head.onnx` (the head alone, pyramid
+ * levels in) and `teach-metrics.json`.
+ */
+import YAML from 'yaml';
+import { imageInput } from '../analysis/pyramid';
+import type { TeachConfig } from '../config/teach-schema';
+import { BatchLoader, preprocessFromConfig } from '../data/batch-loader';
+import { openDatasetSplits } from '../data/dataset';
+import type { Dataset } from '../data/types';
+import { RlpkdError } from '../errors';
+import { buildClassificationHead } from '../heads/classification-head';
+import { composeTaskModel } from '../heads/compose-task-model';
+import { buildFcosHead } from '../heads/fcos-head';
+import { appendHeadLoss, HEAD_LOSS_NAMES } from '../heads/head-loss';
+import { headLevelsOf } from '../heads/head-levels';
+import { buildSegmentationHead } from '../heads/segmentation-head';
+import type { HeadModel, HeadTask } from '../heads/types';
+import { Logger, type LoggerOptions } from '../logging/logger';
+import { MetricsWriter } from '../logging/metrics';
+import { createRunDir, RUN_FILES, type RunDir } from '../logging/run-dir';
+import { TensorBoardWriter } from '../logging/tfevents';
+import { loadModel, saveModel } from '../onnx/model-io';
+import type { OnnxModel } from '../onnx/types';
+import { createSession, type ExecutionProviderName } from '../runtime/session';
+import { exportModelForInference, generateArtifacts } from '../training/artifacts';
+import type { OptimizerConfig } from '../training/optimizers';
+import { TrainingSession } from '../training/training-session';
+import { Rng } from '../util/rng';
+import { LabelPrior } from './label-prior';
+import { modelPredictor, scoreSplit } from './score-split';
+import { TASK_LABELS, targetFeeds } from './task-feeds';
+import type { TaskScore } from './task-scorer';
+import { formatTeachSummary, formatValues, valValues } from './teach-summary';
+
+/** Files a teach run writes besides the standard run files. */
+export const TEACH_FILES = {
+  taskModel: 'task-model.onnx',
+  head: 'head.onnx',
+  metrics: 'teach-metrics.json',
+} as const;
+
+/** Options of runTeach. */
+export interface TeachOptions {
+  config: TeachConfig;
+  /** Where the config came from (written into the resolved config's header). */
+  sources?: readonly string[];
+  runName?: string;
+  /** Overrides run.ep. */
+  ep?: ExecutionProviderName;
+  /** Stops training after the current step; the model trained so far is still evaluated and written. */
+  signal?: AbortSignal;
+  /** Console logger settings (tests pass a stream). */
+  logger?: Pick<LoggerOptions, 'stream' | 'progress'>;
+}
+
+/** What teach-metrics.json holds. */
+export interface TeachReport {
+  task: HeadTask;
+  metric: TaskScore['metric'];
+  dataset: { type: string; train: string; val: string; trainImages: number; valImages: number };
+  backbone: string;
+  levels: string[];
+  frozenBackbone: boolean;
+  trainableParameters: number;
+  steps: number;
+  seconds: number;
+  interrupted: boolean;
+  /** The image-blind prior (see label-prior.ts), the model before training, and after. */
+  chance: TaskScore;
+  untrained: TaskScore;
+  trained: TaskScore;
+}
+
+/** The result of a teach run. */
+export interface TeachResult {
+  runDir: string;
+  taskModel: string;
+  head: string;
+  report: TeachReport;
+  summaryText: string;
+}
+
+/** The task a config asks for (`auto`: from the dataset format). */
+export function resolveTeachTask(config: TeachConfig): HeadTask {
+  if (config.teach.task !== 'auto') return config.teach.task;
+  const byType: Record<TeachConfig['data']['type'], HeadTask> = {
+    imagefolder: 'classification',
+    coco: 'detection',
+    ade20k: 'segmentation',
+    synthetic: 'detection',
+  };
+  return byType[config.data.type];
+}
+
+/** Refuses a dataset that lacks the task's labels, naming what it needs. */
+function requireLabels(task: HeadTask, ds: Dataset): void {
+  const ok =
+    task === 'classification'
+      ? ds.records.every((r) => r.label !== undefined)
+      : task === 'segmentation'
+        ? ds.maskConvention !== undefined
+        : ds.records.some((r) => r.boxes !== undefined);
+  if (ok && ds.records.length > 0) return;
+  throw new RlpkdError(
+    `teach: ${task} needs ${TASK_LABELS[task]}; the ${ds.type} split '${ds.split}' under '${ds.root}' ` +
+      (ds.records.length === 0 ? 'has no images' : 'does not have them'),
+    { hint: 'set teach.task to a task the dataset has labels for, or point data.root at a labelled dataset' },
+  );
+}
+
+function buildHead(task: HeadTask, config: TeachConfig, backbone: OnnxModel, numClasses: number): HeadModel {
+  const pre = preprocessFromConfig(config.data);
+  const select = config.teach.levels === 'auto' ? undefined : config.teach.levels;
+  const levels = headLevelsOf(backbone, { height: pre.height, width: pre.width }, select);
+  const base = {
+    levels,
+    numClasses,
+    imageHeight: pre.height,
+    imageWidth: pre.width,
+    seed: config.teach.head.seed,
+  };
+  if (task === 'classification') return buildClassificationHead(base);
+  if (task === 'segmentation')
+    return buildSegmentationHead({ ...base, width: config.teach.head.segmentation_width });
+  return buildFcosHead({ ...base, towerConvs: config.teach.head.tower_convs });
+}
+
+function optimizerOf(config: TeachConfig): OptimizerConfig {
+  const o = config.teach.optimizer;
+  return o.type === 'adamw'
+    ? { type: 'adamw', lr: o.lr, weightDecay: o.weight_decay }
+    : { type: 'sgd', lr: o.lr, momentum: o.momentum, weightDecay: o.weight_decay };
+}
+
+/** The head's Conv/Gemm parameters (what the head alone consists of). */
+function headParameterNames(head: HeadModel): Set<string> {
+  const inits = new Set(head.model.graph.initializers.map((t) => t.name));
+  return new Set(
+    head.model.graph.nodes
+      .filter((n) => n.opType === 'Conv' || n.opType === 'Gemm')
+      .flatMap((n) => n.inputs.slice(1))
+      .filter((name) => inits.has(name)),
+  );
+}
+
+/** Trains and evaluates per the config; see the module doc. */
+export async function runTeach(options: TeachOptions): Promise<TeachResult> {
+  const { config } = options;
+  const started = Date.now();
+  const ep = options.ep ?? config.run.ep;
+  const consoleLog = new Logger({
+    level: config.logging.level,
+    progress: config.logging.progress,
+    ...options.logger,
+  });
+  const task = resolveTeachTask(config);
+  const backbone = loadModel(config.teach.backbone);
+  const input = imageInput(backbone).name;
+  const { train, val } = await openDatasetSplits(config.data, consoleLog);
+  requireLabels(task, train);
+  requireLabels(task, val);
+  const numClasses = train.classes.length;
+  if (numClasses < 1) {
+    throw new RlpkdError(`teach: the ${train.type} dataset under '${train.root}' names no classes`, {
+      hint: 'check the dataset (class folders, COCO categories, or mask labels)',
+    });
+  }
+  const head = buildHead(task, config, backbone, numClasses);
+  const headParams = headParameterNames(head);
+  const withLoss = appendHeadLoss(composeTaskModel(backbone, head), head, {
+    boxLoss: config.teach.head.box_loss,
+  });
+  const artifacts = generateArtifacts(withLoss.model, {
+    loss: withLoss.loss,
+    optimizer: optimizerOf(config),
+    // The detection head's convs are one parameter shared by every level: untying would copy them.
+    untieSharedInitializers: task !== 'detection',
+    ...(config.teach.freeze_backbone ? { trainable: [...headParams] } : {}),
+  });
+
+  const pre = preprocessFromConfig(config.data);
+  const loader = new BatchLoader(train, {
+    batchSize: config.data.batch_size,
+    preprocess: pre,
+    rng: new Rng(config.run.seed).fork('teach-data'),
+    shuffle: config.data.shuffle,
+    hflip: config.data.hflip,
+    numWorkers: config.data.num_workers,
+    prefetch: config.data.prefetch,
+    onCorrupt: config.data.on_corrupt,
+    log: consoleLog,
+  });
+  const planned = Math.min(config.teach.max_steps ?? Infinity, config.teach.epochs * loader.batchesPerEpoch);
+  const o = config.teach.optimizer;
+  const session = await TrainingSession.create({
+    artifacts,
+    executionProvider: ep,
+    ...(config.teach.grad_clip !== null ? { maxGradNorm: config.teach.grad_clip } : {}),
+    lrSchedule:
+      o.schedule === 'cosine'
+        ? {
+            type: 'cosine',
+            totalSteps: Math.max(1, planned),
+            warmupSteps: Math.min(o.warmup_steps, Math.max(0, planned - 1)),
+          }
+        : { type: 'constant' },
+  });
+
+  const run = createRunDir(config.run.output_dir, options.runName ?? config.run.name);
+  writeTeachConfig(run, config, options.sources ?? []);
+  const log = new Logger({
+    level: config.logging.level,
+    progress: config.logging.progress,
+    ...options.logger,
+    file: run.logFile,
+  });
+  const metrics = new MetricsWriter(run.metricsFile);
+  const tb = config.logging.tensorboard ? new TensorBoardWriter(run.file('tensorboard')) : null;
+  const outputs = Object.values(head.outputs);
+  const evaluate = async (model: OnnxModel, prior?: LabelPrior): Promise<Record<string, TaskScore>> => {
+    const s = await createSession(model, { executionProvider: ep });
+    try {
+      return await scoreSplit(
+        val,
+        head,
+        { model: modelPredictor(s, input, head), ...(prior ? { chance: (b) => prior.predict(b) } : {}) },
+        { preprocess: pre, batchSize: config.data.batch_size, numWorkers: config.data.num_workers, log },
+      );
+    } finally {
+      await s.release();
+    }
+  };
+
+  try {
+    log.info(
+      `teach: ${task} head (${numClasses} classes) on ${head.levels.map((l) => l.name).join(', ')} of ` +
+        `'${config.teach.backbone}'${config.teach.freeze_backbone ? ' (frozen)' : ''}; ` +
+        `${artifacts.manifest.parameters.length} trainable tensors; ${train.records.length} training, ` +
+        `${val.records.length} validation images; ${planned} steps`,
+    );
+    const untrained = (await evaluate(await session.exportModelForInference(undefined, { outputs }))).model!;
+    log.info(`untrained ${untrained.metric} ${untrained.value.toFixed(4)}`);
+    metrics.write({ step: 0, ...valValues(untrained) });
+
+    const prior = new LabelPrior(task, numClasses);
+    let step = 0;
+    let interrupted = false;
+    const every = config.logging.every_steps;
+    outer: for (let epoch = 0; epoch < config.teach.epochs; epoch++) {
+      for await (const batch of loader.epoch(epoch)) {
+        if (step >= planned) break outer;
+        if (options.signal?.aborted) {
+          interrupted = true;
+          break outer;
+        }
+        if (epoch === 0) prior.add(batch);
+        const r = await session.fusedStep({ [input]: batch.images, ...targetFeeds(head, batch) });
+        step++;
+        if (step % every === 0 || step === planned) {
+          const values: Record<string, number> = { lr: r.learningRate, grad_norm: r.gradNorm };
+          for (const [name, t] of Object.entries(r.outputs)) values[name] = (t.data as Float32Array)[0]!;
+          metrics.write({ step, epoch, ...values });
+          tb?.addScalars(values, step);
+          log.info(
+            `step ${step}/${planned} epoch ${epoch + 1} loss ${values[HEAD_LOSS_NAMES.loss]!.toFixed(4)}`,
+          );
+        }
+      }
+      const e = config.teach.eval_every_epochs;
+      if (e > 0 && (epoch + 1) % e === 0 && epoch + 1 < config.teach.epochs && step < planned) {
+        const s = (await evaluate(await session.exportModelForInference(undefined, { outputs }))).model!;
+        log.info(`epoch ${epoch + 1}: ${formatValues(s)}`);
+        metrics.write({ step, epoch, ...valValues(s) });
+      }
+    }
+
+    const taskModel = await session.exportModelForInference(undefined, { outputs });
+    const params = await session.getParameters();
+    const headOnly = exportModelForInference(
+      head.model,
+      Object.fromEntries(Object.entries(params).filter(([name]) => headParams.has(name))),
+    );
+    const taskFile = run.file(TEACH_FILES.taskModel);
+    const headFile = run.file(TEACH_FILES.head);
+    saveModel(taskModel, taskFile);
+    saveModel(headOnly, headFile);
+    const scores = await evaluate(taskModel, prior);
+    const report: TeachReport = {
+      task,
+      metric: scores.model!.metric,
+      dataset: {
+        type: train.type,
+        train: train.split,
+        val: val.split,
+        trainImages: train.records.length,
+        valImages: val.records.length,
+      },
+      backbone: config.teach.backbone,
+      levels: head.levels.map((l) => l.name),
+      frozenBackbone: config.teach.freeze_backbone,
+      trainableParameters: artifacts.manifest.parameters.reduce(
+        (s, p) => s + p.dims.reduce((a, b) => a * b, 1),
+        0,
+      ),
+      steps: step,
+      seconds: (Date.now() - started) / 1000,
+      interrupted,
+      chance: scores.chance!,
+      untrained,
+      trained: scores.model!,
+    };
+    metrics.write({ step, ...valValues(report.trained) });
+    run.writeJson(TEACH_FILES.metrics, report);
+    const summaryText = formatTeachSummary(report, run.root);
+    log.info(`wrote ${taskFile}, ${headFile} and ${run.file(TEACH_FILES.metrics)}`);
+    return { runDir: run.root, taskModel: taskFile, head: headFile, report, summaryText };
+  } finally {
+    metrics.close();
+    tb?.close();
+    await session.release();
+  }
+}
+
+/** Writes the resolved teach config into the run (as `train` does with its config). */
+function writeTeachConfig(run: RunDir, config: TeachConfig, sources: readonly string[]): void {
+  const header =
+    '# Resolved rl-pyramidkd teach config: defaults, extends and --set overrides applied; paths absolute.\n' +
+    (sources.length > 0 ? `# sources: ${sources.join(', ')}\n` : '') +
+    '# Reload with `rlpkd teach --config <this file>`.\n';
+  run.writeFile(RUN_FILES.config, header + YAML.stringify(config, { lineWidth: 0 }));
+}
