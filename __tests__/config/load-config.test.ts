@@ -49,6 +49,7 @@ describe('shipped configs', () => {
     'coco_detection.yaml',
     'ade20k_segmentation.yaml',
     'imagenet_classification.yaml',
+    'memory_r101_r50.yaml',
   ])('%s validates and yields absolute paths', (name) => {
     const c = loadConfig(path.join(CONFIGS, name), { cwd: tmp });
     expect(path.isAbsolute(c.models.teacher)).toBe(true);
