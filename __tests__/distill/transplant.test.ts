@@ -30,7 +30,11 @@ import { modelPredictor, scoreSplit } from '../../src/teach/score-split';
 import { initialCheckpoint } from '../../src/training/checkpoint';
 import { compareArrays, runOrt } from '../helpers/grad-check';
 import { tinyBackbone } from '../heads/head-fixtures';
-import { tempDir } from './run-fixtures';
+import { tempDir, tinyConfig, writeTinyModels } from './run-fixtures';
+import { runTraining } from '../../src/distill/pipeline';
+import { headLevelsOf } from '../../src/heads';
+import { imageInput } from '../../src/analysis/pyramid';
+import { Writable } from 'node:stream';
 
 /** `model` with every initializer (and its uses) renamed `prefix + name`. */
 function withPrefix(model: OnnxModel, prefix: string): OnnxModel {
@@ -274,4 +278,74 @@ describe('rlpkd eval --task-model', () => {
     }
     expect(err).toMatch(/hint: .*--prefix/);
   });
+
+  it("scores a matching task model on the run's held-out split as scoring the transplanted file does", async () => {
+    const dir = tempDir('transplant-run');
+    const models = writeTinyModels(dir);
+    const config = tinyConfig(dir, models, {
+      distill: { selection: 'all' },
+      phases: { pretrain: { epochs: 1 }, joint: { epochs: 1 } },
+    });
+    const trained = await runTraining({
+      config,
+      logger: { stream: new Writable({ write: (_c, _e, done) => done() }), progress: 'lines' },
+    });
+    expect(trained.status).toBe('completed');
+    const backbone = loadModel(models.student);
+    const size = { height: 32, width: 32 };
+    const { val } = await openDatasetSplits(config.data);
+    const segHead = buildSegmentationHead({
+      levels: headLevelsOf(backbone, size),
+      numClasses: val.classes.length,
+      imageHeight: 32,
+      imageWidth: 32,
+      width: 4,
+      seed: 2,
+    });
+    const file = path.join(dir, 'task.onnx');
+    saveModel(composeTaskModel(withPrefix(backbone, 'backbone.'), segHead), file);
+    let out = '';
+    jest.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
+    const code = await main([
+      'node',
+      'rlpkd',
+      'eval',
+      '--run',
+      trained.runDir,
+      '--task-model',
+      file,
+      '--json',
+    ]);
+    expect(err).not.toMatch(/error:/);
+    expect(code).toBe(0);
+    const report = JSON.parse(out.slice(out.indexOf('{'))) as { taskModel: Record<string, unknown> };
+
+    // The reference: the final student's parameters written into the file by hand, saved, scored.
+    const final = loadModel(path.join(trained.runDir, 'checkpoints', 'final', 'student.onnx'));
+    const task = loadModel(file);
+    const byName = new Map(task.graph.initializers.map((t) => [t.name, t]));
+    const weights = trainableParameterTensors(final).tensors;
+    for (const w of weights) byName.get(`backbone.${w.name}`)!.data = w.data.slice();
+    const direct = path.join(dir, 'direct.onnx');
+    saveModel(task, direct);
+    const session = await createSession(loadModel(direct), { executionProvider: 'cpu' });
+    const want = await scoreSplit(
+      val,
+      segHead,
+      { m: modelPredictor(session, imageInput(backbone).name, segHead) },
+      { preprocess: preprocessFromConfig(config.data), batchSize: config.data.batch_size },
+    );
+    await session.release();
+    expect(report.taskModel).toEqual({
+      file,
+      prefix: 'backbone.',
+      transplanted: weights.length,
+      task: 'segmentation',
+      metric: 'mIoU',
+      value: want.m!.value,
+      values: want.m!.values,
+      images: val.records.length,
+    });
+    expect(want.m!.value).toBeGreaterThan(0);
+  }, 120_000);
 });
