@@ -347,5 +347,11 @@ describe('rlpkd eval --task-model', () => {
       images: val.records.length,
     });
     expect(want.m!.value).toBeGreaterThan(0);
+    out = '';
+    expect(await main(['node', 'rlpkd', 'eval', '--run', trained.runDir, '--task-model', file])).toBe(0);
+    expect(out).toContain(
+      `task model ${file}: ${weights.length} parameters transplanted (prefix 'backbone.'); ` +
+        `segmentation mIoU ${want.m!.value.toFixed(4)} on ${val.records.length} held-out images\n`,
+    );
   }, 120_000);
 });
