@@ -124,7 +124,16 @@ export type { DistillationEnvOptions, ImageBatchSource } from './rl/distillation
 export { runTraining } from './distill/pipeline';
 export type { TrainOptions, TrainResult } from './distill/pipeline';
 export { evaluateRun } from './distill/evaluate-run';
-export type { EvaluateRunOptions } from './distill/evaluate-run';
+export type { EvaluateRunOptions, TaskModelEvaluation } from './distill/evaluate-run';
+export {
+  transplantWeights,
+  detectTransplantPrefix,
+  requireCompleteTransplant,
+  formatTransplantMismatch,
+} from './distill/transplant';
+export type { TransplantResult, TransplantMismatch, TransplantOptions } from './distill/transplant';
+export { describeTaskModel, scoreTaskModel } from './distill/score-task-model';
+export type { DescribeTaskModelOptions, ScoreTaskModelOptions } from './distill/score-task-model';
 export { TrainingInterrupted } from './distill/run-context';
 export { StudentDistiller, distillerArtifacts } from './distill/student-distiller';
 export type { DistillStepResult, StudentDistillerOptions } from './distill/student-distiller';

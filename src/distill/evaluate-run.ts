@@ -14,6 +14,14 @@ import { createStudentDistiller } from './create-distiller';
 import { formatSummary, heldOutLoss, heldOutSelection, type TrainSummary } from './evaluation';
 import { summaryPlotFields } from './evaluation';
 import { readRunCheckpoint } from './run-checkpoint';
+import { trainableParameterTensors } from '../analysis/parameter-tensors';
+import type { HeadTask } from '../heads/types';
+import { loadModel } from '../onnx/model-io';
+import type { OnnxModel } from '../onnx/types';
+import type { TaskScore } from '../teach/task-scorer';
+import { runStudentModel } from './export-weights';
+import { describeTaskModel, scoreTaskModel } from './score-task-model';
+import { requireCompleteTransplant, transplantWeights } from './transplant';
 import { createSelectionEnv } from './selection-env';
 import { prepareDistillation } from './setup';
 
@@ -25,6 +33,20 @@ export interface EvaluateRunOptions {
   checkpoint?: string;
   ep?: ExecutionProviderName;
   log?: LogSink;
+  /** Also transplant the distilled student into this task model and score it on the held-out split. */
+  taskModel?: { file: string; prefix?: string; task?: HeadTask };
+}
+
+/** The transplanted task model's score (`rlpkd eval --task-model`). */
+export interface TaskModelEvaluation {
+  file: string;
+  prefix: string;
+  transplanted: number;
+  task: HeadTask;
+  metric: TaskScore['metric'];
+  value: number;
+  values: TaskScore['values'];
+  images: number;
 }
 
 /** Which checkpoint an evaluation read, and whether its run had finished. */
@@ -48,10 +70,26 @@ export function describeEvaluatedCheckpoint(c: EvaluatedCheckpoint, runDir: stri
 }
 
 /** Evaluates a run's checkpoint on its held-out images (see module doc). */
-export async function evaluateRun(
-  options: EvaluateRunOptions,
-): Promise<{ summary: TrainSummary; text: string; checkpoint: EvaluatedCheckpoint }> {
+export async function evaluateRun(options: EvaluateRunOptions): Promise<{
+  summary: TrainSummary;
+  text: string;
+  checkpoint: EvaluatedCheckpoint;
+  taskModel?: TaskModelEvaluation;
+}> {
   const run = openRunDir(options.run);
+  // Names and shapes are checked first: a task model that does not fit fails before any evaluation.
+  let transplanted:
+    { model: OnnxModel; prefix: string; transplanted: number; student: OnnxModel } | undefined;
+  if (options.taskModel) {
+    const student = runStudentModel(options.run, options.checkpoint).model;
+    const r = transplantWeights(
+      loadModel(options.taskModel.file),
+      trainableParameterTensors(student).tensors,
+      options.taskModel.prefix !== undefined ? { prefix: options.taskModel.prefix } : {},
+    );
+    requireCompleteTransplant(r, options.taskModel.file);
+    transplanted = { ...r, student };
+  }
   let config = loadConfig(run.configFile);
   if (options.ep) config = { ...config, run: { ...config.run, ep: options.ep } };
   const ckpt = readRunCheckpoint(run, options.checkpoint, 'eval');
@@ -105,11 +143,35 @@ export async function evaluateRun(
       final: cursor.phase > 4,
       ...(cursor.phase <= 4 ? { next: { phase: cursor.phase, epoch: cursor.epoch + 1 } } : {}),
     };
-    return {
-      summary,
-      text: describeEvaluatedCheckpoint(checkpoint, run.root) + formatSummary(summary),
-      checkpoint,
-    };
+    let text = describeEvaluatedCheckpoint(checkpoint, run.root) + formatSummary(summary);
+    let taskModel: TaskModelEvaluation | undefined;
+    if (options.taskModel && transplanted) {
+      const head = describeTaskModel(transplanted.model, transplanted.student, {
+        size: setup.size,
+        ...(options.taskModel.task ? { task: options.taskModel.task } : {}),
+      });
+      const score = await scoreTaskModel(transplanted.model, head, setup.splits.val, {
+        preprocess: setup.preprocess,
+        batchSize: config.data.batch_size,
+        ep: setup.ep,
+        log,
+      });
+      taskModel = {
+        file: options.taskModel.file,
+        prefix: transplanted.prefix,
+        transplanted: transplanted.transplanted,
+        task: score.task,
+        metric: score.metric,
+        value: score.value,
+        values: score.values,
+        images: score.images,
+      };
+      text +=
+        `task model ${taskModel.file}: ${taskModel.transplanted} parameters transplanted ` +
+        `(prefix '${taskModel.prefix}'); ${score.task} ${score.metric} ${score.value.toFixed(4)} ` +
+        `on ${score.images} held-out images\n`;
+    }
+    return { summary, text, checkpoint, ...(taskModel ? { taskModel } : {}) };
   } finally {
     await policy?.release();
     await distiller.release();

@@ -18,3 +18,5 @@ export * from './phases';
 export * from './pipeline';
 export * from './evaluate-run';
 export * from './export-weights';
+export * from './transplant';
+export * from './score-task-model';

@@ -1,18 +1,25 @@
 /** `rlpkd eval`: a thin layer over evaluateRun (held-out distillation loss, policy subsets, cost). */
 import type { Command } from 'commander';
 import { evaluateRun } from '../../distill/evaluate-run';
+import type { HeadTask } from '../../heads/types';
 import type { ExecutionProviderName } from '../../runtime/session';
 import { printJson } from '../run-cli';
-import { provider } from '../option-parsers';
+import { choice, provider } from '../option-parsers';
 
 interface EvalCliOptions {
   run: string;
   checkpoint?: string;
   ep?: ExecutionProviderName;
   json?: boolean;
+  taskModel?: string;
+  prefix?: string;
+  task?: HeadTask;
 }
 
-/** `rlpkd eval --run RUN [--checkpoint LABEL] [--ep cpu|cuda|webgpu|auto] [--json]`. */
+/**
+ * `rlpkd eval --run RUN [--checkpoint LABEL] [--ep cpu|cuda|webgpu|auto]
+ * [--task-model M.onnx [--prefix P] [--task detection|segmentation|classification]] [--json]`.
+ */
 export function registerEval(program: Command): void {
   program
     .command('eval')
@@ -30,14 +37,42 @@ export function registerEval(program: Command): void {
       'execution provider: cpu | cuda | webgpu | auto (default: run.ep of the run config)',
       provider,
     )
+    .option(
+      '--task-model <file>',
+      "transplant the student's weights by name into this task model (e.g. `rlpkd teach`'s task-model.onnx) " +
+        "and report its task metric on the run's held-out split; mismatched names or shapes exit 1",
+    )
+    .option(
+      '--prefix <prefix>',
+      "name prefix of the student's parameters in the task model (default: detected)",
+    )
+    .option(
+      '--task <task>',
+      "the task model's task (default: read off its outputs)",
+      choice<HeadTask>('detection', 'segmentation', 'classification'),
+    )
     .option('--json', 'print one JSON object instead of the table')
     .action(async (opts: EvalCliOptions) => {
       const r = await evaluateRun({
         run: opts.run,
         ...(opts.checkpoint ? { checkpoint: opts.checkpoint } : {}),
         ...(opts.ep ? { ep: opts.ep } : {}),
+        ...(opts.taskModel
+          ? {
+              taskModel: {
+                file: opts.taskModel,
+                ...(opts.prefix !== undefined ? { prefix: opts.prefix } : {}),
+                ...(opts.task ? { task: opts.task } : {}),
+              },
+            }
+          : {}),
       });
-      if (opts.json) printJson({ ...r.summary, checkpoint: r.checkpoint });
-      else process.stdout.write(r.text);
+      if (opts.json) {
+        printJson({
+          ...r.summary,
+          checkpoint: r.checkpoint,
+          ...(r.taskModel ? { taskModel: r.taskModel } : {}),
+        });
+      } else process.stdout.write(r.text);
     });
 }
