@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { buildResnetFpn } from '../../src/models/resnet-fpn';
 import { saveModel } from '../../src/onnx/model-io';
 import { createSession } from '../../src/runtime';
-import { frozenGraphFile, optimizedModelFile } from '../../src/runtime/optimized-model';
+import { frozenGraphFile, optimizeInChild, optimizedModelFile } from '../../src/runtime/optimized-model';
 import { createRng } from '../../src/util/rng';
 import { relativeL2 } from '../helpers/tensor-compare';
 
@@ -53,6 +53,19 @@ describe('optimizedModelFile', () => {
     }
     await original.release();
     await optimized.release();
+  });
+
+  it('optimizes in a child process (the parent never holds both weight copies); a bad model is its error', async () => {
+    const out = path.join(dir, 'child-optimized.onnx');
+    await optimizeInChild(model, {
+      graphOptimizationLevel: 'all',
+      optimizedModelFilePath: out,
+      logSeverityLevel: 3,
+    });
+    expect(fs.statSync(out).size).toBeGreaterThan(0);
+    const junk = path.join(dir, 'junk.onnx');
+    fs.writeFileSync(junk, 'not a model');
+    await expect(optimizeInChild(junk, { graphOptimizationLevel: 'all' })).rejects.toThrow(/.+/);
   });
 
   it('makes a new entry when the model file changes', async () => {

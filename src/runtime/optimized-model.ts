@@ -6,12 +6,13 @@
  * reordered weights, in an external-data file onnxruntime maps lazily, and loads at level 'basic'.
  * It is specific to the CPU and the onnxruntime version that wrote it, so both are part of the cache key.
  */
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { InputFileError, RlpkdError } from '../errors';
 import { contentHash, fileIdentity } from '../util/content-hash';
-import { ortModule } from './ort-module';
+import { ortModule, ortModulePath } from './ort-module';
 import type { ResolvedExecutionProvider } from './session';
 
 /** A graph file and the onnxruntime optimization level to load it with. */
@@ -37,6 +38,27 @@ function hardwareKey(): string {
 }
 
 /**
+ * Runs the one-off optimization in a child process with the same onnxruntime build: loading a model at the
+ * `all` level holds the original and the reordered weights at once (a ResNet-101-FPN's ~500 MB), and memory
+ * a process frees is not always given back, so a training run that optimized its teacher in-process peaked
+ * ~0.15 GB higher than one that found it cached.
+ */
+export function optimizeInChild(model: string, sessionOptions: object): Promise<void> {
+  const script =
+    'const [mod, model, opts] = process.argv.slice(1);' +
+    'require(mod).InferenceSession.create(model, JSON.parse(opts))' +
+    '.then((s) => s.release()).then(() => process.exit(0), (e) => { console.error(e.message); process.exit(1); });';
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['-e', script, ortModulePath(), model, JSON.stringify(sessionOptions)],
+      { maxBuffer: 1 << 20 },
+      (err, _stdout, stderr) => (err ? reject(new Error(String(stderr).trim() || err.message)) : resolve()),
+    );
+  });
+}
+
+/**
  * Path of `model` optimized by onnxruntime at level 'all' for this CPU, creating it in `cacheDir` on first
  * use (one session load at 'all': seconds, and that level's load-time memory, once). Load the result with
  * graphOptimizationLevel 'basic'. The entry is written to a temporary folder and renamed into place, so
@@ -56,10 +78,10 @@ export async function optimizedModelFile(
   fs.mkdirSync(options.cacheDir, { recursive: true });
   const tmp = fs.mkdtempSync(path.join(options.cacheDir, '.optimizing-'));
   try {
-    const session = await ortModule().InferenceSession.create(model, {
-      graphOptimizationLevel: 'all',
+    const sessionOptions = {
+      graphOptimizationLevel: 'all' as const,
       enableCpuMemArena: false,
-      logSeverityLevel: 3, // its warning that the result is hardware-specific is what the cache key handles
+      logSeverityLevel: 3 as const, // its warning that the result is hardware-specific is what the cache key handles
       optimizedModelFilePath: path.join(tmp, OPTIMIZED_FILE),
       ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
       extra: {
@@ -68,8 +90,14 @@ export async function optimizedModelFile(
           optimized_model_external_initializers_min_size_in_bytes: '1024',
         },
       },
-    });
-    await session.release();
+    };
+    try {
+      await optimizeInChild(model, sessionOptions);
+    } catch {
+      // No child process here (or it failed): optimize in this process, at the cost of its peak memory.
+      const session = await ortModule().InferenceSession.create(model, sessionOptions);
+      await session.release();
+    }
     if (!fs.existsSync(path.join(tmp, OPTIMIZED_FILE))) {
       throw new RlpkdError(`onnxruntime did not write the optimized form of '${model}'`);
     }

@@ -29,6 +29,16 @@ export function loadedOrtFlavour(): OrtFlavour | undefined {
 }
 
 /**
+ * Where the module `ortModule(want)` loads (or loaded) lives, for a child process that must use the same
+ * onnxruntime build.
+ */
+export function ortModulePath(want: OrtFlavour = 'bundled'): string {
+  if (process.env[ORT_RUNTIME_ENV] === 'gpu') want = 'gpu';
+  const flavour = loaded?.flavour ?? want;
+  return flavour === 'gpu' ? gpuOrtPackageDir(gpuRuntimeDir()) : require.resolve('onnxruntime-node');
+}
+
+/**
  * The onnxruntime-node module of this process, loading `want` when none is loaded yet. Asking for the
  * GPU runtime after the bundled one was loaded is an error (see the file comment); asking for the
  * bundled one after the GPU runtime returns the GPU runtime, which runs CPU sessions just as well.
