@@ -5,6 +5,7 @@
  * accessors of TrainingSession all read and write through it. It runs no graph.
  */
 import { RlpkdError } from '../errors';
+import { shapeSize } from '../onnx/tensor-data';
 import type { HostTensor } from '../runtime/tensors';
 import { fusedLayout, type ArtifactManifest, type FusedParameterGroup } from './artifacts';
 import { checkCheckpointFits, type CheckpointState } from './checkpoint';
@@ -29,10 +30,6 @@ export interface FlatBlock {
   grad?: Float32Array;
   /** Parameter → its gradient's view into `grad`. */
   gradViews?: Map<string, Float32Array>;
-}
-
-function numel(dims: readonly number[]): number {
-  return dims.reduce((a, d) => a * d, 1);
 }
 
 /** The flat blocks of a manifest: its fused layout, or the same grouping for artifacts without fused graphs. */
@@ -70,14 +67,14 @@ export class ParameterStore {
     const alloc = (n: number): Float32Array => (memory ? memory.alloc(n) : new Float32Array(n));
     const stateNames = optimizerStateNames(manifest.optimizer);
     for (const group of parameterGroups(manifest)) {
-      const size = group.params.reduce((n, p) => n + numel(this.dims.get(p)!), 0);
+      const size = group.params.reduce((n, p) => n + shapeSize(this.dims.get(p)!), 0);
       const state: Record<string, Float32Array> = {};
       const block: FlatBlock = { group, params: alloc(size), state };
       for (const s of stateNames) state[s] = alloc(size);
       if (memory) this.attachGradient(block, alloc(size));
       let offset = 0;
       for (const p of group.params) {
-        const n = numel(this.dims.get(p)!);
+        const n = shapeSize(this.dims.get(p)!);
         this.params.set(p, block.params.subarray(offset, offset + n));
         for (const s of stateNames) this.addState(p, s, state[s].subarray(offset, offset + n));
         offset += n;
@@ -87,7 +84,7 @@ export class ParameterStore {
     }
     for (const p of manifest.parameters) {
       if (this.params.has(p.name)) continue;
-      const own = [p, ...stateNames].map(() => new Float32Array(numel(p.dims)));
+      const own = [p, ...stateNames].map(() => new Float32Array(shapeSize(p.dims)));
       this.params.set(p.name, own[0]);
       stateNames.forEach((s, i) => this.addState(p.name, s, own[i + 1]));
       this.storage.push(...own);
@@ -104,7 +101,7 @@ export class ParameterStore {
     block.gradViews = new Map();
     let offset = 0;
     for (const p of block.group.params) {
-      const n = numel(this.dims.get(p)!);
+      const n = shapeSize(this.dims.get(p)!);
       block.gradViews.set(p, grad.subarray(offset, offset + n));
       offset += n;
     }
@@ -149,7 +146,7 @@ export class ParameterStore {
 
   /** Number of float32 values in all parameters. */
   get parametersSize(): number {
-    return this.manifest.parameters.reduce((n, p) => n + numel(p.dims), 0);
+    return this.manifest.parameters.reduce((n, p) => n + shapeSize(p.dims), 0);
   }
 
   /** All parameters in one array, in manifest order. */
