@@ -12,7 +12,13 @@ import {
   stateTensorName,
   updatedName,
 } from './optimizers';
-import { runUpdating, type FusedUpdate, type StepEnvironment, type UpdateStrategy } from './update-strategy';
+import {
+  pickStepOutputs,
+  runUpdating,
+  type FusedUpdate,
+  type StepEnvironment,
+  type UpdateStrategy,
+} from './update-strategy';
 
 /** The learning-rate and step inputs of the update graphs. */
 function scalarFeeds(step: number, learningRate: number): Record<string, HostTensor> {
@@ -72,8 +78,9 @@ export class GraphUpdateStrategy implements UpdateStrategy {
     }
     const fetches = [...manifest.stepOutputs, GRAD_NORM_OUTPUT];
     const out = await runUpdating(session, this.env.feeds(session, feeds, extra, 'fusedStep'), into, fetches);
-    const outputs: Record<string, HostTensor> = {};
-    for (const n of manifest.stepOutputs) outputs[n] = out[n];
-    return { outputs, gradNorm: (out[GRAD_NORM_OUTPUT].data as Float32Array)[0] };
+    return {
+      outputs: pickStepOutputs(manifest, out),
+      gradNorm: (out[GRAD_NORM_OUTPUT].data as Float32Array)[0],
+    };
   }
 }

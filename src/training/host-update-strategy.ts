@@ -14,7 +14,13 @@ import {
   type HostUpdateMemory,
 } from './host-update';
 import { GRAD_NORM_OUTPUT } from './optimizers';
-import { runUpdating, type FusedUpdate, type StepEnvironment, type UpdateStrategy } from './update-strategy';
+import {
+  pickStepOutputs,
+  runUpdating,
+  type FusedUpdate,
+  type StepEnvironment,
+  type UpdateStrategy,
+} from './update-strategy';
 
 /** Host-side updates (see the module doc). */
 export class HostUpdateStrategy implements UpdateStrategy {
@@ -64,9 +70,7 @@ export class HostUpdateStrategy implements UpdateStrategy {
     store.gradientsWritten();
     const gradNorm = (out[GRAD_NORM_OUTPUT].data as Float32Array)[0];
     this.update(step, learningRate, clipCoefficient(gradNorm, maxGradNorm));
-    const outputs: Record<string, HostTensor> = {};
-    for (const n of manifest.stepOutputs) outputs[n] = out[n];
-    const result: FusedUpdate = { outputs, gradNorm };
+    const result: FusedUpdate = { outputs: pickStepOutputs(manifest, out), gradNorm };
     if (levelNorms) result.levelGradientNorms = normOutputs.map((o) => Math.sqrt(levelNormSquare(out[o], o)));
     return result;
   }

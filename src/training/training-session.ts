@@ -42,6 +42,7 @@ import { float32Data } from './tensor-checks';
 import {
   GC_THRESHOLD_BYTES,
   hostUpdateMemory,
+  pickStepOutputs,
   type StepEnvironment,
   type UpdateStrategy,
 } from './update-strategy';
@@ -279,12 +280,6 @@ export class TrainingSession {
     return feeds;
   }
 
-  private pick(out: Record<string, HostTensor>): Record<string, HostTensor> {
-    const r: Record<string, HostTensor> = {};
-    for (const n of this.manifest.stepOutputs) r[n] = out[n];
-    return r;
-  }
-
   /** Runs the training graph and adds its gradients to the accumulated ones; returns the loss outputs. */
   trainStep(feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
     return this.exclusive('trainStep', async () => {
@@ -297,7 +292,7 @@ export class TrainingSession {
       const grads = new Map<string, Float32Array>();
       for (const [param, name] of gradOutputs) grads.set(param, float32Data(out[name], `gradient '${name}'`));
       this.store.accumulateGradients(grads);
-      return this.pick(out);
+      return pickStepOutputs(this.manifest, out);
     });
   }
 
@@ -306,7 +301,7 @@ export class TrainingSession {
     return this.exclusive('evalStep', async () => {
       const session = await this.session('eval');
       const out = await session.run(this.feeds(session, feeds, {}, 'evalStep'), this.manifest.stepOutputs);
-      return this.pick(out);
+      return pickStepOutputs(this.manifest, out);
     });
   }
 

@@ -95,6 +95,16 @@ export function hostUpdateMemory(
   }
 }
 
+/** The manifest's step outputs (losses, level distances) of one run's outputs. */
+export function pickStepOutputs(
+  manifest: ArtifactManifest,
+  out: Record<string, HostTensor>,
+): Record<string, HostTensor> {
+  const picked: Record<string, HostTensor> = {};
+  for (const n of manifest.stepOutputs) picked[n] = out[n];
+  return picked;
+}
+
 /**
  * Runs a graph whose `into` outputs are the new values of tensors it reads: written in place where the
  * runtime supports it, else fetched and copied over.
