@@ -76,9 +76,6 @@ export function cudaAvailable(): boolean {
   return gpuInstallProblems().length === 0;
 }
 
-/** @deprecated kept for callers of the old name: the hint of a missing CUDA provider. */
-export const CUDA_INSTALL_HINT = GPU_INSTALL_HINT;
-
 /**
  * Resolves 'auto' and checks that CUDA is really there when asked for; never falls back silently.
  * Resolving to CUDA also settles this process on the GPU runtime (see ort-module.ts), so sessions the
