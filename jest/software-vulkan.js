@@ -24,4 +24,4 @@ function useSoftwareVulkan(env = process.env) {
   env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
 }
 
-module.exports = { useSoftwareVulkan, SWIFTSHADER_ICD };
+module.exports = { useSoftwareVulkan };

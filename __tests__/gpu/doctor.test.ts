@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { formatDoctorReport, gpuDoctor, type GpuDoctorOptions } from '../../src/gpu/doctor';
 import { installGpuRuntime } from '../../src/gpu/install';
 import { locateLibraries } from '../../src/gpu/shared-libraries';
-import { main } from '../../src/cli/main';
+import { runCli } from '../helpers/run-cli';
 import { writeFakeGpuTarballs } from './fake-gpu-tarballs';
 
 let work: string;
@@ -148,51 +148,24 @@ describe('gpuDoctor', () => {
   });
 
   it('`rlpkd gpu doctor --json --no-probe` prints the report; `gpu install --from` an empty folder is one error', async () => {
-    let stdout = '';
-    let stderr = '';
-    const out = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => {
-      stdout += c.toString();
-      return true;
-    });
-    const err = jest.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => {
-      stderr += c.toString();
-      return true;
-    });
-    try {
-      expect(
-        await main([
-          'node',
-          'rlpkd',
-          'gpu',
-          'doctor',
-          '--json',
-          '--no-probe',
-          '--dir',
-          path.join(work, 'none'),
-        ]),
-      ).toBe(0);
-      const report = JSON.parse(stdout) as { gpuDir: string; cuda: boolean; checks: { id: string }[] };
-      expect(report.gpuDir).toBe(path.join(work, 'none'));
-      expect(report.cuda).toBe(false);
-      expect(report.checks.map((c) => c.id)).toContain('cudnn-9');
-      fs.mkdirSync(path.join(work, 'empty'), { recursive: true });
-      const code = await main([
-        'node',
-        'rlpkd',
-        'gpu',
-        'install',
-        '--from',
-        path.join(work, 'empty'),
-        '--dir',
-        path.join(work, 'x'),
-      ]);
-      expect(code).toBe(1);
-      expect(stderr).toMatch(/^error: .*empty lacks onnxruntime-node-1\.29\.0\.tgz/m);
-      expect(stderr).toMatch(/^ {2}hint: prepare the folder with `tools\/gpu-check\.sh prepare`/m);
-      expect(fs.existsSync(path.join(work, 'x'))).toBe(false);
-    } finally {
-      out.mockRestore();
-      err.mockRestore();
-    }
+    const doctor = await runCli('gpu', 'doctor', '--json', '--no-probe', '--dir', path.join(work, 'none'));
+    expect(doctor.code).toBe(0);
+    const report = JSON.parse(doctor.stdout) as { gpuDir: string; cuda: boolean; checks: { id: string }[] };
+    expect(report.gpuDir).toBe(path.join(work, 'none'));
+    expect(report.cuda).toBe(false);
+    expect(report.checks.map((c) => c.id)).toContain('cudnn-9');
+    fs.mkdirSync(path.join(work, 'empty'), { recursive: true });
+    const install = await runCli(
+      'gpu',
+      'install',
+      '--from',
+      path.join(work, 'empty'),
+      '--dir',
+      path.join(work, 'x'),
+    );
+    expect(install.code).toBe(1);
+    expect(install.stderr).toMatch(/^error: .*empty lacks onnxruntime-node-1\.29\.0\.tgz/m);
+    expect(install.stderr).toMatch(/^ {2}hint: prepare the folder with `tools\/gpu-check\.sh prepare`/m);
+    expect(fs.existsSync(path.join(work, 'x'))).toBe(false);
   });
 });

@@ -9,12 +9,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { main } from '../../src/cli/main';
 import { packageRoot } from '../../src/config/load-config';
 import { loadTeachConfig, teachConfigFromObject } from '../../src/config/teach-schema';
 import { loadModel, saveModel } from '../../src/onnx/model-io';
 import { runTeach, TEACH_FILES, type TeachReport } from '../../src/teach';
 import { tinyBackbone } from '../heads/head-fixtures';
+import { runCli } from '../helpers/run-cli';
 
 /** The heads' tiny backbone at 32×32: three stride-2 convs, p2 (8×8) and p3 (4×4), 8 channels. */
 const backbone32 = (seed: number) => tinyBackbone(seed, 8, 32).model;
@@ -61,16 +61,9 @@ describe('rlpkd teach', () => {
   it('detection through the CLI: writes the task model, the head and metrics; AP50 rises', async () => {
     const file = path.join(tmp, 'teach.yaml');
     fs.writeFileSync(file, JSON.stringify(config({}, { task: 'detection', epochs: 40 })));
-    const out: string[] = [];
-    const write = jest.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
-    let code: number;
-    try {
-      code = await main(['node', 'rlpkd', 'teach', '--config', file, '--run-name', 'det', '--json']);
-    } finally {
-      write.mockRestore();
-    }
+    const { code, stdout } = await runCli('teach', '--config', file, '--run-name', 'det', '--json');
     expect(code).toBe(0);
-    const report = JSON.parse(out.join('')) as TeachReport & { runDir: string };
+    const report = JSON.parse(stdout) as TeachReport & { runDir: string };
     console.log(`${show(report)}; AP50 ${report.untrained.values.AP50} → ${report.trained.values.AP50}`);
     expect(report.metric).toBe('AP');
     expect(report.trained.values.AP50!).toBeGreaterThan(report.untrained.values.AP50! + 0.05);
@@ -150,18 +143,11 @@ describe('rlpkd teach', () => {
     const missing = { ...config(), teach: { ...config().teach, backbone: path.join(tmp, 'nope.onnx') } };
     const file = path.join(tmp, 'missing.yaml');
     fs.writeFileSync(file, JSON.stringify(missing));
-    const err: string[] = [];
-    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
-    try {
-      expect(await main(['node', 'rlpkd', 'teach', '--config', file])).toBe(1);
-    } finally {
-      spy.mockRestore();
-    }
+    const { code, stderr } = await runCli('teach', '--config', file);
+    expect(code).toBe(1);
     // The error names the file and where the config set it.
-    expect(err.join('')).toMatch(
-      /error: teach\.backbone '.*nope\.onnx' \(.*missing\.yaml:1:\d+\) does not exist/,
-    );
-    expect(err.join('')).toMatch(/hint:/);
+    expect(stderr).toMatch(/error: teach\.backbone '.*nope\.onnx' \(.*missing\.yaml:1:\d+\) does not exist/);
+    expect(stderr).toMatch(/hint:/);
   });
 
   it('a dataset without the labels a task needs is refused, naming the labels', async () => {
