@@ -189,7 +189,7 @@ export function torchPython(): string {
 }
 
 /** The same step in PyTorch eager (tools/bench_torch_step.py), in a child process. */
-export async function runTorchStep(options: CompareOptions): Promise<TorchStepResult> {
+async function runTorchStep(options: CompareOptions): Promise<TorchStepResult> {
   const args: [string, string | number][] = [
     ['--teacher', (options.teacherArch ?? 'resnet101-fpn').replace(/-fpn$/, '')],
     ['--student', (options.studentArch ?? 'resnet50-fpn').replace(/-fpn$/, '')],

@@ -35,7 +35,7 @@ import { median } from './stats';
 import { defaultBenchCacheDir, imageInput, pairLevelsByName, type TrainStepBenchOptions } from './train-step';
 
 /** Largest |measured / predicted − 1| counted as agreeing with the cost model (issue 13's acceptance). */
-export const SUBSET_TOLERANCE = 0.2;
+const SUBSET_TOLERANCE = 0.2;
 
 /** What to time: graphs, batch, size, provider and threads as for the train step (size default 224). */
 export interface SubsetStepBenchOptions extends Pick<

@@ -58,16 +58,7 @@ export const RESOLVED_CONFIG_NAME = 'config.resolved.yaml';
 /** Loads, merges, overrides and validates a run config; the result holds absolute paths only. */
 export function loadConfig(file: string, options: LoadConfigOptions = {}): RunConfig {
   const config = loadConfigWith(RUN_CONFIG, file, options);
-  if (options.requireModelFiles) {
-    for (const key of ['teacher', 'student'] as const) {
-      requireModelFile(
-        `models.${key}`,
-        config.models[key],
-        configOrigin(config, `models.${key}`),
-        cwd(options),
-      );
-    }
-  }
+  if (options.requireModelFiles) requireModelFiles(config, cwd(options));
   return config;
 }
 
@@ -98,11 +89,7 @@ function cwd(options: LoadConfigOptions): string {
 /** Validates a config given as an object (library use, tests); relative paths resolve against `cwd`. */
 export function configFromObject(input: unknown, options: LoadConfigOptions = {}): RunConfig {
   const config = configFromObjectWith(RUN_CONFIG, input, options);
-  if (options.requireModelFiles) {
-    for (const key of ['teacher', 'student'] as const) {
-      requireModelFile(`models.${key}`, config.models[key], undefined, cwd(options));
-    }
-  }
+  if (options.requireModelFiles) requireModelFiles(config, cwd(options));
   return config;
 }
 
@@ -212,6 +199,13 @@ function finish<T>(
     mapPathKey(config, key.split('.'), (v) => path.resolve(cwd, v));
   }
   return config;
+}
+
+/** requireModelFile for the teacher and the student, each named with where it was set (if loaded from YAML). */
+function requireModelFiles(config: RunConfig, cwd: string): void {
+  for (const key of ['teacher', 'student'] as const) {
+    requireModelFile(`models.${key}`, config.models[key], configOrigin(config, `models.${key}`), cwd);
+  }
 }
 
 /** One error for a missing model file: where it was set, the folder a relative path started at, what to do. */

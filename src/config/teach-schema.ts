@@ -94,7 +94,7 @@ export const teachConfigSchema = z
 export type TeachConfig = z.output<typeof teachConfigSchema>;
 
 /** Schema and path keys of the teach config. */
-export const TEACH_CONFIG: ConfigSpec<TeachConfig> = {
+const TEACH_CONFIG: ConfigSpec<TeachConfig> = {
   schema: teachConfigSchema,
   inputPaths: ['teach.backbone', 'data.root'],
   outputPaths: ['run.output_dir'],

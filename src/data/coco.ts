@@ -58,7 +58,7 @@ export interface CocoKeys {
 }
 
 /** What is missing of a COCO split (its instances JSON or its image folder), or undefined when neither is. */
-export function cocoSplitProblem(paths: { imageDir: string; annotations: string }): string | undefined {
+function cocoSplitProblem(paths: { imageDir: string; annotations: string }): string | undefined {
   if (!fs.existsSync(paths.annotations)) return `annotations '${paths.annotations}' do not exist`;
   if (!isDir(paths.imageDir)) return `image folder '${paths.imageDir}' does not exist`;
   return undefined;

@@ -41,12 +41,7 @@ export function clamp(v: number): number {
 }
 
 /** Whether pixel centre (x, y) lies in a shape of class `cls` centred at (cx, cy) with radius r. */
-export function insideTest(
-  cls: number,
-  cx: number,
-  cy: number,
-  r: number,
-): (x: number, y: number) => boolean {
+function insideTest(cls: number, cx: number, cy: number, r: number): (x: number, y: number) => boolean {
   if (cls === 0) return (x, y) => (x - cx) ** 2 + (y - cy) ** 2 <= r * r;
   if (cls === 1) return (x, y) => Math.abs(x - cx) <= r * 0.85 && Math.abs(y - cy) <= r * 0.85;
   // upward triangle: apex (cx, cy - r), base corners (cx -/+ r, cy + r)

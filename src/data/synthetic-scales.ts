@@ -40,7 +40,7 @@ export type ImageSizeBin = ObjectSizeBin | 'mixed';
 export const SIZE_BIN_FRACTIONS = { smallBelow: 1 / 256, largeFrom: 1 / 16 } as const;
 
 /** The scene kinds the generator draws; each aims at the image bin of the same name. */
-export const SCALES_SCENE_KINDS = ['small', 'medium', 'large', 'mixed'] as const;
+const SCALES_SCENE_KINDS = ['small', 'medium', 'large', 'mixed'] as const;
 
 /** A `scales` scene: a shapes scene plus its kind, per-object bins, the image bin and an instance map. */
 export interface ScalesScene extends SyntheticScene {

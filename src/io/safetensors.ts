@@ -39,7 +39,7 @@ export interface SafetensorsFile {
 }
 
 /** Key of the free-form string map in the header. */
-export const SAFETENSORS_METADATA_KEY = '__metadata__';
+const SAFETENSORS_METADATA_KEY = '__metadata__';
 
 /** The reference implementation refuses headers above 100 MB; so do we (a corrupt length otherwise allocates). */
 const MAX_HEADER_BYTES = 100_000_000;

@@ -237,6 +237,7 @@ export function registerBench(program: Command): void {
     .option('--threads <n>', 'onnxruntime intra-op threads (default: one per core)', integer(1))
     .option('--json', 'print JSON')
     .action(async (flags: SubsetFlags) => {
+      const subsets = parseSubsets(flags.subsets);
       const result = await benchSubsetSteps({
         teacher: flags.teacher,
         student: flags.student,
@@ -248,7 +249,7 @@ export function registerBench(program: Command): void {
         ep: flags.ep,
         ...(flags.cache ? { cacheDir: flags.cache } : {}),
         ...(flags.threads ? { threads: flags.threads } : {}),
-        ...(parseSubsets(flags.subsets) ? { subsets: parseSubsets(flags.subsets) } : {}),
+        ...(subsets ? { subsets } : {}),
         ...(flags.json
           ? {}
           : {
