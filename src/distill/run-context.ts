@@ -320,15 +320,6 @@ export class RunContext {
   // Checkpoints and interruption
   // ---------------------------------------------------------------------------------------------------
 
-  /** The live state as a checkpoint. */
-  async liveCheckpoint(label?: string): Promise<RunCheckpoint> {
-    return {
-      ...this.checkpointParts(label),
-      student: await this.distiller.exportStudent(this.setup.studentOutputs),
-      studentTrain: this.distiller.checkpointState(),
-    };
-  }
-
   /** Everything of a checkpoint of the live state but the student (copies). */
   checkpointParts(label?: string): StudentlessCheckpoint {
     const state = this.progress.toState({

@@ -284,8 +284,8 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
     this.k = 0;
   }
 
-  private stateOf(e: number): Float32Array {
-    const s = new Float32Array(this.stateDim);
+  /** Writes environment e's state into dst[at..at+stateDim) (a fresh array by default) and returns dst. */
+  private stateOf(e: number, dst = new Float32Array(this.stateDim), at = 0): Float32Array {
     const lossRef = this.lossRef!;
     const L = this.numLevels;
     writeState(
@@ -297,14 +297,15 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
         budgetLeft: this.budgets[e] - this.used[e],
       },
       e,
-      s,
+      dst,
+      at,
     );
-    return s;
+    return dst;
   }
 
   private allStates(): Float32Array {
     const out = new Float32Array(this.numEnvs * this.stateDim);
-    for (let e = 0; e < this.numEnvs; e++) out.set(this.stateOf(e), e * this.stateDim);
+    for (let e = 0; e < this.numEnvs; e++) this.stateOf(e, out, e * this.stateDim);
     return out;
   }
 
