@@ -13,6 +13,7 @@ import { Rng } from '../../src/util/rng';
 import { GradNorm } from '../../src/distill/gradnorm';
 import { PolicyNetwork } from '../../src/rl/policy';
 import { initialCheckpoint } from '../../src/training/checkpoint';
+import { runStudentModel } from '../../src/distill/export-weights';
 import { tinyFpn } from './fixtures';
 import { tempDir } from './run-fixtures';
 
@@ -169,6 +170,12 @@ describe('run checkpoints', () => {
       const evaluated = readRunCheckpoint(await written(2, 1, true), undefined, 'eval');
       expect(evaluated.state.version).toBe(RUN_STATE_VERSION);
       expect(evaluated.policyFile).toBeDefined();
+      // Exporting or transplanting its weights reads it as evaluation does, not as a resume.
+      const midPpo = await written(2, 1, true);
+      fs.writeFileSync(midPpo.configFile, ''); // openRunDir wants a run's resolved config to exist
+      expect(runStudentModel(midPpo.root).label).toBe(
+        readRunCheckpoint(midPpo, undefined, 'eval').state.label,
+      );
     });
 
     it('fail with one clear message where a resume needs trainer state they lack', async () => {

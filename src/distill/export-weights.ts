@@ -56,7 +56,8 @@ export function runStudentModel(
   run: string,
   checkpoint?: string,
 ): { file: string; label: string; model: OnnxModel } {
-  const ckpt = readRunCheckpoint(openRunDir(run), checkpoint);
+  // Reading weights is evaluation: an older-format checkpoint is readable even where it cannot be resumed.
+  const ckpt = readRunCheckpoint(openRunDir(run), checkpoint, 'eval');
   const file = path.join(ckpt.dir, CHECKPOINT_FILES.student);
   return { file, label: ckpt.state.label, model: loadModel(file) };
 }
