@@ -11,6 +11,7 @@
 import { GraphError } from '../errors';
 import { GraphBuilder } from '../onnx/graph-builder';
 import { DataType } from '../onnx/types';
+import { fcosLocationCount } from './fcos-targets';
 import { checkClasses, checkLevels, conv, convParameters, headRng, locationsAsRows } from './head-graph';
 import type { HeadLevel, HeadModel } from './types';
 
@@ -94,7 +95,7 @@ export function buildFcosHead(options: FcosHeadOptions): HeadModel {
   concat(cls, FCOS_OUTPUTS.cls);
   concat(box, FCOS_OUTPUTS.box);
   concat(ctr, FCOS_OUTPUTS.centerness);
-  const A = levels.reduce((s, l) => s + l.height * l.width, 0);
+  const A = fcosLocationCount(levels);
   b.output(FCOS_OUTPUTS.cls, DataType.FLOAT, ['batch', A, K]);
   b.output(FCOS_OUTPUTS.box, DataType.FLOAT, ['batch', A, 4]);
   b.output(FCOS_OUTPUTS.centerness, DataType.FLOAT, ['batch', A]);
