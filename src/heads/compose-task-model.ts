@@ -7,6 +7,7 @@ import { GraphError } from '../errors';
 import { GraphBuilder } from '../onnx/graph-builder';
 import { defaultOpset } from '../onnx/graph-structure';
 import type { OnnxModel } from '../onnx/types';
+import { headParameterNames } from './head-graph';
 import type { HeadModel } from './types';
 
 export interface ComposeOptions {
@@ -53,9 +54,7 @@ export function composeTaskModel(
   if (own) own.version = opset;
   // Head parameters (Conv/Gemm weights and biases) keep their names: a clash would tie two parameters
   // silently. Constants and intermediate tensors are renamed where the backbone already uses the name.
-  const parameters = new Set(
-    hg.nodes.filter((n) => n.opType === 'Conv' || n.opType === 'Gemm').flatMap((n) => n.inputs.slice(1)),
-  );
+  const parameters = headParameterNames(head.model);
   const rename = new Map(source);
   for (const t of hg.initializers) {
     if (parameters.has(t.name) && b.has(t.name)) {
