@@ -5,7 +5,9 @@
  */
 import { GraphError } from '../errors';
 import { GraphBuilder } from '../onnx/graph-builder';
+import { defaultOpset } from '../onnx/graph-structure';
 import type { OnnxModel } from '../onnx/types';
+import { headParameterNames } from './head-graph';
 import type { HeadModel } from './types';
 
 export interface ComposeOptions {
@@ -14,11 +16,6 @@ export interface ComposeOptions {
   /** Also keep the backbone's outputs as outputs of the task model (default false). */
   keepBackboneOutputs?: boolean;
   name?: string;
-}
-
-/** The default-domain opset of a model. */
-function opsetOf(model: OnnxModel): number {
-  return model.opsetImports.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 0;
 }
 
 /** One ONNX model: `backbone` followed by `head` on its pyramid outputs. */
@@ -42,10 +39,10 @@ export function composeTaskModel(
     }
     source.set(input.name, from);
   }
-  const opset = Math.max(opsetOf(backbone), opsetOf(head.model));
-  if (opsetOf(backbone) < 13) {
+  const opset = Math.max(defaultOpset(backbone), defaultOpset(head.model));
+  if (defaultOpset(backbone) < 13) {
     throw new GraphError(
-      `compose: backbone '${backbone.graph.name}' uses opset ${opsetOf(backbone)}; heads need 13 or later`,
+      `compose: backbone '${backbone.graph.name}' uses opset ${defaultOpset(backbone)}; heads need 13 or later`,
       {
         hint: 'export the backbone with opset_version=13 or later',
       },
@@ -57,9 +54,7 @@ export function composeTaskModel(
   if (own) own.version = opset;
   // Head parameters (Conv/Gemm weights and biases) keep their names: a clash would tie two parameters
   // silently. Constants and intermediate tensors are renamed where the backbone already uses the name.
-  const parameters = new Set(
-    hg.nodes.filter((n) => n.opType === 'Conv' || n.opType === 'Gemm').flatMap((n) => n.inputs.slice(1)),
-  );
+  const parameters = headParameterNames(head.model);
   const rename = new Map(source);
   for (const t of hg.initializers) {
     if (parameters.has(t.name) && b.has(t.name)) {

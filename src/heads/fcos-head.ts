@@ -11,6 +11,7 @@
 import { GraphError } from '../errors';
 import { GraphBuilder } from '../onnx/graph-builder';
 import { DataType } from '../onnx/types';
+import { fcosLocationCount } from './fcos-targets';
 import { checkClasses, checkLevels, conv, convParameters, headRng, locationsAsRows } from './head-graph';
 import type { HeadLevel, HeadModel } from './types';
 
@@ -52,41 +53,23 @@ export function buildFcosHead(options: FcosHeadOptions): HeadModel {
   const depth = options.towerConvs ?? 2;
   const rng = headRng(options.seed, 'fcos-head');
   const b = new GraphBuilder({ name: 'fcos_head' });
-  const std = { kind: 'normal', std: 0.01 } as const;
+  // Every conv of the head is 3×3 from C channels with FCOS's normal(0, 0.01) weights.
+  const conv3 = (name: string, outChannels: number, bias = 0): [string, string] =>
+    convParameters(b, rng, {
+      name: `${prefix}.${name}`,
+      inChannels: C,
+      outChannels,
+      kernel: 3,
+      init: { kind: 'normal', std: 0.01 },
+      bias,
+    });
   const tower = (name: string): [string, string][] =>
-    Array.from({ length: depth }, (_, i) =>
-      convParameters(b, rng, {
-        name: `${prefix}.${name}.${i}`,
-        inChannels: C,
-        outChannels: C,
-        kernel: 3,
-        init: std,
-      }),
-    );
+    Array.from({ length: depth }, (_, i) => conv3(`${name}.${i}`, C));
   const clsTower = tower('cls_tower');
   const boxTower = tower('bbox_tower');
-  const clsOut = convParameters(b, rng, {
-    name: `${prefix}.cls_logits`,
-    inChannels: C,
-    outChannels: K,
-    kernel: 3,
-    init: std,
-    bias: -Math.log((1 - FCOS_PRIOR) / FCOS_PRIOR),
-  });
-  const boxOut = convParameters(b, rng, {
-    name: `${prefix}.bbox_pred`,
-    inChannels: C,
-    outChannels: 4,
-    kernel: 3,
-    init: std,
-  });
-  const ctrOut = convParameters(b, rng, {
-    name: `${prefix}.centerness`,
-    inChannels: C,
-    outChannels: 1,
-    kernel: 3,
-    init: std,
-  });
+  const clsOut = conv3('cls_logits', K, -Math.log((1 - FCOS_PRIOR) / FCOS_PRIOR));
+  const boxOut = conv3('bbox_pred', 4);
+  const ctrOut = conv3('centerness', 1);
   const cls: string[] = [];
   const box: string[] = [];
   const ctr: string[] = [];
@@ -112,7 +95,7 @@ export function buildFcosHead(options: FcosHeadOptions): HeadModel {
   concat(cls, FCOS_OUTPUTS.cls);
   concat(box, FCOS_OUTPUTS.box);
   concat(ctr, FCOS_OUTPUTS.centerness);
-  const A = levels.reduce((s, l) => s + l.height * l.width, 0);
+  const A = fcosLocationCount(levels);
   b.output(FCOS_OUTPUTS.cls, DataType.FLOAT, ['batch', A, K]);
   b.output(FCOS_OUTPUTS.box, DataType.FLOAT, ['batch', A, 4]);
   b.output(FCOS_OUTPUTS.centerness, DataType.FLOAT, ['batch', A]);

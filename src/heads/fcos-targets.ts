@@ -40,10 +40,14 @@ export function fcosScaleRanges(
   return Array.from({ length: numLevels }, (_, i) => [bounds[i], bounds[i + 1]]);
 }
 
+/** Locations A over the levels (one per cell): the head's, the loss targets' and the decoder's row count. */
+export function fcosLocationCount(levels: readonly HeadLevel[]): number {
+  return levels.reduce((s, l) => s + l.height * l.width, 0);
+}
+
 /** The image-pixel point of every location, levels finest first, rows row-major: [x0, y0, x1, y1, ...]. */
 export function fcosLocations(levels: readonly HeadLevel[]): Float32Array {
-  const count = levels.reduce((s, l) => s + l.height * l.width, 0);
-  const out = new Float32Array(count * 2);
+  const out = new Float32Array(fcosLocationCount(levels) * 2);
   let a = 0;
   for (const l of levels) {
     const half = Math.floor(l.stride / 2);

@@ -5,6 +5,7 @@
 import { RlpkdError } from '../errors';
 import type { GraphBuilder } from '../onnx/graph-builder';
 import { floatTensor } from '../onnx/tensor-data';
+import type { OnnxModel } from '../onnx/types';
 import { Rng } from '../util/rng';
 import type { HeadLevel } from './types';
 
@@ -37,6 +38,17 @@ export function convParameters(b: GraphBuilder, rng: Rng, layer: ConvLayer): [st
     },
   );
   return [weight, bias];
+}
+
+/** A head's parameters: the initializers its Conv and Gemm nodes take as weight and bias. */
+export function headParameterNames(model: OnnxModel): Set<string> {
+  const inits = new Set(model.graph.initializers.map((t) => t.name));
+  return new Set(
+    model.graph.nodes
+      .filter((n) => n.opType === 'Conv' || n.opType === 'Gemm')
+      .flatMap((n) => n.inputs.slice(1))
+      .filter((name) => inits.has(name)),
+  );
 }
 
 /** A stride-1 'same' convolution with given parameters. */

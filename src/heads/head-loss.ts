@@ -12,6 +12,7 @@ import { DataType, type Dim, type OnnxModel, type ValueInfo } from '../onnx/type
 import type { OutputLossSpec } from '../training/losses';
 import { crossEntropyWithIgnore } from './cross-entropy';
 import { fcosLoss, type BoxLossKind } from './fcos-loss';
+import { fcosLocationCount } from './fcos-targets';
 import type { HeadModel } from './types';
 
 /** Names of the target inputs and loss outputs the head loss adds. */
@@ -85,7 +86,7 @@ export function appendHeadLoss(
   const H = head.imageHeight;
   const W = head.imageWidth;
   if (head.task === 'detection') {
-    const A = head.levels.reduce((s, l) => s + l.height * l.width, 0);
+    const A = fcosLocationCount(head.levels);
     const t = fcosLoss(b, {
       cls: head.outputs.cls,
       box: head.outputs.box,

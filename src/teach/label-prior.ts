@@ -76,9 +76,4 @@ export class LabelPrior {
     }
     return { task: 'detection', detections: Array.from({ length: n }, () => boxes.map((d) => ({ ...d }))) };
   }
-
-  /** Plain counts (for the report). */
-  classCounts(): number[] {
-    return Array.from(this.counts);
-  }
 }

@@ -16,6 +16,7 @@ import { RlpkdError } from '../errors';
 import { buildClassificationHead } from '../heads/classification-head';
 import { composeTaskModel } from '../heads/compose-task-model';
 import { buildFcosHead } from '../heads/fcos-head';
+import { headParameterNames } from '../heads/head-graph';
 import { appendHeadLoss, HEAD_LOSS_NAMES } from '../heads/head-loss';
 import { headLevelsOf } from '../heads/head-levels';
 import { buildSegmentationHead } from '../heads/segmentation-head';
@@ -137,17 +138,6 @@ function optimizerOf(config: TeachConfig): OptimizerConfig {
     : { type: 'sgd', lr: o.lr, momentum: o.momentum, weightDecay: o.weight_decay };
 }
 
-/** The head's Conv/Gemm parameters (what the head alone consists of). */
-function headParameterNames(head: HeadModel): Set<string> {
-  const inits = new Set(head.model.graph.initializers.map((t) => t.name));
-  return new Set(
-    head.model.graph.nodes
-      .filter((n) => n.opType === 'Conv' || n.opType === 'Gemm')
-      .flatMap((n) => n.inputs.slice(1))
-      .filter((name) => inits.has(name)),
-  );
-}
-
 /** Trains and evaluates per the config; see the module doc. */
 export async function runTeach(options: TeachOptions): Promise<TeachResult> {
   const { config } = options;
@@ -171,7 +161,7 @@ export async function runTeach(options: TeachOptions): Promise<TeachResult> {
     });
   }
   const head = buildHead(task, config, backbone, numClasses);
-  const headParams = headParameterNames(head);
+  const headParams = headParameterNames(head.model);
   const withLoss = appendHeadLoss(composeTaskModel(backbone, head), head, {
     boxLoss: config.teach.head.box_loss,
   });
