@@ -206,6 +206,10 @@ function requireModelFiles(config: RunConfig, cwd: string): void {
   for (const key of ['teacher', 'student'] as const) {
     requireModelFile(`models.${key}`, config.models[key], configOrigin(config, `models.${key}`), cwd);
   }
+  const head = config.models.teacher_head;
+  if (head !== undefined) {
+    requireModelFile('models.teacher_head', head, configOrigin(config, 'models.teacher_head'), cwd);
+  }
 }
 
 /** One error for a missing model file: where it was set, the folder a relative path started at, what to do. */

@@ -16,6 +16,7 @@ import { stateLayout } from '../rl/policy-state';
 export const INPUT_PATH_KEYS: readonly string[] = [
   'models.teacher',
   'models.student',
+  'models.teacher_head',
   'data.root',
   'maml.tasks.*.data.root',
 ];
@@ -77,6 +78,14 @@ const modelsSchema = z.strictObject({
     .string()
     .min(1)
     .describe('student ResNet-FPN ONNX file (trained); relative to the YAML file that sets it'),
+  teacher_head: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "the teacher's task head as an ONNX graph (pyramid levels in, task outputs out; `rlpkd teach` writes " +
+        'one): eval scores every backbone through it; relative to the YAML file that sets it',
+    ),
   levels: z
     .union([z.literal('auto'), levelNames], { error: 'expected "auto" or a list of pyramid output names' })
     .default('auto')
