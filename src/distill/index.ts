@@ -20,3 +20,4 @@ export * from './evaluate-run';
 export * from './export-weights';
 export * from './transplant';
 export * from './score-task-model';
+export * from './task-checkpoint-files';
