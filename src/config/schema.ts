@@ -247,13 +247,23 @@ const distillSchema = z.strictObject({
     ),
   cwd_tau: z.number().positive().default(1).describe('temperature of the cwd loss'),
   selection: z
-    .union([z.enum(['rl', 'all']), levelNames], {
-      error: 'expected "rl", "all" or a list of level names (a fixed selection)',
+    .union([z.enum(['rl', 'all', 'random']), levelNames], {
+      error: 'expected "rl", "all", "random" or a list of level names (a fixed selection)',
     })
     .default('rl')
     .describe(
       'which levels each image distils: rl = the policy decides per image; all = uniform KD; a list = one ' +
-        'fixed selection for every image (NAS results); all three share one code path',
+        'fixed selection for every image (NAS results); random = a seeded random non-empty subset per image ' +
+        'whose expected cost is distill.random_cost (the ablation baseline); all share one code path',
+    ),
+  random_cost: z
+    .number()
+    .gt(0)
+    .lte(1)
+    .default(0.5)
+    .describe(
+      'selection random: the expected cost share of the subset drawn per image (subsets drawn with ' +
+        'probability ∝ exp(−β·cost), β solved so the mean cost is this)',
     ),
   grad_clip: z
     .number()
@@ -359,9 +369,24 @@ const phaseSchema = (epochs: number, what: string) =>
 const phasesSchema = z.strictObject({
   pretrain: phaseSchema(10, 'phase 1: distillation with uniform level weights').describe('phase 1'),
   policy: phaseSchema(20, 'phase 2: RL policy learning, student fixed').describe('phase 2'),
-  joint: phaseSchema(10, 'phase 3: joint fine-tuning of policy and student with GradNorm').describe(
-    'phase 3',
-  ),
+  joint: z
+    .strictObject({
+      enabled: z
+        .boolean()
+        .default(true)
+        .describe('run this phase (phase 3: joint fine-tuning of policy and student with GradNorm)'),
+      epochs: nonNegInt().default(10).describe('epochs of this phase (seed 10)'),
+      schedule: z
+        .enum(['epochs', 'episodes'])
+        .default('epochs')
+        .describe(
+          'images of a fixed or random selection in phase 3: epochs = passes over the training split in ' +
+            'data.batch_size batches; episodes = exactly the images and batches an rl run trains on ' +
+            '(its episode stream), so a comparison gets the same student updates (rlpkd ablate sets it)',
+        ),
+    })
+    .prefault({})
+    .describe('phase 3'),
   meta: phaseSchema(10, 'phase 4: MAML meta-learning of the policy across maml.tasks').describe('phase 4'),
 });
 

@@ -10,6 +10,7 @@ import type { PolicyNetwork } from '../rl/policy';
 import { evaluatePolicy } from '../rl/rollout';
 import type { StudentDistiller } from './student-distiller';
 import { sequentialImageSource } from './image-stream';
+import { drawRandomSubsets, randomSubsetDistribution } from './random-selection';
 import type { DistillSetup } from './setup';
 
 /** Held-out all-level distillation loss and its per-level parts (means over images). */
@@ -48,8 +49,8 @@ export interface SelectionReport {
   histogram: { subset: string; images: number; share: number }[];
   /** Mean Σ cost of the selected levels. */
   meanUsedCost: number;
-  /** 'policy' (deterministic RL policy) or 'fixed' (distill.selection all / a list). */
-  source: 'policy' | 'fixed';
+  /** 'policy' (deterministic RL policy), 'fixed' (distill.selection all / a list) or 'random'. */
+  source: 'policy' | 'fixed' | 'random';
 }
 
 /** What heldOutSelection needs: the run setup, the policy (if any) and an environment factory. */
@@ -85,6 +86,12 @@ export async function heldOutSelection(ctx: SelectionEvalContext): Promise<Selec
       await env.close();
     }
     source = 'policy';
+  } else if (setup.selection !== 'rl' && setup.selection.random) {
+    const dist = randomSubsetDistribution(setup.costs, setup.selection.random.targetCost);
+    selections = drawRandomSubsets(dist, M, ctx.seed('held-out-eval')).map((s) =>
+      s.map((l) => setup.levelNames[l]),
+    );
+    source = 'random';
   } else {
     const fixed = setup.selection === 'rl' ? setup.levelNames : setup.selection.levels;
     selections = Array.from({ length: M }, () => [...fixed]);
@@ -153,7 +160,9 @@ export function formatSummary(s: TrainSummary): string {
       `GradNorm weights: ${s.levelNames.map((n, l) => `${n} ${s.gradnormWeights![l].toFixed(3)}`).join(', ')}`,
     );
   }
-  const who = s.selection.source === 'policy' ? 'deterministic policy' : 'fixed selection';
+  const who = { policy: 'deterministic policy', fixed: 'fixed selection', random: 'random selection' }[
+    s.selection.source
+  ];
   lines.push(`level subsets on held-out images (${who}):`);
   const width = Math.max(6, ...s.selection.histogram.map((h) => h.subset.length));
   lines.push(`  ${'subset'.padEnd(width)}  images   share`);

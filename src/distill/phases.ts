@@ -18,6 +18,7 @@ import type { DistillationStepInfo, ParallelDistillationEnv } from '../rl/distil
 import { collectRollout, resetEnv } from '../rl/rollout';
 import type { VecEnv } from '../rl/vec-env';
 import { heldOutLoss } from './evaluation';
+import { drawRandomSubsets, randomSubsetDistribution } from './random-selection';
 import { TrainImageStream, type DrawnChunk } from './image-stream';
 import type { RunContext } from './run-context';
 
@@ -44,21 +45,42 @@ async function logHeldOut(ctx: RunContext, tag: string): Promise<number> {
   return h.loss;
 }
 
-/** Phase 1: uniform distillation of the allowed levels. */
+/** Phase 1: uniform distillation of the allowed levels (every level for rl and random selection). */
 export async function runPretrain(ctx: RunContext): Promise<void> {
   const levels = ctx.setup.selection === 'rl' ? ctx.setup.levelNames : ctx.setup.selection.levels;
-  await fixedSelectionEpochs(ctx, 'pretrain', levels);
+  await fixedSelectionEpochs(ctx, 'pretrain', (n) => ctx.fixedMask(n, levels));
+}
+
+/** Masks of a batch at a position of the run: [n, L], one row per image. */
+type MaskSource = (n: number, ...position: number[]) => Float32Array;
+
+/**
+ * Phase 3's masks for a fixed or random selection: the fixed levels, or a random subset per image
+ * (random-selection.ts) drawn from a seed of the position, so a resumed run draws the same subsets.
+ */
+function selectionMasks(ctx: RunContext): MaskSource {
+  const sel = ctx.setup.selection;
+  if (sel === 'rl') throw new RlpkdError('internal: rl selection has no fixed masks');
+  if (!sel.random) return (n) => ctx.fixedMask(n, sel.levels);
+  const dist = randomSubsetDistribution(ctx.setup.costs, sel.random.targetCost);
+  const names = ctx.setup.levelNames;
+  return (n, ...position) =>
+    ctx.maskFromSelections(
+      drawRandomSubsets(dist, n, ctx.seed('random-selection', ...position)).map((s) =>
+        s.map((l) => names[l]),
+      ),
+    );
 }
 
 /**
  * The student loop with a fixed selection, phases 1 and 3 alike: epochs over the training split from the
- * run cursor, every image distilling `levels` — with GradNorm's weights in phase 3 when it is on, uniform
- * ones in phase 1 — and the held-out loss logged at each epoch end.
+ * run cursor, every image distilling the levels its mask selects — with GradNorm's weights in phase 3
+ * when it is on, uniform ones in phase 1 — and the held-out loss logged at each epoch end.
  */
 async function fixedSelectionEpochs(
   ctx: RunContext,
   phase: 'pretrain' | 'joint',
-  levels: readonly string[],
+  masks: MaskSource,
 ): Promise<void> {
   const E = epochsOf(ctx, phase);
   const n = phase === 'pretrain' ? 1 : 3;
@@ -73,7 +95,8 @@ async function fixedSelectionEpochs(
     );
     try {
       for await (const batch of loader.epoch(EPOCH_BASE[phase] + epoch, ctx.progress.unit)) {
-        const r = await ctx.distillStep(batch, ctx.fixedMask(batch.records.length, levels), useGradNorm);
+        const mask = masks(batch.records.length, epoch, batch.index);
+        const r = await ctx.distillStep(batch, mask, useGradNorm);
         ctx.stepDone();
         ctx.unitDone(batch.index + 1);
         bar.update(batch.index + 1, { loss: r.loss });
@@ -108,6 +131,8 @@ async function policyIteration(ctx: RunContext, env: ParallelDistillationEnv) {
   });
   const stats = await ctx.ppoUpdate(rollout.episodes);
   const eps = rollout.summaries;
+  // One batched trial update (rolled back) per episode batch.
+  ctx.progress.recordTrials(ctx.progress.phase, eps.length / env.numEnvs);
   const subsets = new Set(eps.map((e) => e.selectedLevels.join('+')));
   ctx.logScalars(
     {
@@ -209,7 +234,47 @@ export async function runJointPhase(ctx: RunContext): Promise<void> {
     ctx.log.info(`phase 3: GradNorm measures gradient norms at '${w.name}' (${w.how})`);
   }
   if (ctx.setup.selection === 'rl') await jointRl(ctx, E);
-  else await fixedSelectionEpochs(ctx, 'joint', ctx.setup.selection.levels);
+  else if (ctx.config.phases.joint.schedule === 'episodes') await jointEpisodeSchedule(ctx, E);
+  else await fixedSelectionEpochs(ctx, 'joint', selectionMasks(ctx));
+}
+
+/**
+ * Phase 3 of a fixed or random selection on an rl run's image schedule (`phases.joint.schedule:
+ * episodes`): the same stream, iterations and batches as jointRl, so a comparison's methods get the same
+ * student updates on the same images. It draws what a rollout draws — a chunk of num_parallel_envs images
+ * at the reset and after each of its episode batches, the last one starting episodes nobody finishes —
+ * without running episodes. The update accounts' digests check that the images match.
+ */
+async function jointEpisodeSchedule(ctx: RunContext, E: number): Promise<void> {
+  const stream = new TrainImageStream(ctx.setup.trainLoader, EPOCH_BASE.joint, ctx.progress.stream('joint'));
+  const N = ctx.config.rl.environment.num_parallel_envs;
+  const batches = ctx.rolloutSteps(N).episodes / N;
+  const masks = selectionMasks(ctx);
+  const bs = ctx.config.data.batch_size;
+  // The driver's environment is never stepped: this schedule only shares its epochs, cursor and Ctrl-C.
+  const iteration = async (): Promise<Record<string, number>> => {
+    const epoch = ctx.progress.epoch;
+    const unit = ctx.progress.unit;
+    for (let b = 0; b <= batches; b++) await stream.next(N);
+    const images = joinChunks(stream.takeDrawn().slice(0, batches));
+    const n = images.hashes.length;
+    const mask = masks(n, epoch, unit);
+    const L = ctx.L;
+    let loss = 0;
+    for (let start = 0; start < n; start += bs) {
+      const end = Math.min(start + bs, n);
+      const r = await ctx.distillStep(
+        sliceChunk(images, start, end),
+        mask.subarray(start * L, end * L),
+        ctx.gradnorm !== null,
+      );
+      loss = r.loss;
+      ctx.stepDone();
+    }
+    ctx.progress.setStream('joint', stream.cursor());
+    return { loss };
+  };
+  await runEnvEpochs(ctx, E, 'joint', stream, iteration, (epoch) => logEpochEnd(ctx, 'joint', epoch, E));
 }
 
 async function jointRl(ctx: RunContext, E: number): Promise<void> {

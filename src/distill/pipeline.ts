@@ -12,7 +12,7 @@ import type { RunConfig } from '../config/schema';
 import { RlpkdError } from '../errors';
 import { Logger, type LoggerOptions, type LogLevel, type LogSink } from '../logging/logger';
 import { MetricsWriter } from '../logging/metrics';
-import { createRunDir, openRunDir, type RunDir } from '../logging/run-dir';
+import { createRunDir, createRunDirAt, openRunDir, type RunDir } from '../logging/run-dir';
 import { TensorBoardWriter } from '../logging/tfevents';
 import type { ExecutionProviderName } from '../runtime/session';
 import { policyHeatmapData, policyHeatmapSpec } from '../viz/policy-heatmap';
@@ -45,6 +45,10 @@ export interface TrainOptions {
   ep?: ExecutionProviderName;
   /** Run name (overrides run.name). */
   runName?: string;
+  /** Create the run in exactly this folder (it must not exist) instead of `<output_dir>/<name>-<timestamp>`. */
+  runDir?: string;
+  /** Stop after this phase (1..3) with its checkpoint saved: status 'stopped', resumable (rlpkd ablate). */
+  stopAfterPhase?: number;
   /**
    * The held-out split was named explicitly (the CLI sets this for `--set data.val_split=...`): a missing
    * one fails instead of falling back to a held-out carve of the training split.
@@ -59,7 +63,7 @@ export interface TrainOptions {
 /** What a run ended with. */
 export interface TrainResult {
   runDir: string;
-  status: 'completed' | 'interrupted';
+  status: 'completed' | 'interrupted' | 'stopped';
   /** Folder of the last checkpoint written. */
   checkpoint: string;
   summary?: TrainSummary;
@@ -150,7 +154,9 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
   });
   console0.close();
   if (!run) {
-    run = createRunDir(config.run.output_dir, options.runName ?? config.run.name);
+    run = options.runDir
+      ? createRunDirAt(options.runDir)
+      : createRunDir(config.run.output_dir, options.runName ?? config.run.name);
     writeResolvedConfig(run.root, config, options.sources ?? []);
   }
   const log = new Logger({ ...loggerBase, file: run.logFile });
@@ -205,6 +211,11 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
       }
       progress.phaseDone();
       if (p < 4 && !skipped) last = await ctx.saveCheckpoint();
+      if (options.stopAfterPhase === p) {
+        if (skipped) last = await ctx.saveCheckpoint();
+        log.info(`stopped after phase ${p} as asked; checkpoint ${last}`);
+        return { runDir: run.root, status: 'stopped', checkpoint: last };
+      }
     }
     reportSkipped(setup, log);
     const summary = await summarize(ctx);
@@ -268,8 +279,14 @@ function describeSetup(setup: DistillSetup, log: LogSink): void {
   );
   log.info(
     `data ${c.data.type}: ${setup.splits.train.records.length} training images, ${setup.heldOut.hashes.length} held out; ` +
-      `loss ${c.distill.loss}; selection ${setup.selection === 'rl' ? 'rl' : setup.selection.levels.join('+')}; ep ${setup.ep}`,
+      `loss ${c.distill.loss}; selection ${describeSelection(setup.selection)}; ep ${setup.ep}`,
   );
+}
+
+function describeSelection(sel: DistillSetup['selection']): string {
+  if (sel === 'rl') return 'rl';
+  if (sel.random) return `random (expected cost ${sel.random.targetCost.toFixed(3)})`;
+  return sel.levels.join('+');
 }
 
 async function summarize(ctx: RunContext): Promise<TrainSummary> {

@@ -83,8 +83,29 @@ export interface RunStateJson {
   heldOutStart?: { loss: number; levels: number[] };
   /** Wall seconds spent per phase (index 0 = phase 1). */
   phaseSeconds: number[];
+  /** The student updates each phase kept, and its rolled-back trials (index 0 = phase 1; absent: none yet). */
+  updates?: UpdateAccount[];
   /** ISO time of writing. */
   savedAt: string;
+}
+
+/**
+ * The student updates a phase kept. Trial updates of the level-selection environment are rolled back, so
+ * they are counted apart (`trials`): they cost wall time (in phaseSeconds) but train nothing.
+ */
+export interface UpdateAccount {
+  /** Kept student updates (optimizer steps). */
+  updates: number;
+  /** Images in them. */
+  images: number;
+  /** Σ over those images of the cost share of the levels each distilled. */
+  cost: number;
+  /** Wall seconds inside the kept updates. */
+  seconds: number;
+  /** Rolled-back trial updates (one per episode batch of phases 2 and 3). */
+  trials: number;
+  /** sha-256 chain over each update's image hashes and flips: equal digests = same images in same batches. */
+  digest: string;
 }
 
 /** Everything a checkpoint holds. */

@@ -166,7 +166,14 @@ export class RunContext {
   async distillStep(batch: ImageBatch, mask: Float32Array, useGradNorm: boolean): Promise<DistillStepResult> {
     const gn = useGradNorm ? this.gradnorm : null;
     const weights = gn ? gn.weightsFloat32() : new Float32Array(this.L).fill(1 / this.L);
+    const t0 = performance.now();
     const r = await this.distiller.step(batch, mask, weights, { measureGradNorms: gn !== null });
+    this.progress.recordUpdate(this.progress.phase, {
+      hashes: batch.hashes ?? [],
+      flipped: batch.flipped ?? [],
+      cost: maskCost(mask, this.setup.costs),
+      seconds: (performance.now() - t0) / 1000,
+    });
     if (!Number.isFinite(r.loss)) {
       throw new RlpkdError(`the distillation loss became ${r.loss} at step ${this.progress.globalStep}`, {
         hint: 'lower distill.optimizer.lr or set distill.grad_clip',
@@ -399,6 +406,13 @@ export class RunContext {
     await this.maml?.release();
     await this.policyNet?.release();
   }
+}
+
+/** Σ over the mask's rows ([N, L]) of the cost share of the levels each selects. */
+function maskCost(mask: Float32Array, costs: readonly number[]): number {
+  let c = 0;
+  for (let i = 0; i < mask.length; i++) if (mask[i]) c += costs[i % costs.length];
+  return c;
 }
 
 /** The MAML trainer's options from the run config (meta-training and the final adaptation alike). */

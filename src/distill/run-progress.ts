@@ -4,8 +4,15 @@
  * wall time per phase. Phases move it only through these methods; a checkpoint stores `toState()`.
  */
 import { RlpkdError } from '../errors';
+import { contentHash } from '../util/content-hash';
 import type { StreamCursor } from './image-stream';
-import { RUN_STATE_VERSION, checkpointLabel, type RunCursor, type RunStateJson } from './run-checkpoint';
+import {
+  RUN_STATE_VERSION,
+  checkpointLabel,
+  type RunCursor,
+  type RunStateJson,
+  type UpdateAccount,
+} from './run-checkpoint';
 
 /** The held-out all-level distillation loss (and per level). */
 export interface HeldOutLosses {
@@ -119,6 +126,40 @@ export class RunProgress {
     if (i >= 0 && i < this.s.phaseSeconds.length) this.s.phaseSeconds[i] += seconds;
   }
 
+  /** The kept student updates and trials per phase (index 0 = phase 1), copies. */
+  get updateAccounts(): UpdateAccount[] {
+    return [0, 1, 2, 3].map((i) => ({ ...(this.s.updates?.[i] ?? emptyAccount()) }));
+  }
+
+  private account(phase: number): UpdateAccount {
+    this.s.updates ??= [0, 1, 2, 3].map(emptyAccount);
+    const a = this.s.updates[phase - 1];
+    if (!a) throw new RlpkdError(`internal: no update account for phase ${phase}`);
+    return a;
+  }
+
+  /**
+   * Counts one kept student update of phase `phase`: its images (hashes and flips, chained into the
+   * phase's digest), the summed cost share of their selected levels, and its wall seconds.
+   */
+  recordUpdate(
+    phase: number,
+    u: { hashes: readonly string[]; flipped: readonly boolean[]; cost: number; seconds: number },
+  ): void {
+    const a = this.account(phase);
+    a.updates++;
+    a.images += u.hashes.length;
+    a.cost += u.cost;
+    a.seconds += u.seconds;
+    const batch = u.hashes.map((h, i) => `${h}${u.flipped[i] ? ':f' : ''}`).join(',');
+    a.digest = contentHash([a.digest, '\n', batch]);
+  }
+
+  /** Counts rolled-back trial updates of phase `phase`. */
+  recordTrials(phase: number, count: number): void {
+    this.account(phase).trials += count;
+  }
+
   /** The label a checkpoint of the current position gets. */
   label(): string {
     return checkpointLabel(this.s.cursor);
@@ -128,4 +169,8 @@ export class RunProgress {
   toState(extra: Partial<Pick<RunStateJson, 'label' | 'returnScaler' | 'savedAt'>> = {}): RunStateJson {
     return { ...structuredClone(this.s), ...structuredClone(extra), version: RUN_STATE_VERSION };
   }
+}
+
+function emptyAccount(): UpdateAccount {
+  return { updates: 0, images: 0, cost: 0, seconds: 0, trials: 0, digest: '' };
 }

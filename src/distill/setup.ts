@@ -69,8 +69,11 @@ export interface DistillSetup {
   trainable: string[];
   /** GradNorm's W (when GradNorm runs in phase 3). */
   sharedParameter?: SharedParameterChoice;
-  /** 'rl', or the fixed set of levels every image distils ('all' resolved to every level). */
-  selection: 'rl' | { levels: string[] };
+  /**
+   * 'rl', or the levels images distil ('all' resolved to every level); with `random`, every level is a
+   * candidate and each image draws a subset of expected cost `random.targetCost` (random-selection.ts).
+   */
+  selection: 'rl' | { levels: string[]; random?: { targetCost: number } };
   /** Policy state size and decisions per episode. */
   dims: { stateDim: number; maxSteps: number; numLevels: number };
   splits: DatasetSplits;
@@ -144,7 +147,7 @@ export async function prepareDistillation(
     config,
     pairs.map((p) => p.teacher.channels),
   );
-  const selection = resolveSelection(config.distill.selection, pairs);
+  const selection = resolveSelection(config.distill.selection, pairs, config.distill.random_cost);
   const usesGradNorm =
     config.gradnorm.enabled && config.phases.joint.enabled && config.phases.joint.epochs > 0;
   const sharedParameter = usesGradNorm
@@ -252,9 +255,11 @@ function requireModelFile(key: string, file: string): void {
 function resolveSelection(
   selection: RunConfig['distill']['selection'],
   pairs: readonly LevelPair[],
+  randomCost: number,
 ): DistillSetup['selection'] {
   if (selection === 'rl') return 'rl';
   if (selection === 'all') return { levels: pairs.map((p) => p.name) };
+  if (selection === 'random') return { levels: pairs.map((p) => p.name), random: { targetCost: randomCost } };
   const names = selection.map((s) => {
     const p =
       pairs.find((q) => q.name === s || q.student.output === s) ??

@@ -97,6 +97,23 @@ export function createRunDir(outputDir: string, name: string, date: Date = new D
   }
 }
 
+/** Creates a run directory at exactly `dir` (its parent is created; `dir` itself must not exist yet). */
+export function createRunDirAt(dir: string): RunDir {
+  const root = path.resolve(dir);
+  try {
+    fs.mkdirSync(path.dirname(root), { recursive: true });
+    fs.mkdirSync(root);
+  } catch (err) {
+    throw new RlpkdError(`cannot create run directory '${dir}': ${(err as Error).message}`, {
+      hint: 'remove the folder, or pick another one',
+      cause: err,
+    });
+  }
+  const run = new RunDir(root);
+  run.writeJson(RUN_FILES.format, { format: 'rl-pyramidkd run', version: RUN_DIR_FORMAT_VERSION });
+  return run;
+}
+
 /** Opens an existing run directory (for --resume, eval, visualize); it must hold a resolved config. */
 export function openRunDir(dir: string): RunDir {
   const root = path.resolve(dir);
