@@ -61,14 +61,19 @@ describe('cross-field rules', () => {
     ).toEqual([]);
   });
 
-  it('selection accepts rl, all or a fixed list', () => {
+  it('selection accepts rl, all, random or a fixed list', () => {
     expect(configFromObject({ ...base, distill: { selection: 'all' } }).distill.selection).toBe('all');
+    const r = configFromObject({ ...base, distill: { selection: 'random', random_cost: 0.2 } }).distill;
+    expect([r.selection, r.random_cost]).toEqual(['random', 0.2]);
+    expect(() => configFromObject({ ...base, distill: { selection: 'random', random_cost: 0 } })).toThrow(
+      /distill\.random_cost/,
+    );
     expect(configFromObject({ ...base, distill: { selection: ['p3', 'p5'] } }).distill.selection).toEqual([
       'p3',
       'p5',
     ]);
     expect(() => configFromObject({ ...base, distill: { selection: 'some' } })).toThrow(
-      `distill.selection: got 'some'; expected "rl", "all" or a list of level names (a fixed selection)`,
+      `distill.selection: got 'some'; expected "rl", "all", "random" or a list of level names (a fixed selection)`,
     );
   });
 });
