@@ -196,7 +196,7 @@ describe('validation messages', () => {
     expect(c.phases).toEqual({
       pretrain: { enabled: true, epochs: 10 },
       policy: { enabled: true, epochs: 20 },
-      joint: { enabled: true, epochs: 10 },
+      joint: { enabled: true, epochs: 10, schedule: 'epochs' },
       meta: { enabled: true, epochs: 10 },
     });
     expect(c.rl.policy.state_dim).toBe('auto');
