@@ -253,3 +253,25 @@ export { runTeach, resolveTeachTask, TEACH_FILES, TaskScorer, LabelPrior } from 
 export type { TeachOptions, TeachReport, TeachResult, TaskScore, TaskPrediction } from './teach';
 export { loadTeachConfig, teachConfigFromObject, teachConfigSchema } from './config/teach-schema';
 export type { TeachConfig } from './config/teach-schema';
+
+// Ablations: every fixed level subset, a random selection and the RL policy from one phase-1 checkpoint per
+// seed (`rlpkd ablate`), run here or on a BullMQ queue served by `rlpkd worker` processes.
+export {
+  runAblation,
+  runAblationJob,
+  planAblation,
+  assembleAblation,
+  AblationStore,
+  ABLATION_FILES,
+  startQueueWorker,
+  runJobsOnQueue,
+} from './sweep';
+export type {
+  AblateOptions,
+  AblateResult,
+  AblationReport,
+  AblationRow,
+  AblationJob,
+  BranchResult,
+  QueueWorkerOptions,
+} from './sweep';

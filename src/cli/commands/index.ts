@@ -1,5 +1,6 @@
 /** Every CLI command, in the order `rlpkd --help` lists them. A test checks this matches the folder. */
 import type { Command } from 'commander';
+import { registerAblate } from './ablate';
 import { registerArtifacts } from './artifacts';
 import { registerBench } from './bench';
 import { registerEval } from './eval';
@@ -12,6 +13,7 @@ import { registerModels } from './models';
 import { registerTeach } from './teach';
 import { registerTrain } from './train';
 import { registerVisualize } from './visualize';
+import { registerWorker } from './worker';
 
 export const COMMANDS: Record<string, (program: Command) => void> = {
   inspect: registerInspect,
@@ -21,6 +23,8 @@ export const COMMANDS: Record<string, (program: Command) => void> = {
   train: registerTrain,
   teach: registerTeach,
   eval: registerEval,
+  ablate: registerAblate,
+  worker: registerWorker,
   metrics: registerMetrics,
   'export-weights': registerExportWeights,
   visualize: registerVisualize,
