@@ -10,7 +10,8 @@ import { loadConfig } from '../../src/config/load-config';
 import { readParetoInput } from '../../src/viz/pareto-input';
 import { runAblation } from '../../src/sweep/run-ablation';
 import { AblationStore, type BranchResult, type PhaseOneResult } from '../../src/sweep/ablation-store';
-import { tempDir, tinyConfig, writeTinyModels } from '../distill/run-fixtures';
+import { tempDir } from '../distill/run-fixtures';
+import { tinyAblationConfig } from './ablate-fixtures';
 
 jest.setTimeout(300000);
 
@@ -19,16 +20,7 @@ const quiet = new Writable({ write: (_c, _e, done) => done() });
 describe('rlpkd ablate (local)', () => {
   it('branches every method from one phase-1 checkpoint with equal updates and writes the tables', async () => {
     const dir = tempDir('ablate');
-    const models = writeTinyModels(dir);
-    const config = tinyConfig(dir, models, {
-      models: { levels: ['p4', 'p5'] },
-      phases: {
-        pretrain: { epochs: 1 },
-        policy: { epochs: 1 },
-        joint: { epochs: 1 },
-        meta: { enabled: false },
-      },
-    });
+    const config = tinyAblationConfig(dir);
     const out = path.join(dir, 'ablation');
     const ablate = async (lines: string[]) =>
       runAblation({

@@ -11,7 +11,8 @@ import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { runAblation } from '../../src/sweep/run-ablation';
 import { AblationStore } from '../../src/sweep/ablation-store';
-import { tempDir, tinyConfig, writeTinyModels } from '../distill/run-fixtures';
+import { tempDir } from '../distill/run-fixtures';
+import { tinyAblationConfig } from './ablate-fixtures';
 
 jest.setTimeout(600000);
 
@@ -61,16 +62,7 @@ maybe('rlpkd ablate --queue with two rlpkd workers', () => {
     if (!fs.existsSync(path.join(ROOT, 'dist', 'cli', 'main.js')))
       throw new Error('run `npm run build` before the e2e tests');
     const dir = tempDir('ablate-queue');
-    const models = writeTinyModels(dir);
-    const config = tinyConfig(dir, models, {
-      models: { levels: ['p4', 'p5'] },
-      phases: {
-        pretrain: { epochs: 1 },
-        policy: { epochs: 2 },
-        joint: { epochs: 1 },
-        meta: { enabled: false },
-      },
-    });
+    const config = tinyAblationConfig(dir, 2);
     const port = await freePort();
     const redis = spawn(
       REDIS,
