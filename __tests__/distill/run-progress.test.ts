@@ -57,3 +57,30 @@ describe('RunProgress', () => {
     });
   });
 });
+
+describe('RunProgress update accounts', () => {
+  const update = (flip: boolean) => ({ hashes: ['a', 'b'], flipped: [false, flip], cost: 0.5, seconds: 0.25 });
+
+  it('counts kept updates, images, cost, seconds and trials per phase, and survives a checkpoint', () => {
+    const p = new RunProgress();
+    p.recordUpdate(3, update(false));
+    p.recordUpdate(3, update(true));
+    p.recordTrials(2, 4);
+    const a = p.updateAccounts;
+    expect(a[0]).toEqual({ updates: 0, images: 0, cost: 0, seconds: 0, trials: 0, digest: '' });
+    expect(a[1].trials).toBe(4);
+    expect([a[2].updates, a[2].images, a[2].cost, a[2].seconds]).toEqual([2, 4, 1, 0.5]);
+    expect(new RunProgress(p.toState()).updateAccounts).toEqual(a);
+  });
+
+  it('chains the images into a digest: equal for the same batches, different for another flip', () => {
+    const digest = (flips: boolean[]) => {
+      const p = new RunProgress();
+      for (const f of flips) p.recordUpdate(1, update(f));
+      return p.updateAccounts[0].digest;
+    };
+    expect(digest([false, true])).toBe(digest([false, true]));
+    expect(digest([false, true])).not.toBe(digest([true, false]));
+    expect(digest([false, true])).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
