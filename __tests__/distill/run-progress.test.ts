@@ -59,7 +59,12 @@ describe('RunProgress', () => {
 });
 
 describe('RunProgress update accounts', () => {
-  const update = (flip: boolean) => ({ hashes: ['a', 'b'], flipped: [false, flip], cost: 0.5, seconds: 0.25 });
+  const update = (flip: boolean) => ({
+    hashes: ['a', 'b'],
+    flipped: [false, flip],
+    cost: 0.5,
+    seconds: 0.25,
+  });
 
   it('counts kept updates, images, cost, seconds and trials per phase, and survives a checkpoint', () => {
     const p = new RunProgress();
