@@ -6,6 +6,7 @@
  * the same images. `--quick` shortens the phases for smoke use.
  */
 import type { RunConfig } from '../config/schema';
+import { RlpkdError } from '../errors';
 import type { AblationMethod } from './ablation-plan';
 
 /** Epoch caps of `--quick` (phases 1–4). */
@@ -50,7 +51,7 @@ export function branchConfig(
   c.phases.joint.schedule = 'episodes';
   if (method.kind === 'fixed') c.distill.selection = [...method.levels];
   else {
-    if (randomCost === undefined) throw new Error('internal: the random branch needs the rl cost');
+    if (randomCost === undefined) throw new RlpkdError('internal: the random branch needs the rl cost');
     c.distill.selection = 'random';
     c.distill.random_cost = randomCost;
   }
