@@ -9,6 +9,7 @@ import { registerGrad } from './grad';
 import { registerInspect } from './inspect';
 import { registerMetrics } from './metrics';
 import { registerModels } from './models';
+import { registerNas } from './nas';
 import { registerTeach } from './teach';
 import { registerTrain } from './train';
 import { registerVisualize } from './visualize';
@@ -21,6 +22,7 @@ export const COMMANDS: Record<string, (program: Command) => void> = {
   train: registerTrain,
   teach: registerTeach,
   eval: registerEval,
+  nas: registerNas,
   metrics: registerMetrics,
   'export-weights': registerExportWeights,
   visualize: registerVisualize,
