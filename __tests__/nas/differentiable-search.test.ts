@@ -2,20 +2,11 @@ import { dartsGates } from '../../src/nas/darts';
 import { deriveSelection, runGatedSearch } from '../../src/nas/differentiable-search';
 import { gdasGates } from '../../src/nas/gdas';
 import { searchSpace } from '../../src/nas/search-space';
-import { ToyProblem } from './toy-problem';
+import { threeLevelToy, type ToyProblem } from './toy-problem';
 
 // Level 0 pulls the student toward the validation target, level 1 away from it, level 2 sideways.
 function toy(): ToyProblem {
-  return new ToyProblem(
-    [
-      [1, 1, 0, 0],
-      [-1, -1, 0, 0],
-      [0, 0, 1, -1],
-    ],
-    [1, 1, 0, 0],
-    [0, 0, 0, 0],
-    0.05,
-  );
+  return threeLevelToy([1, 1, 0, 0], [0, 0, 0, 0], 0.05);
 }
 
 const space = searchSpace(['P3', 'P4', 'P5'], (levels) => 0.1 * levels.length);

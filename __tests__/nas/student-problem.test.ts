@@ -4,45 +4,32 @@
  * quantity computed by the float64 reference interpreter on the distillation graph.
  */
 import { DISTILL_IO, buildDistillationModel } from '../../src/distill/distill-model';
-import { addStudentAdapters, matchLevels } from '../../src/distill/level-matching';
-import { StudentDistiller, type TaughtBatch } from '../../src/distill/student-distiller';
-import { classifyParameters } from '../../src/analysis/parameters';
+import { createStudentDistiller } from '../../src/distill/create-distiller';
+import { prepareDistillation } from '../../src/distill/setup';
+import type { TaughtBatch } from '../../src/distill/student-distiller';
 import { StudentGatedProblem } from '../../src/nas/student-problem';
 import { architectureGradientByDifferences, unrolledWeightGradient } from '../../src/nas/unrolled-gradient';
 import { featuresYardstick } from '../../src/nas/yardstick';
+import { silentLog } from '../../src/logging/logger';
 import type { HostTensor } from '../../src/runtime';
-import { Rng } from '../../src/util/rng';
 import { runReference, type RefTensor } from '../helpers/reference';
 import { DataType } from '../../src/onnx/types';
-import { tinyFpn } from '../distill/fixtures';
+import { tempDir, tinyConfig, writeTinyModels } from '../distill/run-fixtures';
 
-const SIZE = { height: 32, width: 32 };
-
-function images(seed: number, n: number): HostTensor {
-  const rng = new Rng(seed);
-  return { data: Float32Array.from({ length: n * 3 * 32 * 32 }, () => rng.normal()), dims: [n, 3, 32, 32] };
-}
-
+// The tiny project's run setup (32×32 ResNet-FPN graphs, synthetic images), one training and one validation batch.
 async function setup() {
-  const teacher = tinyFpn({ arch: 'resnet34-fpn', seed: 1 });
-  const c = classifyParameters(tinyFpn({ seed: 2 }));
-  const { model: student, pairs } = addStudentAdapters(c.model, matchLevels(teacher, c.model, SIZE), 1);
-  const trainable = c.trainable.map((e) => e.name);
-  const distiller = await StudentDistiller.create({
-    teacher,
-    student,
-    imageInput: 'images',
-    teacherImageInput: 'images',
-    pairs,
-    loss: 'mse',
-    trainable,
-    optimizer: { type: 'sgd', lr: 1e-3 },
-  });
-  const train = await distiller.prepare({ images: images(1, 3) });
-  const val = await distiller.prepare({ images: images(2, 2) });
-  const yardstick = featuresYardstick(distiller, [val]);
-  const problem = StudentGatedProblem.create(distiller, [train], yardstick);
-  return { distiller, student, pairs, problem, train, yardstick };
+  const dir = tempDir('nas-problem');
+  const config = tinyConfig(dir, writeTinyModels(dir), { data: { num_workers: 1 } });
+  const s = await prepareDistillation(config, { log: silentLog });
+  const distiller = await createStudentDistiller(s, silentLog);
+  const first = async (epoch: number): Promise<TaughtBatch> => {
+    for await (const b of s.trainLoader.epoch(epoch)) return distiller.prepare({ images: b.images });
+    throw new Error('no batch');
+  };
+  const train = await first(0);
+  const val = await first(1);
+  const problem = StudentGatedProblem.create(distiller, [train], featuresYardstick(distiller, [val]));
+  return { distiller, student: s.student, pairs: s.pairs, problem, train };
 }
 
 describe('unrolled architecture gradient on a tiny student', () => {

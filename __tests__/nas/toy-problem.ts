@@ -94,3 +94,13 @@ export class ToyProblem implements GatedSearchProblem, ProxyTrainable {
     });
   }
 }
+
+/** Three levels in R^4: level 0 pulls w toward (1, 1, 0, 0), level 1 away from it, level 2 sideways. */
+export function threeLevelToy(target: number[], start: number[], lr?: number): ToyProblem {
+  const anchors = [
+    [1, 1, 0, 0],
+    [-1, -1, 0, 0],
+    [0, 0, 1, -1],
+  ];
+  return new ToyProblem(anchors, target, start, lr);
+}

@@ -1,17 +1,9 @@
 import { architectureGradientByDifferences, unrolledWeightGradient } from '../../src/nas/unrolled-gradient';
-import { ToyProblem } from './toy-problem';
+import { threeLevelToy, type ToyProblem } from './toy-problem';
 
-// Three levels in R^4: level 0 pulls w toward the validation target, level 1 away from it, level 2 sideways.
+// Level 0 pulls w toward the validation target, level 1 away from it, level 2 sideways.
 function toy(): ToyProblem {
-  return new ToyProblem(
-    [
-      [1, 1, 0, 0],
-      [-1, -1, 0, 0],
-      [0, 0, 1, -1],
-    ],
-    [1, 1, 0.25, 0.25],
-    [0.125, -0.25, 0.5, 0],
-  );
+  return threeLevelToy([1, 1, 0.25, 0.25], [0.125, -0.25, 0.5, 0]);
 }
 
 describe('DARTS unrolled architecture gradient (loss-only gates)', () => {
