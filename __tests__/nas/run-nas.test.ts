@@ -4,6 +4,9 @@ import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { configFromObject } from '../../src/config/load-config';
 import { runNas } from '../../src/nas/run-nas';
+import { featuresYardstick } from '../../src/nas/yardstick';
+import { selectionCost } from '../../src/analysis/selection-cost';
+import { loadModel } from '../../src/onnx/model-io';
 import type { NasReport } from '../../src/nas/report';
 import { runCli } from '../helpers/run-cli';
 import { tempDir, tinyConfigObject, writeTinyModels } from '../distill/run-fixtures';
@@ -94,6 +97,35 @@ describe('rlpkd nas on a tiny project', () => {
     expect(report.oracle!.objectives).toEqual(oracle.oracle!.objectives);
     expect(report.chosen.objective).toBe(oracle.oracle!.objectives[report.chosen.label]);
     expect(report.regret).toBe(report.chosen.objective - oracle.oracle!.bestObjective);
+  });
+
+  it('takes another yardstick and the inference cost of selection-cost', async () => {
+    let losses = 0;
+    const { report } = await runNas({
+      config,
+      configSource: configFile,
+      method: 'exhaustive',
+      proxySteps: 1,
+      cost: 'inference',
+      outDir: path.join(dir, 'nas-inference'),
+      yardstick: {
+        name: 'counted-features',
+        create: ({ distiller, batches }) => {
+          const inner = featuresYardstick(distiller, batches);
+          return { ...inner, name: 'counted-features', loss: () => (losses++, inner.loss()) };
+        },
+      },
+    });
+    expect(report.key.yardstick).toBe('counted-features');
+    expect(losses).toBe(16); // the start, then one per selection
+    const student = loadModel(models.student);
+    for (const e of report.evaluated) {
+      expect(e.cost).toBe(selectionCost(student, { height: 32, width: 32 }, e.levels).share);
+    }
+    const cost = (label: string) => report.evaluated.find((e) => e.label === label)!.cost;
+    expect(cost('P2+P3+P4+P5')).toBeCloseTo(1, 12);
+    // Levels share the trunk: the inference cost is not additive.
+    expect(cost('P4+P5')).toBeLessThan(cost('P4') + cost('P5'));
   });
 
   it('refuses an oracle scored with other settings, before any work', async () => {

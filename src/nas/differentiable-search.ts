@@ -38,7 +38,7 @@ export interface GateScheme {
 /** One architecture step, as the search curve records it. */
 export interface GatedSearchPoint {
   step: number;
-  /** L_val(w')/L_val(w₀) + λ·cost at this step's gates. */
+  /** L_val(w')/L_val(w₀) + λ·cost at this step's gates (L_val(w') on the step's validation batch). */
   objective: number;
   /** The gates the step used. */
   gates: number[];

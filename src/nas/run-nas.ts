@@ -33,7 +33,7 @@ import {
 } from './report';
 import { levelsMask, maskLevels, searchSpace, selectionLabel, type SearchSpace } from './search-space';
 import { StudentGatedProblem } from './student-problem';
-import { featuresYardstick } from './yardstick';
+import { featuresYardstick, type ValidationYardstick } from './yardstick';
 
 /** Which cost a selection is charged: the MDP's distillation cost share (Σ cost_l) or the inference MACs share. */
 export type NasCost = 'distill' | 'inference';
@@ -59,6 +59,18 @@ export interface NasOptions {
   /** Output folder (default <run.output_dir>/nas-<method>). */
   outDir?: string;
   settings?: Partial<MethodSettings>;
+  /**
+   * The validation yardstick over the prepared held-out batches (default: featuresYardstick, the
+   * all-level distillation loss, named 'features'); its name enters nas.json's key.
+   */
+  yardstick?: {
+    name: string;
+    create(context: {
+      setup: DistillSetup;
+      distiller: StudentDistiller;
+      batches: TaughtBatch[];
+    }): ValidationYardstick;
+  };
   onProgress?: (point: CurvePoint) => void;
 }
 
@@ -155,7 +167,7 @@ export async function runNas(
   const key: NasObjectiveKey = {
     config: options.configSource,
     seed: config.run.seed,
-    yardstick: 'features',
+    yardstick: options.yardstick?.name ?? 'features',
     cost: costKind,
     proxySteps,
     lambda,
@@ -184,7 +196,10 @@ export async function runNas(
   try {
     const t0 = performance.now();
     const train = await proxyBatches(setup, distiller, proxySteps);
-    const yardstick = featuresYardstick(distiller, await validationBatches(setup, distiller));
+    const batches = await validationBatches(setup, distiller);
+    const yardstick = options.yardstick
+      ? options.yardstick.create({ setup, distiller, batches })
+      : featuresYardstick(distiller, batches);
     const problem = StudentGatedProblem.create(distiller, train, yardstick);
     const space = searchSpace(setup.levelNames, selectionCostFunction(setup, costKind));
     const objective = await SelectionObjective.create(problem, () => yardstick.loss(), space, {
