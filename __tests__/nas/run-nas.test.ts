@@ -8,8 +8,10 @@ import { featuresYardstick } from '../../src/nas/yardstick';
 import { selectionCost } from '../../src/analysis/selection-cost';
 import { loadModel } from '../../src/onnx/model-io';
 import type { NasReport } from '../../src/nas/report';
+import { Writable } from 'node:stream';
+import { runTraining } from '../../src/distill/pipeline';
 import { runCli } from '../helpers/run-cli';
-import { tempDir, tinyConfigObject, writeTinyModels } from '../distill/run-fixtures';
+import { tempDir, tinyConfig, tinyConfigObject, writeTinyModels } from '../distill/run-fixtures';
 
 describe('rlpkd nas on a tiny project', () => {
   jest.setTimeout(240000);
@@ -126,6 +128,36 @@ describe('rlpkd nas on a tiny project', () => {
     expect(cost('P2+P3+P4+P5')).toBeCloseTo(1, 12);
     // Levels share the trunk: the inference cost is not additive.
     expect(cost('P4+P5')).toBeLessThan(cost('P4') + cost('P5'));
+  });
+
+  it("--from-run starts every proxy training from the run's checkpoint (its config by default)", async () => {
+    const trained = await runTraining({
+      config: tinyConfig(dir, models, {
+        run: { name: 'nas-start' },
+        distill: { selection: 'all' },
+        phases: { pretrain: { epochs: 1 }, joint: { epochs: 0 } },
+      }),
+      logger: { stream: new Writable({ write: (_c, _e, done) => done() }), progress: 'lines' },
+    });
+    expect(trained.status).toBe('completed');
+    const r = await runCli(
+      'nas',
+      '--method',
+      'random',
+      '--from-run',
+      trained.runDir,
+      '--proxy-steps',
+      '1',
+      '--samples',
+      '2',
+      '--json',
+    );
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as NasReport;
+    expect(report.key.start).toContain(path.join(trained.runDir, 'checkpoints', 'final'));
+    expect(report.key.config).toContain(trained.runDir);
+    // The distilled student is closer to the teacher than the initial one the oracle started from.
+    expect(report.baseLoss).toBeLessThan(oracle.baseLoss);
   });
 
   it('refuses an oracle scored with other settings, before any work', async () => {
