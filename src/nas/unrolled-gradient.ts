@@ -7,7 +7,9 @@
  *   ∂L_val(w')/∂c_l = −ξ·∇²_{c_l,w} L_train(w, c)·∇_{w'} L_val(w')
  *                  ≈ −ξ·(∂L_train/∂c_l (w⁺) − ∂L_train/∂c_l (w⁻)) / (2ε),  w± = w ± ε·v, v = ∇_{w'} L_val(w')
  * and ∂L_train/∂c_l = L_l, so the Hessian-vector product needs only the level losses at w⁺ and w⁻;
- * ε = 0.01/‖v‖ as in DARTS's architect.py. This module works with the loss weights c directly; the
+ * ε = 0.01/‖v‖ as in DARTS's architect.py. The virtual step is a plain gradient step: DARTS's also adds
+ * the optimizer's momentum buffer and weight decay, which move w' but do not depend on c, so the
+ * Hessian-vector product keeps its form. This module works with the loss weights c directly; the
  * searches chain them to their gates.
  */
 
