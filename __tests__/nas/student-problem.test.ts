@@ -14,6 +14,7 @@ import { silentLog } from '../../src/logging/logger';
 import type { HostTensor } from '../../src/runtime';
 import { runReference, type RefTensor } from '../helpers/reference';
 import { DataType } from '../../src/onnx/types';
+import { Rng } from '../../src/util/rng';
 import { tempDir, tinyConfig, writeTinyModels } from '../distill/run-fixtures';
 
 // The tiny project's run setup (32×32 ResNet-FPN graphs, synthetic images), one training and one validation batch.
@@ -63,7 +64,7 @@ describe('unrolled architecture gradient on a tiny student', () => {
       const model = buildDistillationModel(student, pairs, { loss: 'mse', imageInput: 'images' }).model;
       const manifest = distiller.session.manifest.parameters;
       const N = train.images.dims[0];
-      const levelLosses = (h: number): number[] => {
+      const levelLosses = (h: number, d: Float32Array = v): number[] => {
         const feeds: Record<string, HostTensor | RefTensor> = {
           images: train.images,
           ...(train as TaughtBatch & { teacher: Record<string, HostTensor> }).teacher,
@@ -74,16 +75,16 @@ describe('unrolled architecture gradient on a tiny student', () => {
         for (const p of manifest) {
           const size = p.dims.reduce((a, b) => a * b, 1);
           const data = new Float64Array(size);
-          for (let i = 0; i < size; i++) data[i] = w[o + i] + h * v[o + i];
+          for (let i = 0; i < size; i++) data[i] = w[o + i] + h * d[o + i];
           feeds[p.name] = { dataType: DataType.FLOAT, dims: [...p.dims], data };
           o += size;
         }
         const out = runReference(model, feeds);
         return pairs.map((p) => out.get(DISTILL_IO.levelLoss(p.name))!.data[0] / L);
       };
-      const central = (h: number) => {
-        const plus = levelLosses(h);
-        const minus = levelLosses(-h);
+      const central = (h: number, d: Float32Array = v) => {
+        const plus = levelLosses(h, d);
+        const minus = levelLosses(-h, d);
         return plus.map((x, l) => (x - minus[l]) / (2 * h));
       };
       const sameStep = central(u.epsilon);
@@ -99,6 +100,15 @@ describe('unrolled architecture gradient on a tiny student', () => {
         expect(Math.abs(smaller.hvp[l] - derivative[l])).toBeLessThan(2e-2 * scale);
         expect(u.gradient[l]).toBeCloseTo(-xi * u.hvp[l], 12);
       }
+
+      // The training gradient the virtual step takes (StudentDistiller.gradient) along a random direction
+      // d: ⟨∇_w L_train, d⟩ against the float64 directional derivative of Σ_l c_l·L_l/L.
+      const rng = new Rng(5);
+      const d = Float32Array.from(w, () => rng.normal());
+      const dNorm = Math.sqrt(d.reduce((a, x) => a + x * x, 0));
+      const along = central(1e-4 / dNorm, d).reduce((a, x, l) => a + gates[l] * x, 0);
+      const dot = g.gradient.reduce((a, x, i) => a + x * d[i], 0);
+      expect(Math.abs(dot - along)).toBeLessThan(1e-3 * Math.abs(along));
     } finally {
       await distiller.release();
     }
