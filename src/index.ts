@@ -237,6 +237,26 @@ export type {
   LabelledBox,
 } from './heads';
 
+// NAS baselines over level selections (`rlpkd nas`): DARTS-LS, GDAS-LS, EA-LS, random, exhaustive oracle.
+export {
+  runNas,
+  NAS_METHODS,
+  formatNasReport,
+  unrolledWeightGradient,
+  regularizedEvolution,
+  EvaluationCache,
+  SelectionObjective,
+  featuresYardstick,
+} from './nas';
+export type {
+  NasOptions,
+  NasMethod,
+  NasReport,
+  ValidationYardstick,
+  GatedBilevelProblem,
+  SelectionEvaluation,
+} from './nas';
+
 // Plots: vega-lite specs rendered to SVG and PNG (a run's plots, an ablation's quality–cost plot).
 export { renderPlot, writePlot } from './viz/render';
 export type { PlotSpec, RenderOptions, RenderedPlot, WrittenPlot } from './viz/render';

@@ -353,6 +353,41 @@ export class StudentDistiller implements Distiller {
   }
 
   /**
+   * Σ_l w_l·L_l and its gradient with respect to every trainable parameter (one vector in manifest order;
+   * zeros where the loss does not reach), without an update: what a bi-level search (src/nas) needs.
+   */
+  async gradient(
+    batch: TaughtBatch,
+    mask: Float32Array,
+    weights: Float32Array,
+  ): Promise<Omit<DistillStepResult, 'gradNorm'> & { gradient: Float32Array }> {
+    const feeds = this.feeds(batch.images, await this.teacherFeatures(batch), mask, weights);
+    await this.session.lazyResetGrad();
+    const out = await this.session.trainStep(feeds);
+    const grads = await this.session.getGradients();
+    await this.session.lazyResetGrad();
+    const gradient = new Float32Array(this.session.getParametersSize());
+    let o = 0;
+    for (const p of this.session.manifest.parameters) {
+      const g = grads[p.name];
+      const size = p.dims.reduce((a, b) => a * b, 1);
+      if (g) gradient.set(g.data as Float32Array, o);
+      o += size;
+    }
+    return { ...this.decode(out), gradient };
+  }
+
+  /** The loss outputs for a mask and weights, without training (the eval graph). */
+  async losses(
+    batch: TaughtBatch,
+    mask: Float32Array,
+    weights: Float32Array,
+  ): Promise<Omit<DistillStepResult, 'gradNorm'>> {
+    const feeds = this.feeds(batch.images, await this.teacherFeatures(batch), mask, weights);
+    return this.decode(await this.session.evalStep(feeds));
+  }
+
+  /**
    * Per-image distances e[n, l] for every level ([N, L]) without training; with `features`, also the
    * student's level tensors (by level name) the policy state pools.
    */

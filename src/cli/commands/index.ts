@@ -10,6 +10,7 @@ import { registerGrad } from './grad';
 import { registerInspect } from './inspect';
 import { registerMetrics } from './metrics';
 import { registerModels } from './models';
+import { registerNas } from './nas';
 import { registerTeach } from './teach';
 import { registerTrain } from './train';
 import { registerVisualize } from './visualize';
@@ -23,6 +24,7 @@ export const COMMANDS: Record<string, (program: Command) => void> = {
   train: registerTrain,
   teach: registerTeach,
   eval: registerEval,
+  nas: registerNas,
   ablate: registerAblate,
   worker: registerWorker,
   metrics: registerMetrics,
