@@ -146,8 +146,8 @@ function footerText(r: Omit<AblationReport, 'footer'>): string {
   } else {
     const d = r.rl.aboveFrontier!;
     lines.push(
-      `The RL policy is ${num(Math.abs(d))} ${d >= 0 ? 'better' : 'worse'} than the fixed subsets' frontier ` +
-        `at its cost (frontier ${num(r.rl.frontier)}).`,
+      `The RL policy (${metricCell(rlRow)}) is ${num(Math.abs(d))} ${d >= 0 ? 'better' : 'worse'} than the ` +
+        `fixed subsets' frontier at its cost (frontier ${num(r.rl.frontier)}, interpolated between means).`,
     );
   }
   return lines.join('\n');
