@@ -11,7 +11,7 @@ import { imageInput } from '../analysis/pyramid';
 import type { TeachConfig } from '../config/teach-schema';
 import { BatchLoader, preprocessFromConfig } from '../data/batch-loader';
 import { openDatasetSplits } from '../data/dataset';
-import type { Dataset } from '../data/types';
+import type { Dataset, DatasetType } from '../data/types';
 import { RlpkdError } from '../errors';
 import { HEAD_LOSS_NAMES } from '../heads/head-loss';
 import { headLevelsOf } from '../heads/head-levels';
@@ -88,25 +88,31 @@ export interface TeachResult {
 
 /** The task a config asks for (`auto`: from the dataset format). */
 export function resolveTeachTask(config: TeachConfig): HeadTask {
-  if (config.teach.task !== 'auto') return config.teach.task;
-  const byType: Record<TeachConfig['data']['type'], HeadTask> = {
-    imagefolder: 'classification',
-    coco: 'detection',
-    ade20k: 'segmentation',
-    synthetic: 'detection',
-  };
-  return byType[config.data.type];
+  return config.teach.task !== 'auto' ? config.teach.task : DEFAULT_TASK[config.data.type];
 }
 
-/** Refuses a dataset that lacks the task's labels, naming what it needs. */
-function requireLabels(task: HeadTask, ds: Dataset): void {
+/** The task a dataset format is usually labelled for (synthetic scenes carry every label; detection). */
+export const DEFAULT_TASK: Record<DatasetType, HeadTask> = {
+  imagefolder: 'classification',
+  coco: 'detection',
+  ade20k: 'segmentation',
+  synthetic: 'detection',
+};
+
+/** Whether a split has images and the labels `task` trains and scores on. */
+export function hasTaskLabels(task: HeadTask, ds: Dataset): boolean {
   const ok =
     task === 'classification'
       ? ds.records.every((r) => r.label !== undefined)
       : task === 'segmentation'
         ? ds.maskConvention !== undefined
         : ds.records.some((r) => r.boxes !== undefined);
-  if (ok && ds.records.length > 0) return;
+  return ok && ds.records.length > 0;
+}
+
+/** Refuses a dataset that lacks the task's labels, naming what it needs. */
+function requireLabels(task: HeadTask, ds: Dataset): void {
+  if (hasTaskLabels(task, ds)) return;
   throw new RlpkdError(
     `teach: ${task} needs ${TASK_LABELS[task]}; the ${ds.type} split '${ds.split}' under '${ds.root}' ` +
       (ds.records.length === 0 ? 'has no images' : 'does not have them'),
