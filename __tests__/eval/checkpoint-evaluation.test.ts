@@ -8,6 +8,7 @@ import { prepareDistillation } from '../../src/distill/setup';
 import { describeTaskModel, scoreTaskModel } from '../../src/distill/score-task-model';
 import { TASK_CHECKPOINT_FILES } from '../../src/distill/task-checkpoint-files';
 import { evaluateCheckpoint } from '../../src/eval/checkpoint-evaluation';
+import { evaluationTables, tablesAsText } from '../../src/eval/evaluation-report';
 import { composeTaskModel } from '../../src/heads/compose-task-model';
 import { buildFcosHead } from '../../src/heads/fcos-head';
 import { headLevelsOf } from '../../src/heads/head-levels';
@@ -173,11 +174,14 @@ describe('the checkpoint evaluation of a run (rlpkd train, rlpkd eval)', () => {
     expect(r.text).toMatch(/labels-only/);
   });
 
-  it('says why a section is skipped', async () => {
-    const config = tinyConfig(dir, models, {
-      distill: { selection: 'all' },
-      eval: { probe: { enabled: false } },
-    });
+  it.each([
+    [false, 'eval.probe.enabled is false'],
+    [
+      true,
+      'models.teacher_head is not set (`rlpkd teach` writes a head.onnx): the probe trains a head of its kind',
+    ],
+  ])('says why a section is skipped (probe enabled: %s)', async (enabled, probeReason) => {
+    const config = tinyConfig(dir, models, { distill: { selection: 'all' }, eval: { probe: { enabled } } });
     const setup = await prepareDistillation(config, { ep: 'cpu', log: silentLog });
     const M = setup.heldOut.hashes.length;
     const e = await evaluateCheckpoint({
@@ -193,8 +197,10 @@ describe('the checkpoint evaluation of a run (rlpkd train, rlpkd eval)', () => {
     });
     expect(e.task).toBeNull();
     expect(e.teacherHead).toEqual({ skipped: expect.stringMatching(/models.teacher_head is not set/) });
-    expect(e.probe).toEqual({ skipped: 'eval.probe.enabled is false' });
+    expect(e.probe).toEqual({ skipped: probeReason });
     expect(e.cost.selectedShare).toBeGreaterThan(0);
     expect(e.cost.selectedShare).toBeLessThan(1);
+    const text = tablesAsText(evaluationTables(e, setup.levelNames));
+    expect(text).toContain(`skipped: ${probeReason}`);
   });
 });

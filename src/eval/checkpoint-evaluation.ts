@@ -10,10 +10,11 @@ import type { DistillSetup } from '../distill/setup';
 import type { SelectionReport } from '../distill/evaluation';
 import { TASK_CHECKPOINT_FILES } from '../distill/task-checkpoint-files';
 import { RlpkdError } from '../errors';
-import type { HeadTask } from '../heads/types';
+import type { HeadModel, HeadTask } from '../heads/types';
 import type { LogSink } from '../logging/logger';
 import { loadModel } from '../onnx/model-io';
-import { hasTaskLabels, DEFAULT_TASK } from '../teach/teach-model';
+import { hasTaskLabels } from '../teach/teach-model';
+import { describeTaskModel } from '../distill/score-task-model';
 import { TASK_LABELS } from '../teach/task-feeds';
 import { PRIMARY_METRIC, type TaskScore } from '../teach/task-scorer';
 import { runBackbones, type BackboneName, type EvalBackbone } from './backbones';
@@ -104,16 +105,19 @@ export async function evaluateCheckpoint(input: CheckpointEvaluationInput): Prom
   const teacher = backbones.find((b) => b.name === 'teacher')!;
   const headFile = config.models.teacher_head;
   const head = headFile ? loadTeacherHead(headFile, teacher.model, setup.size) : undefined;
-  const task: HeadTask = head?.task ?? DEFAULT_TASK[val.type];
-  const labelled = hasTaskLabels(task, val);
-  const noLabels = `the held-out split '${val.split}' has no ${task} labels (${TASK_LABELS[task]})`;
+  const noLabels = (task: HeadTask, ds = val): string | undefined =>
+    hasTaskLabels(task, ds)
+      ? undefined
+      : `the ${ds === val ? 'held-out' : 'training'} split '${ds.split}' has no ${task} labels (${TASK_LABELS[task]})`;
 
   let teacherHead: CheckpointEvaluation['teacherHead'];
   let summary: TaskSummary | null = null;
+  const headMissing = 'models.teacher_head is not set (`rlpkd teach` writes a head.onnx)';
+  const unlabelled = head ? noLabels(head.task) : undefined;
   if (!head || !headFile) {
-    teacherHead = { skipped: 'models.teacher_head is not set (`rlpkd teach` writes a head.onnx)' };
-  } else if (!labelled) {
-    teacherHead = { skipped: noLabels };
+    teacherHead = { skipped: headMissing };
+  } else if (unlabelled) {
+    teacherHead = { skipped: unlabelled };
   } else {
     log.info(`eval: the teacher's ${head.task} head on ${backbones.length} backbones`);
     const scores = await teacherHeadScores(head, backbones, scoring);
@@ -128,8 +132,15 @@ export async function evaluateCheckpoint(input: CheckpointEvaluationInput): Prom
     };
   }
 
-  const probe = await runProbes(input, backbones, task, labelled ? undefined : noLabels, head, scoring);
-  const ownHead = await ownHeadScores(input, backbones, labelled ? undefined : noLabels, scoring);
+  // The probe trains a head of the teacher head's kind on its levels: without one there is no kind to train.
+  const probeSkip = !setup.config.eval.probe.enabled
+    ? 'eval.probe.enabled is false'
+    : !head
+      ? `${headMissing}: the probe trains a head of its kind`
+      : (unlabelled ?? noLabels(head.task, setup.splits.train));
+  const probe: CheckpointEvaluation['probe'] =
+    probeSkip || !head ? { skipped: probeSkip! } : await runProbes(input, backbones, head, scoring);
+  const ownHead = await ownHeadScores(input, backbones, noLabels, scoring);
 
   const records = new Map(val.records.map((r) => [r.file, r]));
   const heldOutRecords = setup.heldOut.files.map((f) => records.get(f));
@@ -164,22 +175,16 @@ export async function evaluateCheckpoint(input: CheckpointEvaluationInput): Prom
 async function runProbes(
   input: CheckpointEvaluationInput,
   backbones: readonly EvalBackbone[],
-  task: HeadTask,
-  noLabels: string | undefined,
-  head: { levels: { name: string }[] } | undefined,
+  head: HeadModel,
   scoring: ScoringOptions,
 ): Promise<CheckpointEvaluation['probe']> {
   const { setup, log } = input;
   const p = setup.config.eval.probe;
-  if (!p.enabled) return { skipped: 'eval.probe.enabled is false' };
-  if (noLabels) return { skipped: noLabels };
   const train = setup.splits.train;
-  if (!hasTaskLabels(task, train)) {
-    return { skipped: `the training split '${train.split}' has no ${task} labels (${TASK_LABELS[task]})` };
-  }
+  const task = head.task;
   const settings = {
     task,
-    ...(head ? { levels: head.levels.map((l) => l.name) } : {}),
+    levels: head.levels.map((l) => l.name),
     numClasses: train.classes.length,
     steps: p.steps,
     lr: p.lr,
@@ -206,7 +211,7 @@ async function runProbes(
 async function ownHeadScores(
   input: CheckpointEvaluationInput,
   backbones: readonly EvalBackbone[],
-  noLabels: string | undefined,
+  noLabels: (task: HeadTask) => string | undefined,
   scoring: ScoringOptions,
 ): Promise<CheckpointEvaluation['ownHead']> {
   const files = [
@@ -220,14 +225,16 @@ async function ownHeadScores(
         'the checkpoint has no student task model (the run did not train with distill.task_loss_weight)',
     };
   }
-  if (noLabels) return { skipped: noLabels };
   const out: { studentAfter?: TaskScore; labelsOnly?: TaskScore } = {};
   for (const [name, file] of present) {
     const backbone =
       backbones.find((b) => b.name === name) ?? backbones.find((b) => b.name === 'studentAfter')!;
     const model = loadModel(path.join(input.checkpointDir, file));
+    const task = describeTaskModel(model, backbone.model, { size: scoring.size }).task;
+    const why = noLabels(task);
+    if (why) return { skipped: why };
     input.log.info(`eval: ${file}`);
-    out[name] = await scoreTaskModelOn(model, backbone.model, undefined, scoring);
+    out[name] = await scoreTaskModelOn(model, backbone.model, task, scoring);
   }
   return out;
 }
