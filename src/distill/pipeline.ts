@@ -215,7 +215,12 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
     const summary = await summarize(ctx);
     last = await ctx.saveCheckpoint(undefined, 'final');
     run.writeJson('summary.json', summary);
-    // The same evaluation `rlpkd eval` runs, on the final checkpoint (eval.json, eval.md in the run).
+    // The same evaluation `rlpkd eval` runs, on the final checkpoint (eval.json, eval.md in the run). The
+    // training sessions go first: the evaluation opens its own, and a run's peak memory should not add both.
+    await ctx.close();
+    ctx = undefined;
+    await distiller.release();
+    distiller = undefined;
     const evaluation = await evaluateCheckpoint({
       setup,
       checkpointDir: last,

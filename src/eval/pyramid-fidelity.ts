@@ -63,6 +63,14 @@ export async function pyramidFidelity(
     }
   }
   const comparable = pairs.filter((p) => !notes[p.name]);
+  const report: FidelityReport = { levels: pairs.map((p) => p.name), images: M, backbones: {}, notes };
+  if (comparable.length === 0) {
+    for (const b of backbones) {
+      if (b.name !== 'teacher')
+        report.backbones[b.name] = { mse: pairs.map(() => null), cosine: pairs.map(() => null) };
+    }
+    return report;
+  }
   // The teacher's levels for all images, kept while each student runs (held-out splits are small).
   const teacherMaps = new Map<string, Float32Array[]>();
   const ep = options.ep ?? 'cpu';
@@ -85,7 +93,6 @@ export async function pyramidFidelity(
   } finally {
     await ts.release();
   }
-  const report: FidelityReport = { levels: pairs.map((p) => p.name), images: M, backbones: {}, notes };
   for (const b of backbones) {
     if (b.name === 'teacher') continue;
     const acc = comparable.map((p) => new LevelFidelityAccumulator(p.name));
