@@ -125,6 +125,25 @@ export { runTraining } from './distill/pipeline';
 export type { TrainOptions, TrainResult } from './distill/pipeline';
 export { evaluateRun } from './distill/evaluate-run';
 export type { EvaluateRunOptions, TaskModelEvaluation } from './distill/evaluate-run';
+// The checkpoint evaluation `rlpkd eval` and the end of `rlpkd train` run (eval.json, eval.md).
+export {
+  evaluateCheckpoint,
+  evaluationTables,
+  tablesAsText,
+  tablesAsMarkdown,
+  pyramidFidelity,
+  policyBySize,
+  inferenceCost,
+  probeBackbone,
+} from './eval';
+export type {
+  CheckpointEvaluation,
+  TaskSummary,
+  FidelityReport,
+  PolicyBySize,
+  InferenceCost,
+  ProbeSettings,
+} from './eval';
 export {
   transplantWeights,
   detectTransplantPrefix,

@@ -212,6 +212,12 @@ describe('rlpkd train on each dataset format', () => {
     const evaluated = JSON.parse(ev.stdout);
     expect(evaluated.lossAfter).toBe(summary.lossAfter);
     expect(evaluated.selection).toEqual(summary.selection);
+    // The checkpoint evaluation beside it: no teacher head in this config, so no task metric, and why.
+    expect(evaluated.task).toBeNull();
+    expect(evaluated.teacherHead.skipped).toMatch(/models.teacher_head is not set/);
+    expect(evaluated.fidelity.levels).toEqual(['P2', 'P3', 'P4', 'P5']);
+    expect(JSON.parse(fs.readFileSync(path.join(run, 'eval.json'), 'utf8'))).toEqual(evaluated);
+    expect(fs.readFileSync(path.join(run, 'eval.md'), 'utf8')).toMatch(/## inference cost per image/);
     // The final student is a plain inference graph with the student's own outputs.
     const student = loadModel(path.join(run, 'checkpoints', 'final', 'student.onnx'));
     expect(student.graph.outputs.map((o) => o.name)).toEqual(['p2', 'p3', 'p4', 'p5']);

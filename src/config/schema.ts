@@ -436,6 +436,28 @@ export const loggingSchema = z.strictObject({
     .describe('auto = progress bars on a terminal, plain periodic lines otherwise'),
 });
 
+const probeSchema = z.strictObject({
+  enabled: z
+    .boolean()
+    .default(true)
+    .describe(
+      'train a head on each frozen backbone (teacher, student before and after) and score it on the held-out split: ' +
+        'how much task information each pyramid holds',
+    ),
+  steps: posInt()
+    .default(40)
+    .describe('optimizer steps of each probe (the same fixed budget for every backbone)'),
+  lr: z.number().positive().default(1e-3).describe('AdamW learning rate of the probes (constant)'),
+  batch_size: posInt().default(8).describe('training images per probe step'),
+  seed: nonNegInt().default(0).describe("seed of the probe heads' initial weights and of their data order"),
+});
+
+const evalSchema = z.strictObject({
+  probe: probeSchema
+    .prefault({})
+    .describe('the probe: a head trained on each frozen backbone under one budget'),
+});
+
 const checkpointSchema = z.strictObject({
   every_epochs: posInt()
     .default(1)
@@ -487,6 +509,9 @@ export const runConfigSchema = z
     maml: mamlSchema.prefault({}).describe('meta-learning (phase 4)'),
     logging: loggingSchema.prefault({}).describe('console, metrics, TensorBoard'),
     checkpoint: checkpointSchema.prefault({}).describe('checkpoint cadence'),
+    eval: evalSchema
+      .prefault({})
+      .describe('the evaluation `rlpkd eval` and the end of `rlpkd train` run on the held-out split'),
   })
   .superRefine((c, ctx) => {
     checkDataSection(c.data, ctx);

@@ -2,6 +2,8 @@
  * `rlpkd eval`: the held-out measurements of a run's checkpoint (final by default): all-level distillation
  * loss now versus before training, per level, the level subsets the deterministic policy (or the fixed
  * selection) picks on each held-out image, and their mean cost. Same numbers as the run's own summary.
+ * Then the checkpoint evaluation of src/eval (fidelity, task metrics, probes, policy by content, inference
+ * cost), written to eval.json and eval.md in the run.
  */
 import * as path from 'node:path';
 import { loadConfig } from '../config/load-config';
@@ -24,6 +26,9 @@ import { describeTaskModel, scoreTaskModel } from './score-task-model';
 import { requireCompleteTransplant, transplantWeights } from './transplant';
 import { createSelectionEnv } from './selection-env';
 import { prepareDistillation } from './setup';
+import { evaluateCheckpoint, type CheckpointEvaluation } from '../eval/checkpoint-evaluation';
+import { evaluationTables, tablesAsMarkdown, tablesAsText } from '../eval/evaluation-report';
+import { writeEvaluationFiles } from '../eval/evaluation-files';
 
 /** What to evaluate. */
 export interface EvaluateRunOptions {
@@ -75,6 +80,10 @@ export async function evaluateRun(options: EvaluateRunOptions): Promise<{
   text: string;
   checkpoint: EvaluatedCheckpoint;
   taskModel?: TaskModelEvaluation;
+  /** Fidelity, task metrics, probes, policy by content, inference cost (also in eval.json / eval.md). */
+  evaluation: CheckpointEvaluation;
+  /** The object `rlpkd eval --json` prints and eval.json holds. */
+  json: Record<string, unknown>;
 }> {
   const run = openRunDir(options.run);
   // Names and shapes are checked first: a task model that does not fit fails before any evaluation.
@@ -171,7 +180,17 @@ export async function evaluateRun(options: EvaluateRunOptions): Promise<{
         `(prefix '${taskModel.prefix}'); ${score.task} ${score.metric} ${score.value.toFixed(4)} ` +
         `on ${score.images} held-out images\n`;
     }
-    return { summary, text, checkpoint, ...(taskModel ? { taskModel } : {}) };
+    const evaluation = await evaluateCheckpoint({ setup, checkpointDir: ckpt.dir, selection, log });
+    const tables = evaluationTables(evaluation, setup.levelNames);
+    const summaryText = text;
+    text += tablesAsText(tables);
+    const json = { ...summary, checkpoint, ...(taskModel ? { taskModel } : {}), ...evaluation };
+    writeEvaluationFiles(run, json, {
+      title: `Evaluation of ${run.root}`,
+      summaryText,
+      tablesMarkdown: tablesAsMarkdown(tables),
+    });
+    return { summary, text, checkpoint, ...(taskModel ? { taskModel } : {}), evaluation, json };
   } finally {
     await policy?.release();
     await distiller.release();

@@ -2,7 +2,8 @@
  * `rlpkd train` as a library call: checks the config's models and data, creates (or reopens, for
  * --resume) the run directory `<output_dir>/<name>-<timestamp>/` with its resolved config, metrics.jsonl,
  * TensorBoard events, train.log and checkpoints, runs phases 1–4 from the checkpoint cursor, and ends with
- * the held-out summary (also written as summary.json and policy-heatmap.svg/.png). Ctrl-C (an aborted signal)
+ * the held-out summary (also written as summary.json and policy-heatmap.svg/.png) and the checkpoint
+ * evaluation of src/eval (eval.json, eval.md: task metrics, probes, policy by content). Ctrl-C (an aborted signal)
  * saves a checkpoint after the current unit of work and returns 'interrupted'.
  */
 import * as path from 'node:path';
@@ -17,7 +18,11 @@ import { TensorBoardWriter } from '../logging/tfevents';
 import type { ExecutionProviderName } from '../runtime/session';
 import { policyHeatmapData, policyHeatmapSpec } from '../viz/policy-heatmap';
 import { renderPlot } from '../viz/render';
+import { evaluateCheckpoint } from '../eval/checkpoint-evaluation';
+import { writeEvaluationFiles } from '../eval/evaluation-files';
+import { evaluationTables, tablesAsMarkdown, tablesAsText } from '../eval/evaluation-report';
 import { createStudentDistiller } from './create-distiller';
+import { describeEvaluatedCheckpoint } from './evaluate-run';
 import {
   formatSummary,
   heldOutLoss,
@@ -220,8 +225,32 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
     reportSkipped(setup, log);
     const summary = await summarize(ctx);
     last = await ctx.saveCheckpoint(undefined, 'final');
-    const summaryText = formatSummary(summary);
     run.writeJson('summary.json', summary);
+    // The same evaluation `rlpkd eval` runs, on the final checkpoint (eval.json, eval.md in the run). The
+    // training sessions go first: the evaluation opens its own, and a run's peak memory should not add both.
+    await ctx.close();
+    ctx = undefined;
+    await distiller.release();
+    distiller = undefined;
+    const evaluation = await evaluateCheckpoint({
+      setup,
+      checkpointDir: last,
+      selection: summary.selection,
+      log,
+    });
+    const tables = evaluationTables(evaluation, setup.levelNames);
+    const checkpoint = { label: path.basename(last), dir: last, final: true };
+    const distillText = describeEvaluatedCheckpoint(checkpoint, run.root) + formatSummary(summary);
+    writeEvaluationFiles(
+      run,
+      { ...summary, checkpoint, ...evaluation },
+      {
+        title: `Evaluation of ${run.root}`,
+        summaryText: distillText,
+        tablesMarkdown: tablesAsMarkdown(tables),
+      },
+    );
+    const summaryText = formatSummary(summary) + tablesAsText(tables);
     log.info(`final checkpoint: ${last}`);
     return { runDir: run.root, status: 'completed', checkpoint: last, summary, summaryText };
   } catch (err) {

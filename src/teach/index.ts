@@ -2,6 +2,8 @@
 export {
   runTeach,
   resolveTeachTask,
+  hasTaskLabels,
+  DEFAULT_TASK,
   TEACH_FILES,
   type TeachOptions,
   type TeachReport,
@@ -11,4 +13,15 @@ export { formatTeachSummary } from './teach-summary';
 export { LabelPrior } from './label-prior';
 export { TaskScorer, PRIMARY_METRIC, type TaskPrediction, type TaskScore } from './task-scorer';
 export { scoreSplit, modelPredictor, type Predictor, type ScoreSplitOptions } from './score-split';
+export {
+  buildTaskHead,
+  createHeadTraining,
+  trainHead,
+  exportTaskModel,
+  exportHeadModel,
+  type HeadTraining,
+  type HeadTrainingSpec,
+  type HeadTrainingLoop,
+  type TaskHeadShape,
+} from './head-training';
 export { targetFeeds, batchBoxes, TASK_LABELS } from './task-feeds';

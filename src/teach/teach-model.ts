@@ -11,15 +11,10 @@ import { imageInput } from '../analysis/pyramid';
 import type { TeachConfig } from '../config/teach-schema';
 import { BatchLoader, preprocessFromConfig } from '../data/batch-loader';
 import { openDatasetSplits } from '../data/dataset';
-import type { Dataset } from '../data/types';
+import type { Dataset, DatasetType } from '../data/types';
 import { RlpkdError } from '../errors';
-import { buildClassificationHead } from '../heads/classification-head';
-import { composeTaskModel } from '../heads/compose-task-model';
-import { buildFcosHead } from '../heads/fcos-head';
-import { headParameterNames } from '../heads/head-graph';
-import { appendHeadLoss, HEAD_LOSS_NAMES } from '../heads/head-loss';
+import { HEAD_LOSS_NAMES } from '../heads/head-loss';
 import { headLevelsOf } from '../heads/head-levels';
-import { buildSegmentationHead } from '../heads/segmentation-head';
 import type { HeadModel, HeadTask } from '../heads/types';
 import { Logger, type LoggerOptions } from '../logging/logger';
 import { MetricsWriter } from '../logging/metrics';
@@ -28,13 +23,18 @@ import { TensorBoardWriter } from '../logging/tfevents';
 import { loadModel, saveModel } from '../onnx/model-io';
 import type { OnnxModel } from '../onnx/types';
 import { createSession, type ExecutionProviderName } from '../runtime/session';
-import { exportModelForInference, generateArtifacts } from '../training/artifacts';
 import type { OptimizerConfig } from '../training/optimizers';
-import { TrainingSession } from '../training/training-session';
 import { Rng } from '../util/rng';
+import {
+  buildTaskHead,
+  createHeadTraining,
+  exportHeadModel,
+  exportTaskModel,
+  trainHead,
+} from './head-training';
 import { LabelPrior } from './label-prior';
 import { modelPredictor, scoreSplit } from './score-split';
-import { TASK_LABELS, targetFeeds } from './task-feeds';
+import { TASK_LABELS } from './task-feeds';
 import type { TaskScore } from './task-scorer';
 import { formatTeachSummary, formatValues, valValues } from './teach-summary';
 
@@ -88,25 +88,31 @@ export interface TeachResult {
 
 /** The task a config asks for (`auto`: from the dataset format). */
 export function resolveTeachTask(config: TeachConfig): HeadTask {
-  if (config.teach.task !== 'auto') return config.teach.task;
-  const byType: Record<TeachConfig['data']['type'], HeadTask> = {
-    imagefolder: 'classification',
-    coco: 'detection',
-    ade20k: 'segmentation',
-    synthetic: 'detection',
-  };
-  return byType[config.data.type];
+  return config.teach.task !== 'auto' ? config.teach.task : DEFAULT_TASK[config.data.type];
 }
 
-/** Refuses a dataset that lacks the task's labels, naming what it needs. */
-function requireLabels(task: HeadTask, ds: Dataset): void {
+/** The task a dataset format is usually labelled for (synthetic scenes carry every label; detection). */
+export const DEFAULT_TASK: Record<DatasetType, HeadTask> = {
+  imagefolder: 'classification',
+  coco: 'detection',
+  ade20k: 'segmentation',
+  synthetic: 'detection',
+};
+
+/** Whether a split has images and the labels `task` trains and scores on. */
+export function hasTaskLabels(task: HeadTask, ds: Dataset): boolean {
   const ok =
     task === 'classification'
       ? ds.records.every((r) => r.label !== undefined)
       : task === 'segmentation'
         ? ds.maskConvention !== undefined
         : ds.records.some((r) => r.boxes !== undefined);
-  if (ok && ds.records.length > 0) return;
+  return ok && ds.records.length > 0;
+}
+
+/** Refuses a dataset that lacks the task's labels, naming what it needs. */
+function requireLabels(task: HeadTask, ds: Dataset): void {
+  if (hasTaskLabels(task, ds)) return;
   throw new RlpkdError(
     `teach: ${task} needs ${TASK_LABELS[task]}; the ${ds.type} split '${ds.split}' under '${ds.root}' ` +
       (ds.records.length === 0 ? 'has no images' : 'does not have them'),
@@ -118,17 +124,15 @@ function buildHead(task: HeadTask, config: TeachConfig, backbone: OnnxModel, num
   const pre = preprocessFromConfig(config.data);
   const select = config.teach.levels === 'auto' ? undefined : config.teach.levels;
   const levels = headLevelsOf(backbone, { height: pre.height, width: pre.width }, select);
-  const base = {
+  return buildTaskHead(task, {
     levels,
     numClasses,
     imageHeight: pre.height,
     imageWidth: pre.width,
     seed: config.teach.head.seed,
-  };
-  if (task === 'classification') return buildClassificationHead(base);
-  if (task === 'segmentation')
-    return buildSegmentationHead({ ...base, width: config.teach.head.segmentation_width });
-  return buildFcosHead({ ...base, towerConvs: config.teach.head.tower_convs });
+    segmentationWidth: config.teach.head.segmentation_width,
+    towerConvs: config.teach.head.tower_convs,
+  });
 }
 
 function optimizerOf(config: TeachConfig): OptimizerConfig {
@@ -161,18 +165,6 @@ export async function runTeach(options: TeachOptions): Promise<TeachResult> {
     });
   }
   const head = buildHead(task, config, backbone, numClasses);
-  const headParams = headParameterNames(head.model);
-  const withLoss = appendHeadLoss(composeTaskModel(backbone, head), head, {
-    boxLoss: config.teach.head.box_loss,
-  });
-  const artifacts = generateArtifacts(withLoss.model, {
-    loss: withLoss.loss,
-    optimizer: optimizerOf(config),
-    // The detection head's convs are one parameter shared by every level: untying would copy them.
-    untieSharedInitializers: task !== 'detection',
-    ...(config.teach.freeze_backbone ? { trainable: [...headParams] } : {}),
-  });
-
   const pre = preprocessFromConfig(config.data);
   const loader = new BatchLoader(train, {
     batchSize: config.data.batch_size,
@@ -187,19 +179,19 @@ export async function runTeach(options: TeachOptions): Promise<TeachResult> {
   });
   const planned = Math.min(config.teach.max_steps ?? Infinity, config.teach.epochs * loader.batchesPerEpoch);
   const o = config.teach.optimizer;
-  const session = await TrainingSession.create({
-    artifacts,
-    executionProvider: ep,
-    ...(config.teach.grad_clip !== null ? { maxGradNorm: config.teach.grad_clip } : {}),
-    lrSchedule:
-      o.schedule === 'cosine'
-        ? {
-            type: 'cosine',
-            totalSteps: Math.max(1, planned),
-            warmupSteps: Math.min(o.warmup_steps, Math.max(0, planned - 1)),
-          }
-        : { type: 'constant' },
+  const training = await createHeadTraining({
+    backbone,
+    head,
+    freezeBackbone: config.teach.freeze_backbone,
+    boxLoss: config.teach.head.box_loss,
+    optimizer: optimizerOf(config),
+    schedule:
+      o.schedule === 'cosine' ? { type: 'cosine', warmupSteps: o.warmup_steps } : { type: 'constant' },
+    gradClip: config.teach.grad_clip,
+    plannedSteps: planned,
+    ep,
   });
+  const session = training.session;
 
   const run = createRunDir(config.run.output_dir, options.runName ?? config.run.name);
   writeTeachConfig(run, config, options.sources ?? []);
@@ -211,7 +203,6 @@ export async function runTeach(options: TeachOptions): Promise<TeachResult> {
   });
   const metrics = new MetricsWriter(run.metricsFile);
   const tb = config.logging.tensorboard ? new TensorBoardWriter(run.file('tensorboard')) : null;
-  const outputs = Object.values(head.outputs);
   const evaluate = async (model: OnnxModel, prior?: LabelPrior): Promise<Record<string, TaskScore>> => {
     const s = await createSession(model, { executionProvider: ep });
     try {
@@ -230,51 +221,42 @@ export async function runTeach(options: TeachOptions): Promise<TeachResult> {
     log.info(
       `teach: ${task} head (${numClasses} classes) on ${head.levels.map((l) => l.name).join(', ')} of ` +
         `'${config.teach.backbone}'${config.teach.freeze_backbone ? ' (frozen)' : ''}; ` +
-        `${artifacts.manifest.parameters.length} trainable tensors; ${train.records.length} training, ` +
+        `${training.trainableTensors} trainable tensors; ${train.records.length} training, ` +
         `${val.records.length} validation images; ${planned} steps`,
     );
-    const untrained = (await evaluate(await session.exportModelForInference(undefined, { outputs }))).model!;
+    const untrained = (await evaluate(await exportTaskModel(training))).model!;
     log.info(`untrained ${untrained.metric} ${untrained.value.toFixed(4)}`);
     metrics.write({ step: 0, ...valValues(untrained) });
 
     const prior = new LabelPrior(task, numClasses);
-    let step = 0;
-    let interrupted = false;
     const every = config.logging.every_steps;
-    outer: for (let epoch = 0; epoch < config.teach.epochs; epoch++) {
-      for await (const batch of loader.epoch(epoch)) {
-        if (step >= planned) break outer;
-        if (options.signal?.aborted) {
-          interrupted = true;
-          break outer;
-        }
+    const { steps: step, interrupted } = await trainHead(training, {
+      loader,
+      epochs: config.teach.epochs,
+      maxSteps: planned,
+      ...(options.signal ? { signal: options.signal } : {}),
+      onBatch: (batch, epoch) => {
         if (epoch === 0) prior.add(batch);
-        const r = await session.fusedStep({ [input]: batch.images, ...targetFeeds(head, batch) });
-        step++;
-        if (step % every === 0 || step === planned) {
-          const values: Record<string, number> = { lr: r.learningRate, grad_norm: r.gradNorm };
-          for (const [name, t] of Object.entries(r.outputs)) values[name] = (t.data as Float32Array)[0]!;
-          metrics.write({ step, epoch, ...values });
-          tb?.addScalars(values, step);
-          log.info(
-            `step ${step}/${planned} epoch ${epoch + 1} loss ${values[HEAD_LOSS_NAMES.loss]!.toFixed(4)}`,
-          );
-        }
-      }
-      const e = config.teach.eval_every_epochs;
-      if (e > 0 && (epoch + 1) % e === 0 && epoch + 1 < config.teach.epochs && step < planned) {
-        const s = (await evaluate(await session.exportModelForInference(undefined, { outputs }))).model!;
+      },
+      onStep: ({ step, epoch, values }) => {
+        if (step % every !== 0 && step !== planned) return;
+        metrics.write({ step, epoch, ...values });
+        tb?.addScalars(values, step);
+        log.info(
+          `step ${step}/${planned} epoch ${epoch + 1} loss ${values[HEAD_LOSS_NAMES.loss]!.toFixed(4)}`,
+        );
+      },
+      afterEpoch: async (epoch, step) => {
+        const e = config.teach.eval_every_epochs;
+        if (e === 0 || (epoch + 1) % e !== 0) return;
+        const s = (await evaluate(await exportTaskModel(training))).model!;
         log.info(`epoch ${epoch + 1}: ${formatValues(s)}`);
         metrics.write({ step, epoch, ...valValues(s) });
-      }
-    }
+      },
+    });
 
-    const taskModel = await session.exportModelForInference(undefined, { outputs });
-    const params = await session.getParameters();
-    const headOnly = exportModelForInference(
-      head.model,
-      Object.fromEntries(Object.entries(params).filter(([name]) => headParams.has(name))),
-    );
+    const taskModel = await exportTaskModel(training);
+    const headOnly = await exportHeadModel(training);
     const taskFile = run.file(TEACH_FILES.taskModel);
     const headFile = run.file(TEACH_FILES.head);
     saveModel(taskModel, taskFile);
@@ -293,10 +275,7 @@ export async function runTeach(options: TeachOptions): Promise<TeachResult> {
       backbone: config.teach.backbone,
       levels: head.levels.map((l) => l.name),
       frozenBackbone: config.teach.freeze_backbone,
-      trainableParameters: artifacts.manifest.parameters.reduce(
-        (s, p) => s + p.dims.reduce((a, b) => a * b, 1),
-        0,
-      ),
+      trainableParameters: training.trainableElements,
       steps: step,
       seconds: (Date.now() - started) / 1000,
       interrupted,

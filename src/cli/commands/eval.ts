@@ -1,4 +1,4 @@
-/** `rlpkd eval`: a thin layer over evaluateRun (held-out distillation loss, policy subsets, cost). */
+/** `rlpkd eval`: a thin layer over evaluateRun (distillation loss, task metrics, policy, cost; eval.json/.md). */
 import type { Command } from 'commander';
 import { evaluateRun } from '../../distill/evaluate-run';
 import type { HeadTask } from '../../heads/types';
@@ -25,7 +25,9 @@ export function registerEval(program: Command): void {
     .command('eval')
     .description(
       "evaluate a run's checkpoint on its held-out images: all-level distillation loss per level (now vs before " +
-        'training), level subsets the deterministic policy picks, mean used cost',
+        'training), level subsets the deterministic policy picks, mean used cost; per-level fidelity to the ' +
+        "teacher, task metric through the teacher's head, probes, own heads, selection by object size, " +
+        'inference cost (also written to eval.json and eval.md in the run)',
     )
     .requiredOption('--run <dir>', 'run directory created by `rlpkd train`')
     .option(
@@ -67,12 +69,7 @@ export function registerEval(program: Command): void {
             }
           : {}),
       });
-      if (opts.json) {
-        printJson({
-          ...r.summary,
-          checkpoint: r.checkpoint,
-          ...(r.taskModel ? { taskModel: r.taskModel } : {}),
-        });
-      } else process.stdout.write(r.text);
+      if (opts.json) printJson(r.json);
+      else process.stdout.write(r.text);
     });
 }
