@@ -99,14 +99,22 @@ describe('ablationMetric', () => {
       higherIsBetter: false,
       source: 'loss',
     });
-    expect(ablationMetric({ summary, task: { metric: 'AP', studentAfter: 0.31 } }).value).toBe(0.31);
-    expect(ablationMetric({ summary, task: { metric: 'mIoU', studentAfter: { value: 0.4 } } })).toEqual({
+    const task = (metric: 'AP' | 'mIoU', studentAfter: number | null) => ({
+      kind: 'detection' as const,
+      metric,
+      teacher: 0.5,
+      studentBefore: 0,
+      studentAfter,
+    });
+    expect(ablationMetric({ summary, task: task('AP', 0.31) }).value).toBe(0.31);
+    expect(ablationMetric({ summary, task: task('mIoU', 0.4) })).toEqual({
       name: 'mIoU',
       value: 0.4,
       higherIsBetter: true,
       source: 'task',
     });
-    expect(ablationMetric({ summary, task: { metric: 'AP', studentAfter: null } }).source).toBe('loss');
+    expect(ablationMetric({ summary, task: task('AP', null) }).source).toBe('loss');
+    expect(ablationMetric({ summary, task: null }).source).toBe('loss');
   });
 });
 

@@ -220,7 +220,7 @@ async function runBranch(
     seed: job.seed,
     method: job.method,
     runDir,
-    metric: ablationMetric(evaluation),
+    metric: ablationMetric({ summary: evaluation.summary, task: evaluation.evaluation.task }),
     meanCost: images > 0 ? sum('cost') / images : evaluation.summary.selection.meanUsedCost,
     heldOutCost: evaluation.summary.selection.meanUsedCost,
     updates: sum('updates'),

@@ -4,6 +4,7 @@
  * `metric` and `studentAfter`), else the held-out all-level distillation loss (lower is better).
  */
 import type { TrainSummary } from '../distill/evaluation';
+import type { TaskSummary } from '../eval/checkpoint-evaluation';
 
 /** The compared metric of one run. */
 export interface AblationMetric {
@@ -14,20 +15,16 @@ export interface AblationMetric {
   source: 'task' | 'loss';
 }
 
-/** A number, or an object holding one under `value` (how a task score may be reported). */
-function numberIn(x: unknown): number | undefined {
-  if (typeof x === 'number' && Number.isFinite(x)) return x;
-  if (x && typeof x === 'object' && 'value' in x) return numberIn((x as { value: unknown }).value);
-  return undefined;
-}
-
-/** Picks the metric from an evaluation (see module doc). */
-export function ablationMetric(evaluation: { summary: TrainSummary; task?: unknown }): AblationMetric {
-  const task = evaluation.task as { metric?: unknown; studentAfter?: unknown } | undefined;
-  const value = task ? numberIn(task.studentAfter) : undefined;
-  if (task && value !== undefined) {
+/** Picks the metric from an evaluation (see module doc): `task` is the evaluation's task summary. */
+export function ablationMetric(evaluation: {
+  summary: TrainSummary;
+  task?: TaskSummary | null;
+}): AblationMetric {
+  const task = evaluation.task;
+  const value = task?.studentAfter;
+  if (task && typeof value === 'number' && Number.isFinite(value)) {
     return {
-      name: typeof task.metric === 'string' ? task.metric : 'task metric',
+      name: task.metric,
       value,
       higherIsBetter: true,
       source: 'task',
