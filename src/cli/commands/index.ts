@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { registerArtifacts } from './artifacts';
 import { registerBench } from './bench';
 import { registerEval } from './eval';
+import { registerExportPolicy } from './export-policy';
 import { registerExportWeights } from './export-weights';
 import { registerGpu } from './gpu';
 import { registerGrad } from './grad';
@@ -23,6 +24,7 @@ export const COMMANDS: Record<string, (program: Command) => void> = {
   eval: registerEval,
   metrics: registerMetrics,
   'export-weights': registerExportWeights,
+  'export-policy': registerExportPolicy,
   visualize: registerVisualize,
   bench: registerBench,
   gpu: registerGpu,
