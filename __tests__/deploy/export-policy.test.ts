@@ -4,37 +4,15 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Writable } from 'node:stream';
 import { exportPolicy } from '../../src/deploy/export-policy';
-import { runTraining } from '../../src/distill/pipeline';
 import { createSession, type HostTensor } from '../../src/runtime';
 import { Rng } from '../../src/util/rng';
 import { contentHash } from '../../src/util/content-hash';
 import { bundleFiles, bundleMetaProblems } from '../../src/web/bundle-format';
-import { tempDir, tinyConfig, writeTinyModels } from '../distill/run-fixtures';
+import { tempDir } from '../distill/run-fixtures';
+import { tinyDeployRun as tinyRun } from './tiny-deploy-run';
 
 jest.setTimeout(240000);
-
-const quiet = () => new Writable({ write: (_c, _e, done) => done() });
-
-/** A short run: one pretraining epoch, one policy epoch, nothing else. */
-async function tinyRun(dir: string, state: 'train' | 'deploy'): Promise<string> {
-  const models = writeTinyModels(dir);
-  const r = await runTraining({
-    config: tinyConfig(dir, models, {
-      rl: { policy: { state } },
-      phases: {
-        pretrain: { epochs: 1 },
-        policy: { epochs: 1 },
-        joint: { enabled: false },
-        meta: { enabled: false },
-      },
-    }),
-    logger: { stream: quiet(), progress: 'lines' },
-  });
-  expect(r.status).toBe('completed');
-  return r.runDir;
-}
 
 describe('exportPolicy', () => {
   const dir = tempDir('export-policy');
