@@ -205,8 +205,8 @@ export { exportWeights } from './distill/export-weights';
 export type { ExportWeightsResult, WeightsSource } from './distill/export-weights';
 
 // Deployment: a run's policy and split student as a browser bundle (src/web/ runs it).
-export { exportPolicy } from './deploy';
-export type { ExportPolicyOptions, ExportPolicyResult } from './deploy';
+export { exportPolicy, startDemo } from './deploy';
+export type { DemoOptions, DemoServer, ExportPolicyOptions, ExportPolicyResult } from './deploy';
 export { BUNDLE_FORMAT_VERSION, bundleMetaProblems } from './web/bundle-format';
 export type { BundleMeta, BundleLevel } from './web/bundle-format';
 export { readSafetensors, writeSafetensors, parseSafetensors, encodeSafetensors } from './io/safetensors';

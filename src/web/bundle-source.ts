@@ -45,7 +45,7 @@ export function urlBundleReader(base: string): BundleReader {
 
 /** Hex sha-256 with the Web Crypto API (browsers in secure contexts, Node ≥ 19). */
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes);
+  const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { registerArtifacts } from './artifacts';
 import { registerBench } from './bench';
+import { registerDemo } from './demo';
 import { registerEval } from './eval';
 import { registerExportPolicy } from './export-policy';
 import { registerExportWeights } from './export-weights';
@@ -25,6 +26,7 @@ export const COMMANDS: Record<string, (program: Command) => void> = {
   metrics: registerMetrics,
   'export-weights': registerExportWeights,
   'export-policy': registerExportPolicy,
+  demo: registerDemo,
   visualize: registerVisualize,
   bench: registerBench,
   gpu: registerGpu,
