@@ -6,10 +6,11 @@
  * reference logit is within 1e-4 of the threshold (counted), features within 1e-4 relative. Then the
  * same on WebGPU (SwiftShader's software adapter, notes/browser.md: correctness only), a bundle with a
  * missing file (a clear error on the page), and the timing table of fixed selections on wasm. Screenshots
- * go to dist/e2e/. Skips with a printed reason where /usr/bin/chromium is absent.
+ * go to $TMPDIR/rlpkd-e2e-screenshots/ (printed). Skips with a printed reason where /usr/bin/chromium is absent.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import sharp from 'sharp';
@@ -24,7 +25,7 @@ jest.setTimeout(15 * 60 * 1000);
 
 const ROOT = path.resolve(__dirname, '../..');
 const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = path.join(ROOT, 'dist', 'e2e');
+const SHOTS = path.join(os.tmpdir(), 'rlpkd-e2e-screenshots');
 const WEBGPU_FLAGS = [
   '--enable-unsafe-webgpu',
   '--enable-features=Vulkan',
@@ -164,6 +165,7 @@ maybe('the demo page in Chromium', () => {
         );
       }
       await page.screenshot({ path: path.join(SHOTS, 'demo-wasm.png'), fullPage: true });
+      process.stdout.write(`screenshot: ${path.join(SHOTS, 'demo-wasm.png')}\n`);
       const pagePolicyMs = median(runs.map((r) => r.times.policy));
 
       // Timing: fixed selections from all levels down to the coarsest alone, wasm on 1 thread.
