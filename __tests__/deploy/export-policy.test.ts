@@ -29,6 +29,7 @@ describe('exportPolicy', () => {
     expect(bundleMetaProblems(m)).toEqual([]);
     expect(m.levels.map((l) => l.name)).toEqual(['P2', 'P3', 'P4', 'P5']);
     expect(m.policy.decisionOrder).toEqual(['P2', 'P3', 'P4', 'P5']);
+    expect(m.policy.trainingBudget).toEqual({ min: 1, max: 1 }); // the tiny config's rl.environment.budget
     // Deploy state: 2·C_coarsest + Σ C_sources + L + 1, no loss feature.
     const C = m.state.sources.map((s) => s.channels);
     expect(m.state.dim).toBe(2 * C[C.length - 1] + C.reduce((a, b) => a + b, 0) + 4 + 1);

@@ -35,6 +35,7 @@ const WEBGPU_FLAGS = [
 
 interface PageRun extends RuntimeResult {
   name: string;
+  budget: number;
   input: number[];
   times: { trunk: number; state: number; policy: number; levels: Record<string, number>; total: number };
   macs: { used: number; total: number; saved: number };
@@ -137,7 +138,8 @@ maybe('the demo page in Chromium', () => {
   /** The runs compared with the Node runtime; returns the agreement figures. */
   async function compare(runs: PageRun[]): Promise<ReturnType<typeof agreement>> {
     const inputs = new Float32Array(runs.flatMap((r) => r.input));
-    const refs = await referenceInference(runDir, meta, inputs, 1);
+    expect(new Set(runs.map((r) => r.budget)).size).toBe(1);
+    const refs = await referenceInference(runDir, meta, inputs, runs[0].budget);
     return agreement(runs, refs);
   }
 

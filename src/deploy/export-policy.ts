@@ -76,6 +76,11 @@ function writeBundleModel(dir: string, file: string, model: OnnxModel): BundleFi
   return { file, bytes: bytes.byteLength, sha256: contentHash([bytes]) };
 }
 
+/** The configured budget as a range. */
+function trainingBudget(b: number | [number, number]): { min: number; max: number } {
+  return typeof b === 'number' ? { min: b, max: b } : { min: b[0], max: b[1] };
+}
+
 /** Level part file name: its level name, safe for a URL. */
 function levelFile(name: string): string {
   return `level-${name.replace(/[^A-Za-z0-9_-]/g, '_')}.onnx`;
@@ -189,6 +194,7 @@ export async function exportPolicy(options: ExportPolicyOptions): Promise<Export
         decisionOrder: pc.stateLevels.map((l) => l.name),
         costs: [...pc.costs],
         minLevels: policy.constraints.minLevels,
+        trainingBudget: trainingBudget(config.rl.environment.budget),
         io: seq ? { ...STEP_IO } : { state: STEP_IO.state, logits: STEP_IO.logits, value: STEP_IO.value },
       },
     };

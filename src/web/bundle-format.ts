@@ -66,6 +66,8 @@ export interface BundlePolicy extends BundleFile {
   /** Level costs in decision order (the training environment's budget units). */
   costs: number[];
   minLevels: number;
+  /** The budgets the policy was trained on (rl.environment.budget; min = max for a fixed one). */
+  trainingBudget: { min: number; max: number };
   /** Step graph tensor names. */
   io: {
     state: string;

@@ -12,6 +12,7 @@ import { imageToInput, type RgbaImage } from '../preprocess';
 /** One image's run as the page keeps it. */
 interface DemoRun {
   name: string;
+  budget: number;
   input: number[];
   levels: string[];
   decisions: AdaptiveResult['decisions'];
@@ -183,6 +184,7 @@ async function runFiles(files: File[]): Promise<void> {
       render(file.name, pixels, r);
       state.runs.push({
         name: file.name,
+        budget,
         input: Array.from(tensor),
         levels: r.levels,
         decisions: r.decisions,
@@ -247,9 +249,14 @@ async function start(): Promise<void> {
     });
     const m = model.meta;
     state.executionProvider = ep;
+    // Start at the middle of the budgets the policy was trained on (its state includes the budget left).
+    const { min, max } = m.policy.trainingBudget;
+    budget.value = String((min + max) / 2);
+    budget.dispatchEvent(new Event('input'));
     el('status').textContent =
       `bundle from ${m.source.checkpoint}: ${m.levels.length} levels (${m.levels.map((l) => l.name).join(', ')}), ` +
-      `${m.policy.mode} policy on a ${m.state.dim}-value state, input ${m.input.width}×${m.input.height}`;
+      `${m.policy.mode} policy on a ${m.state.dim}-value state, input ${m.input.width}×${m.input.height}, ` +
+      `trained on budgets ${min === max ? min : `${min}–${max}`}`;
     el('runtime').textContent =
       `onnxruntime-web ${m.versions.onnxruntimeWeb} on ${ep}, ${model.numThreads} thread(s)` +
       ` (cross-origin isolated: ${self.crossOriginIsolated ? 'yes' : 'no'})`;
