@@ -6,7 +6,7 @@ const rlpkd = require('./lint/no-transitive-import');
 /**
  * House rules on who may load a runtime (DESIGN.md): only src/runtime/ imports onnxruntime-node; only
  * src/runtime/ and src/web/ import onnxruntime-web; src/onnx/ and src/autodiff/ import no runtime at all,
- * not even types; nothing src/web/ imports reaches onnxruntime-node. One config object per folder group,
+ * not even types; nothing src/web/ imports reaches onnxruntime-node or sharp. One config object per folder group,
  * because a later `no-restricted-imports` entry replaces an earlier one instead of adding to it.
  */
 const ORT_NODE = {
@@ -36,7 +36,8 @@ const importRules = [
     plugins: { rlpkd },
     rules: {
       'no-restricted-imports': ['error', { paths: [ORT_NODE] }],
-      'rlpkd/no-transitive-import': ['error', { modules: ['onnxruntime-node'] }],
+      // The browser bundle: no native runtime, no image codec (DESIGN.md).
+      'rlpkd/no-transitive-import': ['error', { modules: ['onnxruntime-node', 'sharp'] }],
     },
   },
 ];

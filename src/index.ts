@@ -160,6 +160,7 @@ export { createStudentDistiller } from './distill/create-distiller';
 export type { Distiller, DistillerEvaluation, DistillerTrial, ImageBatch } from './rl/distiller';
 export { stateLayout } from './rl/policy-state';
 export type { PolicyStateKind, StateLayout } from './rl/policy-state';
+export { deployStateSources } from './rl/deploy-state';
 export { GradNorm } from './distill/gradnorm';
 export type { GradNormOptions } from './distill/gradnorm';
 export { matchLevels } from './distill/level-matching';
@@ -221,6 +222,12 @@ export { boxToOriginal } from './metrics/box-rescale';
 // Weights back to PyTorch: safetensors under the exported parameter names.
 export { exportWeights } from './distill/export-weights';
 export type { ExportWeightsResult, WeightsSource } from './distill/export-weights';
+
+// Deployment: a run's policy and split student as a browser bundle (src/web/ runs it).
+export { exportPolicy, startDemo } from './deploy';
+export type { DemoOptions, DemoServer, ExportPolicyOptions, ExportPolicyResult } from './deploy';
+export { BUNDLE_FORMAT_VERSION, bundleMetaProblems } from './web/bundle-format';
+export type { BundleMeta, BundleLevel } from './web/bundle-format';
 export { readSafetensors, writeSafetensors, parseSafetensors, encodeSafetensors } from './io/safetensors';
 export type { SafetensorsFile, SafetensorsTensor } from './io/safetensors';
 export { SIZE_BIN_FRACTIONS, imageSizeBin, objectSizeBin } from './data/synthetic-scales';

@@ -55,7 +55,7 @@ describe('policy state (kind train)', () => {
     expect(Array.from(state.subarray(1, 1 + layout.pooledWidth))).toEqual(
       Array.from(pooled.subarray(layout.pooledWidth)),
     );
-    expect(Array.from(state.subarray(1 + layout.lossIndex))).toEqual([0.5, 1, 0, 0.25]);
+    expect(Array.from(state.subarray(1 + layout.lossIndex!))).toEqual([0.5, 1, 0, 0.25]);
   });
 
   it('names the level whose features do not fit', () => {

@@ -10,7 +10,7 @@
  */
 import { z } from 'zod';
 import { ConfigError } from './config-error';
-import { stateLayout } from '../rl/policy-state';
+import { POLICY_STATE_KINDS, stateLayout, type PolicyStateKind, type StateLevel } from '../rl/policy-state';
 
 /** Dotted keys holding input paths; `*` matches an array index. Resolved relative to the file that sets them. */
 export const INPUT_PATH_KEYS: readonly string[] = [
@@ -288,6 +288,14 @@ const policySchema = z.strictObject({
     .describe(
       'policy input size; auto = derived from the student: 2*C_coarsest + sum(C_l) + 1 + L + 1 ' +
         '(1542 for 4 levels x 256 channels); a number must equal that',
+    ),
+  state: z
+    .enum(POLICY_STATE_KINDS as [PolicyStateKind, ...PolicyStateKind[]])
+    .default('train')
+    .describe(
+      "policy state: train = SPEC.md's state (with the image's loss against the teacher); deploy = only " +
+        'what the student computes before deciding (pooled trunk features, selected levels, budget): ' +
+        'needed for `rlpkd export-policy`',
     ),
   hidden_dim: posInt().default(256).describe('LSTM / MLP hidden size'),
   normalize_state: z
@@ -569,28 +577,36 @@ export function taskDataConfig(config: RunConfig, task: MamlTask): DataConfig {
   return out;
 }
 
-/** The policy state size for a student whose pyramid levels have these channel counts (finest first). */
-export function stateDimFor(levelChannels: readonly number[]): number {
+/**
+ * The policy state size for a student whose pyramid levels have these channel counts (finest first);
+ * the 'deploy' kind also needs the trunk tensors it pools (src/rl/deploy-state.ts).
+ */
+export function stateDimFor(
+  levelChannels: readonly number[],
+  kind: PolicyStateKind = 'train',
+  trunkSources?: readonly StateLevel[],
+): number {
   if (levelChannels.length === 0)
     throw new ConfigError('the student has no pyramid levels to build a policy state from');
-  // The policy's one state formula (training-time kind); finest level first, so the last is the coarsest.
+  // The policy's one state formula; finest level first, so the last is the coarsest.
   const levels = levelChannels.map((channels, i) => ({ name: `L${i}`, stride: 2 ** i, channels }));
-  return stateLayout('train', levels).dim;
+  return stateLayout(kind, levels, trunkSources).dim;
 }
 
 /** Model-dependent sizes: `auto` keys replaced by what the student implies; explicit values checked. */
 export function resolveModelDims(
   config: RunConfig,
   levelChannels: readonly number[],
+  trunkSources?: readonly StateLevel[],
 ): { stateDim: number; maxSteps: number; numLevels: number } {
-  const stateDim = stateDimFor(levelChannels);
+  const stateDim = stateDimFor(levelChannels, config.rl.policy.state, trunkSources);
   const numLevels = levelChannels.length;
   const { state_dim, mode } = config.rl.policy;
   const { max_steps, min_levels } = config.rl.environment;
   const channels = `[${levelChannels.join(', ')}]`;
   if (state_dim !== 'auto' && state_dim !== stateDim) {
     throw new ConfigError(
-      `rl.policy.state_dim is ${state_dim} but the student's levels (channels ${channels}) give ${stateDim}`,
+      `rl.policy.state_dim is ${state_dim} but the student's levels (channels ${channels}) give ${stateDim} for the ${config.rl.policy.state} state`,
       { hint: 'set rl.policy.state_dim to auto (it follows the student)' },
     );
   }

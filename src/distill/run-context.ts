@@ -258,6 +258,16 @@ export class RunContext {
         costs: this.decisionCosts(),
         minLevels: c.rl.environment.min_levels,
         normalizeStates: c.rl.policy.normalize_state,
+        stateKind: c.rl.policy.state,
+        ...(this.setup.stateSources
+          ? {
+              stateLevels: this.setup.decisionOrder.map((name) => ({
+                name,
+                output: this.setup.pairs.find((p) => p.name === name)!.student.output,
+              })),
+              stateSources: this.setup.stateSources,
+            }
+          : {}),
       },
       { seed: this.seed('policy'), executionProvider: this.setup.ep },
     );

@@ -49,6 +49,8 @@ export function createSelectionEnv(
     costs: decisionCosts(setup),
     levelWeights: options.weights ?? new Array<number>(L).fill(1 / L),
     ...(options.lossReference !== undefined ? { lossReference: options.lossReference } : {}),
+    stateKind: c.rl.policy.state,
+    ...(setup.stateSources ? { stateSources: setup.stateSources } : {}),
     seed: options.seed,
   });
 }

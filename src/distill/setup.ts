@@ -25,6 +25,8 @@ import { withoutWeightData } from '../onnx/weight-data';
 import { frozenGraphFile, type GraphFile } from '../runtime/optimized-model';
 import { ensureProviderUsable } from '../runtime/provider-probe';
 import { resolveExecutionProvider, type ExecutionProviderName } from '../runtime/session';
+import { deployStateSources } from '../rl/deploy-state';
+import type { StateLevel } from '../rl/policy-state';
 import { Rng } from '../util/rng';
 import { addStudentAdapters, matchLevels, type LevelPair } from './level-matching';
 import { findSharedParameter, type SharedParameterChoice } from './shared-parameter';
@@ -76,6 +78,8 @@ export interface DistillSetup {
   selection: 'rl' | { levels: string[]; random?: { targetCost: number } };
   /** Policy state size and decisions per episode. */
   dims: { stateDim: number; maxSteps: number; numLevels: number };
+  /** The student's trunk tensors the 'deploy' policy state pools (absent for the 'train' state). */
+  stateSources?: StateLevel[];
   splits: DatasetSplits;
   preprocess: Preprocess;
   trainLoader: BatchLoader;
@@ -143,9 +147,19 @@ export async function prepareDistillation(
   const costs = levelNames.map((n) => model.levels.find((l) => l.name === n)!.distillCost);
   const decisionOrder =
     config.rl.environment.level_order === 'fine_to_coarse' ? [...levelNames] : [...levelNames].reverse();
+  // The deploy state pools the trunk tensors the student's level parts read (in decision order).
+  const stateSources =
+    config.rl.policy.state === 'deploy'
+      ? deployStateSources(
+          classified.model,
+          decisionOrder.map((n) => ({ name: n, output: pairs.find((p) => p.name === n)!.student.output })),
+          size,
+        )
+      : undefined;
   const dims = resolveModelDims(
     config,
     pairs.map((p) => p.teacher.channels),
+    stateSources,
   );
   const selection = resolveSelection(config.distill.selection, pairs, config.distill.random_cost);
   const usesGradNorm =
@@ -233,6 +247,7 @@ export async function prepareDistillation(
     ...(sharedParameter ? { sharedParameter } : {}),
     selection,
     dims,
+    ...(stateSources ? { stateSources } : {}),
     splits,
     preprocess,
     trainLoader,

@@ -24,6 +24,7 @@ import type {
   DistillerEvaluation,
   DistillerLevel,
   DistillerTrial,
+  EvaluateOptions,
   ImageBatch,
 } from '../rl/distiller';
 import type { GraphFile } from '../runtime/optimized-model';
@@ -143,7 +144,7 @@ export class StudentDistiller implements Distiller {
   /** Phase 2's copy of the student before each trial update (buffers reused from trial to trial). */
   private rollback: TrainingSnapshot | undefined;
   /** Eval graph plus the student's level tensors as outputs (opened on the first features request). */
-  private featureSession: Promise<GraphSession> | null = null;
+  private featureSession: { key: string; session: Promise<GraphSession> } | null = null;
 
   private constructor(
     readonly session: TrainingSession,
@@ -389,9 +390,10 @@ export class StudentDistiller implements Distiller {
 
   /**
    * Per-image distances e[n, l] for every level ([N, L]) without training; with `features`, also the
-   * student's level tensors (by level name) the policy state pools.
+   * student's level tensors (by level name) the policy state pools, and with `tensors` those intermediate
+   * student tensors (by their names: the deploy state's trunk tensors).
    */
-  async evaluate(batch: TaughtBatch, options: { features?: boolean } = {}): Promise<DistillerEvaluation> {
+  async evaluate(batch: TaughtBatch, options: EvaluateOptions = {}): Promise<DistillerEvaluation> {
     const N = batch.images.dims[0];
     const L = this.numLevels;
     const feeds = this.feeds(
@@ -400,35 +402,50 @@ export class StudentDistiller implements Distiller {
       new Float32Array(N * L).fill(1),
       new Float32Array(L).fill(1 / L),
     );
-    if (!options.features) {
+    const extra = options.tensors ?? [];
+    if (!options.features && extra.length === 0) {
       const out = await this.session.evalStep(feeds);
       return { distances: Float32Array.from(out[DISTILL_IO.perSample].data as Float32Array) };
     }
-    const session = await this.openFeatureSession();
-    const tensors = this.options.pairs.map((p) => p.studentTensor);
+    const session = await this.openFeatureSession(extra);
+    const tensors = [...this.options.pairs.map((p) => p.studentTensor), ...extra];
     const out = await this.session.withParameterViews((params) =>
       session.run({ ...feeds, ...params }, [DISTILL_IO.perSample, ...tensors]),
     );
     const features: Record<string, HostTensor> = {};
     this.options.pairs.forEach((p) => (features[p.name] = out[p.studentTensor]));
+    for (const t of extra) features[t] = out[t];
     return { distances: Float32Array.from(out[DISTILL_IO.perSample].data as Float32Array), features };
   }
 
-  private openFeatureSession(): Promise<GraphSession> {
-    if (!this.featureSession) {
+  /** The eval graph with the level tensors (and `extra` tensors) as outputs; one per set of extras. */
+  private openFeatureSession(extra: readonly string[]): Promise<GraphSession> {
+    const key = extra.join('\n');
+    if (!this.featureSession || this.featureSession.key !== key) {
+      const previous = this.featureSession?.session;
       const model = artifactModel(this.session.artifacts, 'eval');
-      const outputs: ValueInfo[] = this.options.pairs.map((p) => ({
-        name: p.studentTensor,
-        dataType: DataType.FLOAT,
-      }));
+      const known = new Set(model.graph.nodes.flatMap((n) => n.outputs));
+      const missing = extra.filter((t) => !known.has(t));
+      if (missing.length > 0) {
+        throw new RlpkdError(
+          `the student's training graph computes no tensor ${missing.map((t) => `'${t}'`).join(', ')}`,
+          { hint: 'the deploy policy state pools trunk tensors by their names in the student graph' },
+        );
+      }
+      const outputs: ValueInfo[] = [...this.options.pairs.map((p) => p.studentTensor), ...extra].map(
+        (name) => ({ name, dataType: DataType.FLOAT }),
+      );
       const withFeatures: OnnxModel = {
         ...model,
         graph: { ...model.graph, outputs: [...model.graph.outputs, ...outputs] },
       };
       const ep = this.options.executionProvider ? { executionProvider: this.options.executionProvider } : {};
-      this.featureSession = createSession(withFeatures, { ...ep, memArena: false });
+      const session = (previous ? previous.then((s) => s.release()) : Promise.resolve()).then(() =>
+        createSession(withFeatures, { ...ep, memArena: false }),
+      );
+      this.featureSession = { key, session };
     }
-    return this.featureSession;
+    return this.featureSession.session;
   }
 
   /**
@@ -497,7 +514,7 @@ export class StudentDistiller implements Distiller {
     await this.session.release();
     await this.teacher.release();
     await this.probe?.release();
-    if (this.featureSession) await (await this.featureSession).release();
+    if (this.featureSession) await (await this.featureSession.session).release();
     this.featureSession = null;
   }
 }

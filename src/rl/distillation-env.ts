@@ -10,8 +10,9 @@
  * selected ones, with d the distance the student trains on. Phase 2 makes it a trial update (the
  * distiller restores the student bit for bit); phase 3 keeps it.
  *
- * State: the 'train' kind of policy-state.ts over the levels in decision order. L_ref (which divides the
- * state's loss feature) is the mean all-level loss of the first batch (or `lossReference`).
+ * State: the 'train' kind of policy-state.ts over the levels in decision order (L_ref, which divides the
+ * state's loss feature, is the mean all-level loss of the first batch, or `lossReference`), or the
+ * 'deploy' kind over the student's trunk tensors `stateSources` (no loss feature).
  */
 import { RlpkdError } from '../errors';
 import type { HostTensor } from '../runtime/tensors';
@@ -23,6 +24,7 @@ import {
   writeState,
   type PolicyStateKind,
   type StateLayout,
+  type StateLevel,
 } from './policy-state';
 import {
   recordLevelActions,
@@ -82,6 +84,8 @@ export interface DistillationEnvOptions {
   lossReference?: number;
   /** Which policy state (default 'train'). */
   stateKind?: PolicyStateKind;
+  /** The student's trunk tensors the 'deploy' state pools (src/rl/deploy-state.ts). */
+  stateSources?: readonly StateLevel[];
   /** Seeds the budget draws (see reseed). */
   seed?: Seed;
 }
@@ -153,6 +157,7 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
     this.layout = stateLayout(
       options.stateKind ?? 'train',
       this.levelOf.map((l) => levels[l]),
+      options.stateSources,
     );
     this.stateDim = this.layout.dim;
     this.levelWeights = new Float32Array(this.numLevels).fill(1);
@@ -270,7 +275,10 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
     }
     // Teacher features once for the episode's measurements and its update.
     this.batch = await this.distiller.prepare(batch);
-    const m = await this.distiller.evaluate(this.batch, { features: true });
+    const m = await this.distiller.evaluate(
+      this.batch,
+      this.layout.kind === 'train' ? { features: true } : { tensors: this.layout.sources.map((s) => s.name) },
+    );
     this.lossBefore = allLevelLoss(m.distances, N, L);
     if (this.lossRef === undefined)
       this.lossRef = Math.max(this.lossBefore.reduce((a, b) => a + b, 0) / N, 1e-12);

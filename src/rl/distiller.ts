@@ -25,8 +25,19 @@ export interface DistillerLevel {
 export interface DistillerEvaluation {
   /** [N, L] per-image unmasked level distances e[n, l]. */
   distances: Float32Array;
-  /** Student level features [N, C_l, H_l, W_l] by level name (when asked for). */
+  /**
+   * Student level features [N, C_l, H_l, W_l] by level name (when asked for), and the student tensors
+   * asked for by `tensors` by their names (the 'deploy' policy state's trunk tensors).
+   */
   features?: Record<string, HostTensor>;
+}
+
+/** What `Distiller.evaluate` returns besides the distances. */
+export interface EvaluateOptions {
+  /** The student's level features. */
+  features?: boolean;
+  /** Intermediate student tensors by name (implies `features`). */
+  tensors?: readonly string[];
 }
 
 /** What `Distiller.trial` measured: the update's own loss parts and the distances after it. */
@@ -45,8 +56,8 @@ export interface Distiller {
    * to the calls below to reuse that work.
    */
   prepare(batch: ImageBatch): Promise<ImageBatch>;
-  /** Per-image per-level distances, and the student's level features when `features` is set. */
-  evaluate(batch: ImageBatch, options?: { features?: boolean }): Promise<DistillerEvaluation>;
+  /** Per-image per-level distances, and the student's features when asked for (EvaluateOptions). */
+  evaluate(batch: ImageBatch, options?: EvaluateOptions): Promise<DistillerEvaluation>;
   /**
    * A trial update that leaves no trace: snapshot → fresh optimizer state → one update on the masked
    * ([N, L]), weighted ([L]) loss → measure → restore.

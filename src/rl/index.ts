@@ -5,6 +5,7 @@ export * from './bernoulli';
 export * from './distillation-env';
 export * from './distiller';
 export * from './policy-state';
+export * from './deploy-state';
 export * from './episode-batch';
 export * from './gae';
 export * from './init';

@@ -26,6 +26,8 @@ import {
   type PolicyArchitecture,
   type PolicyParameter,
 } from './policy-graph';
+import type { DeployLevel } from './deploy-state';
+import type { PolicyStateKind, StateLevel } from './policy-state';
 import { duplicateRows } from './row-padding';
 import { RunningMeanStd, type RunningMeanStdState } from './running-mean-std';
 
@@ -37,6 +39,12 @@ export interface PolicyConfig extends PolicyArchitecture {
   minLevels?: number;
   /** Normalize states with running mean/std (default true). */
   normalizeStates?: boolean;
+  /** The state kind it was trained on (policy-state.ts; absent: 'train'); only 'deploy' can be exported. */
+  stateKind?: PolicyStateKind;
+  /** 'deploy' state: the student's levels in decision order (names and graph outputs). */
+  stateLevels?: DeployLevel[];
+  /** 'deploy' state: the trunk tensors it pools (deploy-state.ts), so an export can check the student. */
+  stateSources?: StateLevel[];
 }
 
 export interface PolicyOptions {

@@ -3,7 +3,9 @@ import type { Command } from 'commander';
 import { registerAblate } from './ablate';
 import { registerArtifacts } from './artifacts';
 import { registerBench } from './bench';
+import { registerDemo } from './demo';
 import { registerEval } from './eval';
+import { registerExportPolicy } from './export-policy';
 import { registerExportWeights } from './export-weights';
 import { registerGpu } from './gpu';
 import { registerGrad } from './grad';
@@ -29,6 +31,8 @@ export const COMMANDS: Record<string, (program: Command) => void> = {
   worker: registerWorker,
   metrics: registerMetrics,
   'export-weights': registerExportWeights,
+  'export-policy': registerExportPolicy,
+  demo: registerDemo,
   visualize: registerVisualize,
   bench: registerBench,
   gpu: registerGpu,

@@ -1,0 +1,3 @@
+/** Deployment: the browser bundle of a run's policy and split student. */
+export * from './export-policy';
+export * from './demo-server';

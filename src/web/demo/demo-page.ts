@@ -1,0 +1,269 @@
+/// <reference lib="dom" />
+/**
+ * The demo page (index.html beside it; `rlpkd demo` serves both with the bundle under bundle/): pick
+ * or drop images, and see per image the levels the policy chose, their feature heatmaps (the finest
+ * computed one drawn over the image), the compute saved against the full pyramid and the time of each
+ * part. `?ep=webgpu` asks for WebGPU, `?threads=N` N wasm threads. Every run is also kept in `window.rlpkdDemo` (inputs and outputs)
+ * for the browser test to compare with the Node runtime.
+ */
+import { AdaptiveModel, type AdaptiveResult, type FloatTensor } from '../adaptive-model';
+import { imageToInput, type RgbaImage } from '../preprocess';
+
+/** One image's run as the page keeps it. */
+interface DemoRun {
+  name: string;
+  budget: number;
+  input: number[];
+  levels: string[];
+  decisions: AdaptiveResult['decisions'];
+  features: Record<string, { dims: number[]; data: number[] }>;
+  times: AdaptiveResult['times'];
+  macs: AdaptiveResult['macs'];
+}
+
+/** What the page exposes to scripts (and the browser test). */
+interface DemoState {
+  ready: boolean;
+  error: string | null;
+  executionProvider: string | null;
+  runs: DemoRun[];
+  /** Runs the given images (as files) and resolves when they are shown. */
+  runFiles?: (files: File[]) => Promise<void>;
+  /**
+   * Median milliseconds over `repeats` runs of the last image with the levels fixed: the level parts
+   * together, the trunk, and the policy's decision on the same image (for the timing table).
+   */
+  timeSelection?: (
+    levels: string[],
+    repeats: number,
+  ) => Promise<{ parts: number; trunk: number; policy: number }>;
+}
+
+declare global {
+  interface Window {
+    rlpkdDemo: DemoState;
+  }
+}
+
+const state: DemoState = { ready: false, error: null, executionProvider: null, runs: [] };
+window.rlpkdDemo = state;
+
+const el = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T;
+let model: AdaptiveModel | null = null;
+
+function showError(err: unknown): void {
+  const e = err as { message?: string; hint?: string };
+  const text = `${e.message ?? String(err)}${e.hint ? ` — ${e.hint}` : ''}`;
+  state.error = text;
+  const box = el('error');
+  box.textContent = `error: ${text}`;
+  box.hidden = false;
+  el('status').textContent = 'the bundle could not be used';
+}
+
+/** t in [0, 1] → a dark-blue → teal → yellow colour. */
+function heat(t: number): [number, number, number] {
+  const stops: [number, number, number][] = [
+    [13, 8, 135],
+    [33, 145, 140],
+    [253, 231, 37],
+  ];
+  const x = Math.min(Math.max(t, 0), 1) * (stops.length - 1);
+  const i = Math.min(Math.floor(x), stops.length - 2);
+  const f = x - i;
+  return [0, 1, 2].map((c) => Math.round(stops[i][c] * (1 - f) + stops[i + 1][c] * f)) as [
+    number,
+    number,
+    number,
+  ];
+}
+
+/** Mean |x| over channels of a [1, C, H, W] map, scaled to [0, 1], as RGBA pixels. */
+function heatmap(t: FloatTensor, alpha = 255): ImageData {
+  const [, C, H, W] = t.dims;
+  const m = new Float32Array(H * W);
+  for (let c = 0; c < C; c++) for (let i = 0; i < H * W; i++) m[i] += Math.abs(t.data[c * H * W + i]) / C;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of m) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
+  const img = new ImageData(W, H);
+  m.forEach((v, i) => {
+    const [r, g, b] = heat(hi > lo ? (v - lo) / (hi - lo) : 0);
+    img.data.set([r, g, b, alpha], 4 * i);
+  });
+  return img;
+}
+
+/** Draws pixels scaled (nearest) onto a canvas of its own display size. */
+function drawScaled(canvas: HTMLCanvasElement, pixels: ImageData | RgbaImage, over?: ImageData): void {
+  const ctx = canvas.getContext('2d')!;
+  ctx.imageSmoothingEnabled = false;
+  const put = (p: ImageData): void => {
+    const tmp = document.createElement('canvas');
+    [tmp.width, tmp.height] = [p.width, p.height];
+    tmp.getContext('2d')!.putImageData(p, 0, 0);
+    ctx.drawImage(tmp, 0, 0, canvas.width, canvas.height);
+  };
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  put(
+    pixels instanceof ImageData ? pixels : new ImageData(Uint8ClampedArray.from(pixels.data), pixels.width),
+  );
+  if (over) {
+    ctx.globalAlpha = 0.45;
+    put(over);
+    ctx.globalAlpha = 1;
+  }
+}
+
+const ms = (x: number): string => x.toFixed(2);
+
+function render(name: string, pixels: RgbaImage, r: AdaptiveResult): void {
+  const meta = model!.meta;
+  el('result').hidden = false;
+  const finest = meta.levels.find((l) => r.features[l.name]);
+  drawScaled(el<HTMLCanvasElement>('image'), pixels, finest ? heatmap(r.features[finest.name]) : undefined);
+  el('image-caption').textContent =
+    `${name} — chosen levels: ${r.levels.join(', ')}` + (finest ? ` (overlay: ${finest.name} features)` : '');
+  const rows = r.decisions.map((d) => {
+    const level = meta.levels.find((l) => l.name === d.level)!;
+    const took = r.times.levels[d.level];
+    const what = d.selected ? 'computed' : 'skipped';
+    const why = d.kind === 'free' ? '' : ` (${d.kind})`;
+    return (
+      `<tr class="${d.selected ? 'on' : 'off'}" data-level="${d.level}"><td>${d.level}</td><td>${what}${why}</td>` +
+      `<td>${Number.isFinite(d.logit) ? d.logit.toFixed(4) : '–'}</td><td>${(100 * level.saving).toFixed(1)}%</td>` +
+      `<td>${took === undefined ? '–' : ms(took)}</td></tr>`
+    );
+  });
+  el('levels').querySelector('tbody')!.innerHTML = rows.join('');
+  el('saved').textContent =
+    `${r.levels.length} of ${meta.levels.length} levels: ${r.macs.used.toLocaleString('en-US')} of ` +
+    `${r.macs.total.toLocaleString('en-US')} MACs, ${(100 * r.macs.saved).toFixed(1)}% saved vs the full pyramid`;
+  const t = r.times;
+  const timeRows: [string, number][] = [
+    ['trunk', t.trunk],
+    ['state', t.state],
+    ['policy', t.policy],
+    ...r.levels.map((l): [string, number] => [`level ${l}`, t.levels[l]]),
+    ['total', t.total],
+  ];
+  el('times').querySelector('tbody')!.innerHTML = timeRows
+    .map(([k, v]) => `<tr><td>${k}</td><td>${ms(v)} ms</td></tr>`)
+    .join('');
+  const maps = el('heatmaps');
+  maps.innerHTML = '';
+  for (const l of meta.levels) {
+    const fig = document.createElement('figure');
+    const f = r.features[l.name];
+    if (f) {
+      const c = document.createElement('canvas');
+      [c.width, c.height] = [128, 128];
+      drawScaled(c, heatmap(f));
+      fig.appendChild(c);
+    } else {
+      const d = document.createElement('div');
+      d.className = 'skipped';
+      d.textContent = 'skipped';
+      fig.appendChild(d);
+    }
+    const cap = document.createElement('figcaption');
+    cap.textContent = `${l.name} (stride ${l.stride})`;
+    fig.appendChild(cap);
+    maps.appendChild(fig);
+  }
+}
+
+async function runFiles(files: File[]): Promise<void> {
+  if (!model) return;
+  const budget = Number(el<HTMLInputElement>('budget').value);
+  for (const file of files) {
+    try {
+      const bitmap = await createImageBitmap(file);
+      const { tensor, pixels } = imageToInput(bitmap, model.meta.input);
+      const r = await model.run(tensor, { budget });
+      render(file.name, pixels, r);
+      state.runs.push({
+        name: file.name,
+        budget,
+        input: Array.from(tensor),
+        levels: r.levels,
+        decisions: r.decisions,
+        features: Object.fromEntries(
+          Object.entries(r.features).map(([k, v]) => [k, { dims: v.dims, data: Array.from(v.data) }]),
+        ),
+        times: r.times,
+        macs: r.macs,
+      });
+    } catch (err) {
+      showError(err);
+    }
+  }
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function timeSelection(
+  levels: string[],
+  repeats: number,
+): Promise<{ parts: number; trunk: number; policy: number }> {
+  const last = state.runs[state.runs.length - 1];
+  if (!model || !last) throw new Error('run an image first');
+  const input = Float32Array.from(last.input);
+  const parts: number[] = [];
+  const trunk: number[] = [];
+  const policy: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const fixed = await model.run(input, { levels });
+    parts.push(Object.values(fixed.times.levels).reduce((a, b) => a + b, 0));
+    trunk.push(fixed.times.trunk);
+    policy.push((await model.run(input)).times.policy);
+  }
+  return { parts: median(parts), trunk: median(trunk), policy: median(policy) };
+}
+
+async function start(): Promise<void> {
+  const query = new URLSearchParams(location.search);
+  const ep = query.get('ep') === 'webgpu' ? 'webgpu' : 'wasm';
+  const threads = query.get('threads');
+  const budget = el<HTMLInputElement>('budget');
+  budget.addEventListener('input', () => (el('budget-value').textContent = Number(budget.value).toFixed(2)));
+  const input = el<HTMLInputElement>('file');
+  input.addEventListener('change', () => void runFiles(Array.from(input.files ?? [])));
+  const drop = el('drop');
+  drop.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    drop.classList.add('over');
+  });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    drop.classList.remove('over');
+    void runFiles(Array.from(e.dataTransfer?.files ?? []));
+  });
+  state.runFiles = runFiles;
+  state.timeSelection = timeSelection;
+  try {
+    model = await AdaptiveModel.load(new URL('bundle/', location.href).href, {
+      executionProvider: ep,
+      ...(threads ? { numThreads: Number(threads) } : {}),
+    });
+    const m = model.meta;
+    state.executionProvider = ep;
+    // Start at the middle of the budgets the policy was trained on (its state includes the budget left).
+    const { min, max } = m.policy.trainingBudget;
+    budget.value = String((min + max) / 2);
+    budget.dispatchEvent(new Event('input'));
+    el('status').textContent =
+      `bundle from ${m.source.checkpoint}: ${m.levels.length} levels (${m.levels.map((l) => l.name).join(', ')}), ` +
+      `${m.policy.mode} policy on a ${m.state.dim}-value state, input ${m.input.width}×${m.input.height}, ` +
+      `trained on budgets ${min === max ? min : `${min}–${max}`}`;
+    el('runtime').textContent =
+      `onnxruntime-web ${m.versions.onnxruntimeWeb} on ${ep}, ${model.numThreads} thread(s)` +
+      ` (cross-origin isolated: ${self.crossOriginIsolated ? 'yes' : 'no'})`;
+    state.ready = true;
+  } catch (err) {
+    showError(err);
+  }
+}
+
+void start();

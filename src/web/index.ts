@@ -1,0 +1,18 @@
+/** The browser runtime of a policy bundle (README.md in this folder). Imports onnxruntime-web only. */
+export { AdaptiveModel } from './adaptive-model';
+export type {
+  AdaptiveResult,
+  FloatTensor,
+  LevelDecision,
+  LoadOptions,
+  PartTimes,
+  RunOptions,
+} from './adaptive-model';
+export { BUNDLE_FORMAT_VERSION, BUNDLE_META_FILE, bundleFiles, bundleMetaProblems } from './bundle-format';
+export type { BundleFile, BundleLevel, BundleMeta, BundlePolicy, BundleState } from './bundle-format';
+export { readBundle, sha256Hex, urlBundleReader } from './bundle-source';
+export type { BundleReader, LoadedBundleFiles } from './bundle-source';
+export { loadOrtWeb, ortWebVersion, wasmThreads, webEnvironment } from './ort-web';
+export type { OrtWebModule, WebEnvironment, WebExecutionProvider } from './ort-web';
+export { imageToInput, preprocessImage } from './preprocess';
+export type { DrawableImage, RgbaImage } from './preprocess';
