@@ -26,8 +26,16 @@ import { frozenGraphFile, type GraphFile } from '../runtime/optimized-model';
 import { ensureProviderUsable } from '../runtime/provider-probe';
 import { resolveExecutionProvider, type ExecutionProviderName } from '../runtime/session';
 import { Rng } from '../util/rng';
+import { joinLabels, labelsOf, type ImageLabels } from './labelled-images';
 import { addStudentAdapters, matchLevels, type LevelPair } from './level-matching';
 import { findSharedParameter, type SharedParameterChoice } from './shared-parameter';
+import {
+  composeStudentHead,
+  loadTeacherHead,
+  requireTaskLabels,
+  type RunHead,
+  type StudentWithHead,
+} from './student-head';
 
 /** Held-out images, decoded once. */
 export interface HeldOutImages {
@@ -38,6 +46,8 @@ export interface HeldOutImages {
   objectSizes?: (number | null)[];
   /** Held-out images that could not be decoded (skipped under data.on_corrupt: skip). */
   skipped: number;
+  /** Their labels (what the dataset has), for the task loss and the task yardstick. */
+  labels: ImageLabels;
 }
 
 /** What a run is made of (see module doc). */
@@ -79,6 +89,18 @@ export interface DistillSetup {
   /** Training images of MAML tasks that name their own dataset (by task name). */
   taskLoaders: Record<string, BatchLoader>;
   heldOut: HeldOutImages;
+  /**
+   * The teacher's task head (models.teacher_head) when the run uses it (task loss or task yardstick), and
+   * the student's own head when the student trains with the task loss (then `student` computes it too).
+   */
+  task?: TaskSetup;
+}
+
+/** What the task loss and the task yardstick need (see student-head.ts). */
+export interface TaskSetup {
+  teacherHead: RunHead;
+  /** Present when distill.task_loss_weight > 0. */
+  studentHead?: StudentWithHead;
 }
 
 /** Loads and checks everything (see module doc). */
@@ -131,6 +153,8 @@ export async function prepareDistillation(
     ...classified.trainable.map((e) => e.name),
     ...pairs.flatMap((p) => (p.adapter ? [p.adapter.weight, p.adapter.bias] : [])),
   ];
+  const task = taskSetup(config, teacher, adapted.model, pairs, size);
+  if (task?.studentHead) trainable.push(...task.studentHead.parameters);
   const levels: PyramidLevel[] = pairs.map((p) => ({
     ...p.student,
     output: p.studentTensor,
@@ -210,6 +234,12 @@ export async function prepareDistillation(
       });
     }
   }
+  if (task) {
+    const what = task.studentHead ? 'distill.task_loss_weight' : 'rl.reward.yardstick: task';
+    requireTaskLabels(task.teacherHead.head, splits.train, what);
+    // Held-out images are measured with the same objective (and yardstick), so they need the labels too.
+    requireTaskLabels(task.teacherHead.head, splits.val, what);
+  }
   const heldOut = await loadHeldOut(splits, loaderCommon, config.data.batch_size);
   return {
     config,
@@ -218,7 +248,7 @@ export async function prepareDistillation(
     teacher,
     teacherSession,
     teacherHash: teacherHash(config.models.teacher),
-    student: adapted.model,
+    student: task?.studentHead?.model ?? adapted.model,
     studentOutputs: classified.model.graph.outputs.map((o) => ({ ...o })),
     studentImageInput: imageInput(adapted.model).name,
     teacherImageInput: imageInput(teacher).name,
@@ -235,7 +265,24 @@ export async function prepareDistillation(
     trainLoader,
     taskLoaders,
     heldOut,
+    ...(task ? { task } : {}),
   };
+}
+
+/** The teacher's head and the student's own, when the config uses them (its keys were checked by the schema). */
+function taskSetup(
+  config: RunConfig,
+  teacher: OnnxModel,
+  student: OnnxModel,
+  pairs: readonly LevelPair[],
+  size: InputSize,
+): TaskSetup | undefined {
+  const file = config.models.teacher_head;
+  const taskLoss = config.distill.task_loss_weight > 0;
+  if (!file || (!taskLoss && config.rl.reward.yardstick !== 'task')) return undefined;
+  requireModelFile('models.teacher_head', file);
+  const teacherHead = loadTeacherHead(file, teacher, pairs, size);
+  return { teacherHead, ...(taskLoss ? { studentHead: composeStudentHead(student, teacherHead) } : {}) };
 }
 
 /** A missing model file, with what to do about it (loadConfig's requireModelFiles also names the origin). */
@@ -291,9 +338,11 @@ async function loadHeldOut(
   const hashes: string[] = [];
   const files: string[] = [];
   const objectSizes: (number | null)[] = [];
+  const labels: ImageLabels[] = [];
   let dims: number[] = [];
   for await (const batch of loader.epoch(0)) {
     chunks.push(batch.images.data);
+    labels.push(labelsOf(batch));
     hashes.push(...batch.hashes);
     files.push(...batch.records.map((r) => r.file));
     objectSizes.push(...batch.records.map(objectSize));
@@ -315,5 +364,6 @@ async function loadHeldOut(
     files,
     objectSizes,
     skipped: loader.skipped.length,
+    labels: joinLabels(labels),
   };
 }

@@ -27,6 +27,11 @@ export interface DistillerEvaluation {
   distances: Float32Array;
   /** Student level features [N, C_l, H_l, W_l] by level name (when asked for). */
   features?: Record<string, HostTensor>;
+  /**
+   * [N] per-image loss on the reward's yardstick, when the distiller measures one other than the all-level
+   * distance (the task yardstick: the student's pyramid through the teacher's frozen head).
+   */
+  yardstick?: Float64Array;
 }
 
 /** What `Distiller.trial` measured: the update's own loss parts and the distances after it. */
@@ -35,6 +40,8 @@ export interface DistillerTrial {
   perSample: Float32Array;
   /** [N, L] per-image distances after the update (measured before it was undone). */
   after: Float32Array;
+  /** [N] the yardstick after the update, when the distiller measures one (see DistillerEvaluation). */
+  afterYardstick?: Float64Array;
 }
 
 /** The student's distillation step as the environment drives it (see module doc). */

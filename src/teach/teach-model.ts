@@ -34,7 +34,7 @@ import { TrainingSession } from '../training/training-session';
 import { Rng } from '../util/rng';
 import { LabelPrior } from './label-prior';
 import { modelPredictor, scoreSplit } from './score-split';
-import { TASK_LABELS, targetFeeds } from './task-feeds';
+import { hasTaskLabels, TASK_LABELS, targetFeeds } from './task-feeds';
 import type { TaskScore } from './task-scorer';
 import { formatTeachSummary, formatValues, valValues } from './teach-summary';
 
@@ -100,13 +100,7 @@ export function resolveTeachTask(config: TeachConfig): HeadTask {
 
 /** Refuses a dataset that lacks the task's labels, naming what it needs. */
 function requireLabels(task: HeadTask, ds: Dataset): void {
-  const ok =
-    task === 'classification'
-      ? ds.records.every((r) => r.label !== undefined)
-      : task === 'segmentation'
-        ? ds.maskConvention !== undefined
-        : ds.records.some((r) => r.boxes !== undefined);
-  if (ok && ds.records.length > 0) return;
+  if (hasTaskLabels(task, ds) && ds.records.length > 0) return;
   throw new RlpkdError(
     `teach: ${task} needs ${TASK_LABELS[task]}; the ${ds.type} split '${ds.split}' under '${ds.root}' ` +
       (ds.records.length === 0 ? 'has no images' : 'does not have them'),
