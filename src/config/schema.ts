@@ -278,7 +278,10 @@ const distillSchema = z.strictObject({
     .number()
     .min(0)
     .default(1)
-    .describe('weight of the (selected, level-weighted) distillation loss beside the task loss'),
+    .describe(
+      'weight of the (selected, level-weighted) distillation loss beside the task loss (only used with ' +
+        'task_loss_weight > 0)',
+    ),
   labels_only_baseline: z
     .boolean()
     .default(false)
@@ -361,7 +364,8 @@ const rewardSchema = z.strictObject({
     .describe(
       "what L_before/L_after of the reward measure: features = the image's all-level distillation loss; " +
         "task = the image's task loss with the student's pyramid fed to the teacher's frozen head " +
-        '(models.teacher_head; needs labels); trial updates train with the selected distillation losses either way',
+        '(models.teacher_head; needs labels); trial updates train as kept updates do either way (the selected ' +
+        'distillation losses, plus the task loss when task_loss_weight > 0)',
     ),
 });
 
