@@ -58,13 +58,14 @@ export function loadTeacherHead(
 /** Refuses a split without the labels the head's task needs, or with another number of classes. */
 export function requireTaskLabels(head: HeadModel, train: Dataset, what: string): void {
   const task = head.task;
-  if (hasTaskLabels(task, train)) return;
-  throw new RlpkdError(
-    `${what} needs ${TASK_LABELS[task]} (models.teacher_head is a ${task} head), but the ${train.type} split '${train.split}' under '${train.root}' has none`,
-    {
-      hint: 'point data at a dataset with those labels, or set distill.task_loss_weight: 0 and rl.reward.yardstick: features',
-    },
-  );
+  if (!hasTaskLabels(task, train)) {
+    throw new RlpkdError(
+      `${what} needs ${TASK_LABELS[task]} (models.teacher_head is a ${task} head), but the ${train.type} split '${train.split}' under '${train.root}' has none`,
+      {
+        hint: 'point data at a dataset with those labels, or set distill.task_loss_weight: 0 and rl.reward.yardstick: features',
+      },
+    );
+  }
   const K = train.classes.length;
   if (task !== 'segmentation' && K > 0 && K !== head.numClasses) {
     throw new RlpkdError(
