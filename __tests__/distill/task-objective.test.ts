@@ -14,9 +14,7 @@ import { distillerArtifacts, StudentDistiller } from '../../src/distill/student-
 import { composeStudentHead, loadTeacherHead, type RunHead } from '../../src/distill/student-head';
 import { OBJECTIVE_IO, objectiveWeightFeeds } from '../../src/distill/task-objective';
 import { TaskYardstick } from '../../src/distill/task-yardstick';
-import { buildFcosHead } from '../../src/heads/fcos-head';
 import { appendHeadLoss, HEAD_LOSS_NAMES } from '../../src/heads/head-loss';
-import { headLevelsOf } from '../../src/heads/head-levels';
 import { saveModel } from '../../src/onnx/model-io';
 import type { OnnxModel } from '../../src/onnx/types';
 import { createSession, type HostTensor } from '../../src/runtime';
@@ -28,7 +26,7 @@ import { Rng } from '../../src/util/rng';
 import { relativeL2 } from '../helpers/tensor-compare';
 import { tinyFpn } from './fixtures';
 import { tempDir, tinyConfigObject, merge, writeTinyModels } from './run-fixtures';
-import { writeTinyHead } from './task-fixtures';
+import { tinyHead, writeTinyHead } from './task-fixtures';
 
 jest.setTimeout(120000);
 
@@ -75,14 +73,7 @@ function graphs(teacherChannels: number) {
     ...c.trainable.map((e) => e.name),
     ...pairs.flatMap((p) => (p.adapter ? [p.adapter.weight, p.adapter.bias] : [])),
   ];
-  const head = buildFcosHead({
-    levels: headLevelsOf(teacher, SIZE),
-    numClasses: 3,
-    imageHeight: 32,
-    imageWidth: 32,
-    towerConvs: 1,
-    seed: 9,
-  });
+  const head = tinyHead(teacher, 3, 9);
   const file = path.join(dir, 'head.onnx');
   saveModel(head.model, file);
   const run = loadTeacherHead(file, teacher, pairs, SIZE);
@@ -299,13 +290,7 @@ describe('config and setup errors', () => {
 
   it('refuses a head for another class count, or one that reads a level the run does not distil', async () => {
     const log = { debug() {}, info() {}, warn() {}, error() {} };
-    const five = buildFcosHead({
-      levels: headLevelsOf(tinyFpn({ arch: 'resnet34-fpn', seed: 1 }), SIZE),
-      numClasses: 5,
-      imageHeight: 32,
-      imageWidth: 32,
-      towerConvs: 1,
-    });
+    const five = tinyHead(tinyFpn({ arch: 'resnet34-fpn', seed: 1 }), 5);
     const fiveFile = path.join(dir, 'five.onnx');
     saveModel(five.model, fiveFile);
     await expect(
