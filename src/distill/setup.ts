@@ -13,6 +13,7 @@ import { classifyParameters } from '../analysis/parameters';
 import { resolveModelDims, taskDataConfig, type RunConfig } from '../config/schema';
 import { BatchLoader, preprocessFromConfig, type BatchLoaderOptions } from '../data/batch-loader';
 import { openDatasetSplits, type DatasetSplits } from '../data/dataset';
+import type { Dataset } from '../data/types';
 import { probeSplit } from '../data/probe-split';
 import { teacherHash } from '../data/feature-cache';
 import { objectSize } from '../data/object-size';
@@ -153,8 +154,16 @@ export async function prepareDistillation(
     ...classified.trainable.map((e) => e.name),
     ...pairs.flatMap((p) => (p.adapter ? [p.adapter.weight, p.adapter.bias] : [])),
   ];
-  const task = taskSetup(config, teacher, adapted.model, pairs, size);
-  if (task?.studentHead) trainable.push(...task.studentHead.parameters);
+  const heads = taskSetup(config, teacher, adapted.model, pairs, size);
+  if (heads?.studentHead) trainable.push(...heads.studentHead.parameters);
+  const needLabels = heads
+    ? (ds: Dataset) =>
+        requireTaskLabels(
+          heads.teacherHead.head,
+          ds,
+          heads.studentHead ? 'distill.task_loss_weight' : 'rl.reward.yardstick: task',
+        )
+    : () => {};
   const levels: PyramidLevel[] = pairs.map((p) => ({
     ...p.student,
     output: p.studentTensor,
@@ -224,6 +233,8 @@ export async function prepareDistillation(
       const taskSplits = await openDatasetSplits(taskDataConfig(config, task), log);
       const taskName = `training split '${taskSplits.train.split}' of MAML task '${task.name}'`;
       await probeSplit(taskSplits.train, preprocess, taskName, onCorrupt);
+      // Its episodes' trial updates train (and measure) as the run's do.
+      needLabels(taskSplits.train);
       taskLoaders[task.name] = new BatchLoader(taskSplits.train, {
         ...loaderCommon,
         name: taskName,
@@ -234,12 +245,9 @@ export async function prepareDistillation(
       });
     }
   }
-  if (task) {
-    const what = task.studentHead ? 'distill.task_loss_weight' : 'rl.reward.yardstick: task';
-    requireTaskLabels(task.teacherHead.head, splits.train, what);
-    // Held-out images are measured with the same objective (and yardstick), so they need the labels too.
-    requireTaskLabels(task.teacherHead.head, splits.val, what);
-  }
+  needLabels(splits.train);
+  // Held-out images are measured with the same objective (and yardstick), so they need the labels too.
+  needLabels(splits.val);
   const heldOut = await loadHeldOut(splits, loaderCommon, config.data.batch_size);
   return {
     config,
@@ -248,7 +256,7 @@ export async function prepareDistillation(
     teacher,
     teacherSession,
     teacherHash: teacherHash(config.models.teacher),
-    student: task?.studentHead?.model ?? adapted.model,
+    student: heads?.studentHead?.model ?? adapted.model,
     studentOutputs: classified.model.graph.outputs.map((o) => ({ ...o })),
     studentImageInput: imageInput(adapted.model).name,
     teacherImageInput: imageInput(teacher).name,
@@ -265,7 +273,7 @@ export async function prepareDistillation(
     trainLoader,
     taskLoaders,
     heldOut,
-    ...(task ? { task } : {}),
+    ...(heads ? { task: heads } : {}),
   };
 }
 
