@@ -9,6 +9,8 @@ import { Writable } from 'node:stream';
 import { runTraining, type TrainResult } from '../../src/distill/pipeline';
 import { CHECKPOINT_FILES } from '../../src/distill/run-checkpoint';
 import { TASK_CHECKPOINT_FILES } from '../../src/distill/task-checkpoint-files';
+import { FCOS_OUTPUTS } from '../../src/heads/fcos-head';
+import { loadModel } from '../../src/onnx/model-io';
 import { initializers, tempDir, tinyConfig, writeTinyModels } from './run-fixtures';
 import { writeTinyHead } from './task-fixtures';
 
@@ -58,6 +60,15 @@ describe('a run with the task loss', () => {
     const final = (run: string, f: string) => path.join(run, 'checkpoints', 'final', f);
     for (const f of Object.values(TASK_CHECKPOINT_FILES))
       expect(fs.existsSync(final(full.runDir, f))).toBe(true);
+    // Inference forms: image in; the task models output the head's outputs, the baseline student its pyramid.
+    const io = (f: string) => {
+      const g = loadModel(final(full.runDir, f)).graph;
+      return [g.inputs.map((i) => i.name), g.outputs.map((o) => o.name)];
+    };
+    const fcos = Object.values(FCOS_OUTPUTS);
+    expect(io(TASK_CHECKPOINT_FILES.studentTaskModel)).toEqual([['images'], fcos]);
+    expect(io(TASK_CHECKPOINT_FILES.labelsOnlyTaskModel)).toEqual([['images'], fcos]);
+    expect(io(TASK_CHECKPOINT_FILES.labelsOnlyStudent)).toEqual(io(CHECKPOINT_FILES.student));
     const rows = fs
       .readFileSync(path.join(full.runDir, 'metrics.jsonl'), 'utf8')
       .trim()
