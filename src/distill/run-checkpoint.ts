@@ -127,7 +127,7 @@ export interface LoadedRunCheckpoint {
   ppo?: PpoTrainerState;
   maml?: MamlTrainerState;
   gradnorm?: GradNormState;
-  /** The labels-only student's training state, when the run trains one. */
+  /** The labels-only student's training state, when the run trains one (read for `resume` only). */
   labelsOnlyTrain?: CheckpointState;
 }
 
@@ -305,7 +305,8 @@ export function readRunCheckpoint(
     ...(exists(CHECKPOINT_FILES.gradnorm)
       ? { gradnorm: JSON.parse(fs.readFileSync(file(CHECKPOINT_FILES.gradnorm), 'utf8')) as GradNormState }
       : {}),
-    ...(exists(TASK_CHECKPOINT_FILES.labelsOnlyTrain)
+    // Only resuming trains the labels-only student on (eval reads its inference graphs).
+    ...(purpose === 'resume' && exists(TASK_CHECKPOINT_FILES.labelsOnlyTrain)
       ? { labelsOnlyTrain: loadCheckpoint(file(TASK_CHECKPOINT_FILES.labelsOnlyTrain)) }
       : {}),
   };
