@@ -285,6 +285,7 @@ describe('config and setup errors', () => {
       /labels_only_baseline.*task_loss_weight > 0/s,
     );
     expect(config({ distill: { distill_weight: 0 } })).toThrow(/distill_weight.*train on nothing/s);
+    expect(config({ distill: { distill_weight: 0.5 } })).toThrow(/distill_weight.*task loss, which is off/s);
     expect(config({ rl: { reward: { yardstick: 'loss' } } })).toThrow(/rl.reward.yardstick/);
   });
 

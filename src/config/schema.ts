@@ -565,6 +565,15 @@ function checkTaskKeys(
       path: ['distill', 'distill_weight'],
       message: 'with distill.task_loss_weight 0 too, the student would train on nothing',
     });
+  } else if (d.task_loss_weight === 0 && d.distill_weight !== 1) {
+    // Alone, a weight on the only loss would silently do nothing an optimizer setting does not.
+    ctx.addIssue({
+      code: 'custom',
+      path: ['distill', 'distill_weight'],
+      message:
+        'weighs the distillation loss against the task loss, which is off (distill.task_loss_weight 0); ' +
+        'set task_loss_weight > 0, or scale distill.optimizer.lr instead',
+    });
   }
 }
 
