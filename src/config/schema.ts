@@ -273,6 +273,32 @@ const distillSchema = z.strictObject({
     .describe('clip the student gradient to this global norm (null = off; Table 5 "clipping" baseline)'),
   optimizer: optimizerSchema.prefault({}).describe('student optimizer'),
   feature_cache: featureCacheSchema.prefault({}).describe('teacher feature cache on disk'),
+  task_loss_weight: z
+    .number()
+    .min(0)
+    .default(0)
+    .describe(
+      "weight of the student's own task loss on the labels (0 = off): the student carries a copy of " +
+        "models.teacher_head (same architecture, initialised from the teacher head's weights, so a short " +
+        'schedule starts from a head that already reads a teacher-like pyramid and the distilled and ' +
+        'labels-only students start alike) and trains it with its backbone in the same step as the ' +
+        "distillation losses; needs models.teacher_head and a dataset with the head task's labels",
+    ),
+  distill_weight: z
+    .number()
+    .min(0)
+    .default(1)
+    .describe(
+      'weight of the (selected, level-weighted) distillation loss beside the task loss (only used with ' +
+        'task_loss_weight > 0)',
+    ),
+  labels_only_baseline: z
+    .boolean()
+    .default(false)
+    .describe(
+      'also train a labels-only student (distillation weight 0) on the same schedule: beside every ' +
+        'phase-1/3 update, on the same images, flips and optimizer; needs task_loss_weight > 0',
+    ),
 });
 
 const policySchema = z.strictObject({
@@ -349,10 +375,23 @@ const environmentSchema = z.strictObject({
     .describe('order of the sequential decisions: P2 first, or P5 first'),
 });
 
+const rewardSchema = z.strictObject({
+  yardstick: z
+    .enum(['features', 'task'])
+    .default('features')
+    .describe(
+      "what L_before/L_after of the reward measure: features = the image's all-level distillation loss; " +
+        "task = the image's task loss with the student's pyramid fed to the teacher's frozen head " +
+        '(models.teacher_head; needs labels); trial updates train as kept updates do either way (the selected ' +
+        'distillation losses, plus the task loss when task_loss_weight > 0)',
+    ),
+});
+
 const rlSchema = z.strictObject({
   policy: policySchema.prefault({}).describe('policy network'),
   ppo: ppoSchema.prefault({}).describe('PPO trainer'),
   environment: environmentSchema.prefault({}).describe('distillation MDP'),
+  reward: rewardSchema.prefault({}).describe('the reward of the level-selection MDP'),
 });
 
 const gradnormSchema = z.strictObject({
@@ -541,6 +580,7 @@ export const runConfigSchema = z
       }
       names.add(t.name);
     });
+    checkTaskKeys(c, ctx);
     for (const [key, list] of [
       ['models.levels', c.models.levels],
       ['distill.selection', c.distill.selection],
@@ -550,6 +590,50 @@ export const runConfigSchema = z
       }
     }
   });
+
+/** Cross-key checks of the task-loss keys: what each needs (the teacher's head, a weight to train on). */
+function checkTaskKeys(
+  c: {
+    models: { teacher_head?: string | undefined };
+    distill: { task_loss_weight: number; distill_weight: number; labels_only_baseline: boolean };
+    rl: { reward: { yardstick: 'features' | 'task' } };
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const d = c.distill;
+  const noHead = c.models.teacher_head === undefined;
+  const need = (path: string[], what: string) =>
+    ctx.addIssue({
+      code: 'custom',
+      path,
+      message: `${what} needs models.teacher_head (the teacher's task head ONNX, as \`rlpkd teach\` writes head.onnx)`,
+    });
+  if (d.task_loss_weight > 0 && noHead) need(['distill', 'task_loss_weight'], 'a task loss weight > 0');
+  if (c.rl.reward.yardstick === 'task' && noHead) need(['rl', 'reward', 'yardstick'], 'the task yardstick');
+  if (d.labels_only_baseline && d.task_loss_weight === 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['distill', 'labels_only_baseline'],
+      message: 'the labels-only baseline trains on the task loss alone: set distill.task_loss_weight > 0',
+    });
+  }
+  if (d.task_loss_weight === 0 && d.distill_weight === 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['distill', 'distill_weight'],
+      message: 'with distill.task_loss_weight 0 too, the student would train on nothing',
+    });
+  } else if (d.task_loss_weight === 0 && d.distill_weight !== 1) {
+    // Alone, a weight on the only loss would silently do nothing an optimizer setting does not.
+    ctx.addIssue({
+      code: 'custom',
+      path: ['distill', 'distill_weight'],
+      message:
+        'weighs the distillation loss against the task loss, which is off (distill.task_loss_weight 0); ' +
+        'set task_loss_weight > 0, or scale distill.optimizer.lr instead',
+    });
+  }
+}
 
 /** The validated, defaulted run configuration every component reads. */
 export type RunConfig = z.output<typeof runConfigSchema>;

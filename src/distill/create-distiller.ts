@@ -4,6 +4,7 @@ import type { LogSink } from '../logging/logger';
 import type { OptimizerConfig } from '../training/optimizers';
 import type { DistillSetup } from './setup';
 import { distillerArtifactsDir, StudentDistiller, type StudentDistillerOptions } from './student-distiller';
+import { TaskYardstick } from './task-yardstick';
 
 /** Options that differ between callers (training adds GradNorm's W, a resumed checkpoint, the cache folder). */
 export type DistillerExtras = Partial<Pick<StudentDistillerOptions, 'sharedParameter' | 'checkpoint'>> & {
@@ -19,7 +20,10 @@ export function studentOptimizer(setup: DistillSetup): OptimizerConfig {
     : { type: 'sgd', lr: o.lr, momentum: o.momentum, weightDecay: o.weight_decay };
 }
 
-/** Builds the run's distiller from a prepared setup: loss, optimizer, clipping, teacher feature cache. */
+/**
+ * Builds the run's distiller from a prepared setup: loss, optimizer, clipping, teacher feature cache, and
+ * the task objective (the student's own head) and task yardstick when the config uses them.
+ */
 export async function createStudentDistiller(
   setup: DistillSetup,
   log: LogSink,
@@ -28,7 +32,12 @@ export async function createStudentDistiller(
   const config = setup.config;
   const fc = config.distill.feature_cache;
   const { artifactsRoot, ...rest } = extras;
-  return StudentDistiller.create({
+  const task = setup.task;
+  const yardstick =
+    task && config.rl.reward.yardstick === 'task'
+      ? await TaskYardstick.create(task.teacherHead, { ep: setup.ep })
+      : undefined;
+  const created = StudentDistiller.create({
     teacher: setup.teacher,
     teacherSession: setup.teacherSession,
     student: setup.student,
@@ -42,6 +51,13 @@ export async function createStudentDistiller(
     executionProvider: setup.ep,
     ...(config.distill.grad_clip !== null ? { maxGradNorm: config.distill.grad_clip } : {}),
     ...(artifactsRoot ? { artifactsDir: distillerArtifactsDir(artifactsRoot, 'all') } : {}),
+    ...(task?.studentHead
+      ? {
+          head: task.studentHead.head,
+          objectiveWeights: { distill: config.distill.distill_weight, task: config.distill.task_loss_weight },
+        }
+      : {}),
+    ...(yardstick ? { yardstick } : {}),
     ...rest,
     ...(fc.enabled
       ? {
@@ -52,5 +68,10 @@ export async function createStudentDistiller(
           },
         }
       : {}),
+  });
+  // The distiller releases the yardstick; until it exists, a failure here must.
+  return created.catch(async (err: unknown) => {
+    await yardstick?.release();
+    throw err;
   });
 }

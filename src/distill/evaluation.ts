@@ -8,9 +8,13 @@ import { formatDuration } from '../logging/logger';
 import type { ImageBatchSource, ParallelDistillationEnv } from '../rl/distillation-env';
 import type { PolicyNetwork } from '../rl/policy';
 import { evaluatePolicy } from '../rl/rollout';
-import type { StudentDistiller } from './student-distiller';
+import { HEAD_LOSS_NAMES } from '../heads/head-loss';
+import type { HostTensor } from '../runtime/tensors';
+import type { LabelsOnlyBaseline } from './labels-only-baseline';
+import type { StudentDistiller, TaughtBatch } from './student-distiller';
 import { sequentialImageSource } from './image-stream';
 import { drawRandomSubsets, randomSubsetDistribution } from './random-selection';
+import { sliceLabels } from './labelled-images';
 import type { DistillSetup } from './setup';
 
 /** Held-out all-level distillation loss and its per-level parts (means over images). */
@@ -19,26 +23,70 @@ export interface HeldOutLoss {
   levels: number[];
 }
 
-/** All-level distillation loss of the held-out images (teacher features from the cache). */
-export async function heldOutLoss(setup: DistillSetup, distiller: StudentDistiller): Promise<HeldOutLoss> {
+/** The held-out images in batches of data.batch_size, in order, unflipped, with their labels. */
+function* heldOutBatches(setup: DistillSetup): Generator<TaughtBatch & { images: { dims: number[] } }> {
   const { images, hashes } = setup.heldOut;
   const [M, C, H, W] = images.dims;
   const per = C * H * W;
-  const L = setup.levelNames.length;
   const bs = setup.config.data.batch_size;
-  const levels = new Array<number>(L).fill(0);
   for (let start = 0; start < M; start += bs) {
     const n = Math.min(bs, M - start);
-    const batch = {
+    yield {
       images: { data: images.data.subarray(start * per, (start + n) * per), dims: [n, C, H, W] },
       hashes: hashes.slice(start, start + n),
       flipped: new Array<boolean>(n).fill(false),
+      ...sliceLabels(setup.heldOut.labels, M, start, start + n),
     };
+  }
+}
+
+/** All-level distillation loss of the held-out images (teacher features from the cache). */
+export async function heldOutLoss(setup: DistillSetup, distiller: StudentDistiller): Promise<HeldOutLoss> {
+  const M = setup.heldOut.images.dims[0];
+  const L = setup.levelNames.length;
+  const levels = new Array<number>(L).fill(0);
+  for (const batch of heldOutBatches(setup)) {
+    const n = batch.images.dims[0];
     const e = (await distiller.evaluate(batch)).distances;
     for (let i = 0; i < n; i++) for (let l = 0; l < L; l++) levels[l] += e[i * L + l];
   }
   const means = levels.map((x) => x / M);
   return { loss: means.reduce((a, b) => a + b, 0), levels: means };
+}
+
+/** Held-out task loss of the student's own head, and of the labels-only student's when there is one. */
+export interface HeldOutTaskLoss {
+  student: number;
+  labelsOnly?: number;
+}
+
+/**
+ * The task loss on the held-out labels of the student with its own head (task-loss runs; undefined
+ * otherwise) and of the labels-only baseline: each batch's loss (the head loss's own batch reduction)
+ * weighted by its size.
+ */
+export async function heldOutTaskLoss(
+  setup: DistillSetup,
+  distiller: StudentDistiller,
+  baseline: LabelsOnlyBaseline | null,
+): Promise<HeldOutTaskLoss | undefined> {
+  if (!setup.task?.studentHead) return undefined;
+  const M = setup.heldOut.images.dims[0];
+  const L = setup.levelNames.length;
+  let student = 0;
+  let labelsOnly = 0;
+  const taskLoss = (out: Record<string, HostTensor>) => (out[HEAD_LOSS_NAMES.loss].data as Float32Array)[0];
+  for (const batch of heldOutBatches(setup)) {
+    const n = batch.images.dims[0];
+    const feeds = await distiller.stepFeeds(
+      batch,
+      new Float32Array(n * L).fill(1),
+      new Float32Array(L).fill(1 / L),
+    );
+    student += n * taskLoss(await distiller.session.evalStep(feeds));
+    if (baseline) labelsOnly += n * taskLoss(await baseline.session.evalStep(feeds));
+  }
+  return { student: student / M, ...(baseline ? { labelsOnly: labelsOnly / M } : {}) };
 }
 
 /** What the level selection does on the held-out images. */
@@ -75,7 +123,7 @@ export async function heldOutSelection(ctx: SelectionEvalContext): Promise<Selec
   let source: SelectionReport['source'];
   if (setup.selection === 'rl' && ctx.policy) {
     const env = await ctx.createEnv({
-      images: sequentialImageSource(setup.heldOut.images, setup.heldOut.hashes),
+      images: sequentialImageSource(setup.heldOut.images, setup.heldOut.hashes, setup.heldOut.labels),
       seed: ctx.seed('held-out-eval'),
       numEnvs: Math.min(M, setup.config.rl.environment.num_parallel_envs),
     });
@@ -129,6 +177,8 @@ export interface TrainSummary {
   levelCosts?: number[];
   /** Object size per held-out image (mean √area of its boxes; null without boxes), for plots. */
   heldOutObjectSizes?: (number | null)[];
+  /** Task-loss runs: the held-out task loss of the student's own head before and after, and the baseline's. */
+  taskLoss?: { before: number; after: number; labelsOnlyAfter?: number };
 }
 
 /** What plots of the summary need beyond the numbers: the level costs and the held-out object sizes. */
@@ -155,6 +205,13 @@ export function formatSummary(s: TrainSummary): string {
   lines.push(
     `  per level: ${s.levelNames.map((n, l) => `${n} ${num(s.levelLossBefore[l])} -> ${num(s.levelLossAfter[l])}`).join(', ')}`,
   );
+  if (s.taskLoss) {
+    const t = s.taskLoss;
+    lines.push(
+      `held-out task loss, student's own head: ${num(t.before)} -> ${num(t.after)}` +
+        (t.labelsOnlyAfter !== undefined ? `; labels-only baseline: ${num(t.labelsOnlyAfter)}` : ''),
+    );
+  }
   if (s.gradnormWeights) {
     lines.push(
       `GradNorm weights: ${s.levelNames.map((n, l) => `${n} ${s.gradnormWeights![l].toFixed(3)}`).join(', ')}`,

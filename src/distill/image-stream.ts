@@ -10,6 +10,7 @@ import { RlpkdError } from '../errors';
 import type { HostTensor } from '../runtime/tensors';
 import type { ImageBatchSource } from '../rl/distillation-env';
 import type { ImageBatch } from '../rl/distiller';
+import { joinLabels, sliceLabels, type ImageLabels } from './labelled-images';
 
 /** Where a stream stands: the loader epoch (relative to the stream's base), batch, and images used of it. */
 export interface StreamCursor {
@@ -18,8 +19,8 @@ export interface StreamCursor {
   offset: number;
 }
 
-/** A chunk of images handed to an environment, with what identifies them. */
-export interface DrawnChunk extends ImageBatch {
+/** A chunk of images handed to an environment, with what identifies them and their labels. */
+export interface DrawnChunk extends ImageBatch, ImageLabels {
   images: HostTensor & { data: Float32Array };
   hashes: string[];
   flipped: boolean[];
@@ -105,7 +106,10 @@ export class TrainImageStream implements ImageBatchSource {
       flipped.push(...p.batch.flipped.slice(p.from, p.from + p.count));
       o += p.count;
     }
-    const chunk = { images: { data, dims: [n, dims[1], dims[2], dims[3]] }, hashes, flipped };
+    const labels = joinLabels(
+      parts.map((p) => sliceLabels(p.batch, p.batch.records.length, p.from, p.from + p.count)),
+    );
+    const chunk = { images: { data, dims: [n, dims[1], dims[2], dims[3]] }, hashes, flipped, ...labels };
     this.drawn.push(chunk);
     return chunk;
   }
@@ -113,9 +117,13 @@ export class TrainImageStream implements ImageBatchSource {
 
 /**
  * Cycles through `images` [M, C, H, W] in order, `n` at a time (wrapping around), with the images' file
- * hashes when given (so teacher features come from the feature cache).
+ * hashes when given (so teacher features come from the feature cache) and their labels when given.
  */
-export function sequentialImageSource(images: HostTensor, hashes?: readonly string[]): ImageBatchSource {
+export function sequentialImageSource(
+  images: HostTensor,
+  hashes?: readonly string[],
+  labels?: ImageLabels,
+): ImageBatchSource {
   const [M, ...rest] = images.dims;
   const per = rest.reduce((a, b) => a * b, 1);
   const src = images.data as Float32Array;
@@ -124,12 +132,14 @@ export function sequentialImageSource(images: HostTensor, hashes?: readonly stri
     next: async (n: number) => {
       const data = new Float32Array(n * per);
       const picked: string[] = [];
+      const pickedLabels: ImageLabels[] = [];
       for (let i = 0; i < n; i++) {
         data.set(src.subarray(next * per, (next + 1) * per), i * per);
         if (hashes) picked.push(hashes[next]);
+        if (labels) pickedLabels.push(sliceLabels(labels, M, next, next + 1));
         next = (next + 1) % M;
       }
-      const batch = { images: { data, dims: [n, ...rest] } };
+      const batch = { images: { data, dims: [n, ...rest] }, ...(labels ? joinLabels(pickedLabels) : {}) };
       return hashes ? { ...batch, hashes: picked, flipped: new Array<boolean>(n).fill(false) } : batch;
     },
   };

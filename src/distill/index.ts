@@ -21,3 +21,8 @@ export * from './export-weights';
 export * from './transplant';
 export * from './score-task-model';
 export * from './task-checkpoint-files';
+export * from './task-objective';
+export * from './student-head';
+export * from './labels-only-baseline';
+export * from './task-yardstick';
+export * from './labelled-images';

@@ -17,9 +17,10 @@ import { RlpkdError } from '../errors';
 import type { DistillationStepInfo, ParallelDistillationEnv } from '../rl/distillation-env';
 import { collectRollout, resetEnv } from '../rl/rollout';
 import type { VecEnv } from '../rl/vec-env';
-import { heldOutLoss } from './evaluation';
+import { heldOutLoss, heldOutTaskLoss } from './evaluation';
 import { drawRandomSubsets, randomSubsetDistribution } from './random-selection';
 import { TrainImageStream, type DrawnChunk } from './image-stream';
+import { joinLabels, sliceLabels } from './labelled-images';
 import type { RunContext } from './run-context';
 
 /** Loader epoch / stream bases per phase, so every phase sees its own seeded orders. */
@@ -38,6 +39,9 @@ function mean(xs: readonly number[]): number {
 async function logHeldOut(ctx: RunContext, tag: string): Promise<number> {
   const h = await heldOutLoss(ctx.setup, ctx.distiller);
   const values: Record<string, number> = { [`heldout/${tag}/loss`]: h.loss };
+  const t = await heldOutTaskLoss(ctx.setup, ctx.distiller, ctx.baseline);
+  if (t) values[`heldout/${tag}/task_loss`] = t.student;
+  if (t?.labelsOnly !== undefined) values[`heldout/${tag}/labels_only_task_loss`] = t.labelsOnly;
   ctx.setup.levelNames.forEach((n, l) => (values[`heldout/${tag}/level_loss/${n}`] = h.levels[l]));
   const w = ctx.gradnorm?.weights;
   if (w) ctx.setup.levelNames.forEach((n, l) => (values[`gradnorm/weight/${n}`] = w[l]));
@@ -330,6 +334,7 @@ function joinChunks(chunks: readonly DrawnChunk[]): DrawnChunk {
     images: { data, dims: [n, C, H, W] },
     hashes: chunks.flatMap((c) => c.hashes),
     flipped: chunks.flatMap((c) => c.flipped),
+    ...joinLabels(chunks),
   };
 }
 
@@ -341,6 +346,7 @@ function sliceChunk(chunk: DrawnChunk, start: number, end: number): DrawnChunk {
     images: { data: chunk.images.data.subarray(start * per, end * per), dims: [end - start, C, H, W] },
     hashes: chunk.hashes.slice(start, end),
     flipped: chunk.flipped.slice(start, end),
+    ...sliceLabels(chunk, chunk.images.dims[0], start, end),
   };
 }
 

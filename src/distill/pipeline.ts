@@ -27,9 +27,11 @@ import {
   formatSummary,
   heldOutLoss,
   heldOutSelection,
+  heldOutTaskLoss,
   summaryPlotFields,
   type TrainSummary,
 } from './evaluation';
+import { LabelsOnlyBaseline } from './labels-only-baseline';
 import { runJointPhase, runMetaPhase, runPolicyPhase, runPretrain } from './phases';
 import { ReturnScaler } from './reward-scaling';
 import { readRunCheckpoint, type LoadedRunCheckpoint } from './run-checkpoint';
@@ -176,6 +178,7 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
     : null;
   let ctx: RunContext | undefined;
   let distiller: StudentDistiller | undefined;
+  let baseline: LabelsOnlyBaseline | null = null;
   try {
     log.info(
       `${resumed ? 'resuming' : 'run'} ${run.root}${resumed ? ` from ${path.basename(resumed.dir)} (phase ${progress.phase}, epoch ${progress.epoch + 1})` : ''}`,
@@ -187,19 +190,26 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
       ...(setup.sharedParameter ? { sharedParameter: setup.sharedParameter.name } : {}),
       ...(resumed ? { checkpoint: resumed.studentTrain } : {}),
     });
+    baseline = await openLabelsOnlyBaseline(setup, distiller, resumed);
     // The distiller's session holds the student's weights now: the run keeps only the graph's structure.
     setup = { ...setup, student: studentStructure(setup.student, distiller.session) };
     const scaler = new ReturnScaler(config.rl.ppo.gamma);
-    ctx = new RunContext(setup, run, log, metrics, tb, distiller, scaler, progress, options.signal);
+    ctx = new RunContext(setup, run, log, metrics, tb, distiller, scaler, progress, options.signal, baseline);
     if (resumed) await ctx.restore(resumed);
     // Everything is in the distiller and the context now: drop the checkpoint's copies (with AdamW three
     // times the student) instead of holding them for the rest of the run.
     resumed = undefined;
     if (!progress.heldOutStart) {
       const start = await heldOutLoss(setup, distiller);
-      progress.setHeldOutStart(start);
+      const task = await heldOutTaskLoss(setup, distiller, null);
+      progress.setHeldOutStart({ ...start, ...(task ? { taskLoss: task.student } : {}) });
       log.info(`held-out all-level distillation loss before training: ${start.loss.toPrecision(5)}`);
-      ctx.logScalars({ 'heldout/start/loss': start.loss }, { force: true });
+      if (task)
+        log.info(`held-out task loss (student's own head) before training: ${task.student.toPrecision(5)}`);
+      ctx.logScalars(
+        { 'heldout/start/loss': start.loss, ...(task ? { 'heldout/start/task_loss': task.student } : {}) },
+        { force: true },
+      );
     }
     const phases = [runPretrain, runPolicyPhase, runJointPhase, runMetaPhase];
     let last = '';
@@ -262,12 +272,37 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
     log.record('error', describeError(err));
     throw err;
   } finally {
-    await ctx?.close();
+    if (ctx) await ctx.close();
+    else await baseline?.release();
     await distiller?.release();
     metrics.close();
     tb?.close();
     log.close();
   }
+}
+
+/**
+ * The labels-only student when the config asks for one: a new run starts it from the distilled student's
+ * initial state, a resumed run from its checkpoint.
+ */
+async function openLabelsOnlyBaseline(
+  setup: DistillSetup,
+  distiller: StudentDistiller,
+  resumed: LoadedRunCheckpoint | undefined,
+): Promise<LabelsOnlyBaseline | null> {
+  const d = setup.config.distill;
+  if (!d.labels_only_baseline) return null;
+  if (resumed && !resumed.labelsOnlyTrain) {
+    throw new RlpkdError(`checkpoint '${resumed.dir}' holds no labels-only baseline, which this run trains`, {
+      hint: 'start a new run (the baseline must see the whole schedule)',
+    });
+  }
+  return LabelsOnlyBaseline.create(distiller, {
+    taskWeight: d.task_loss_weight,
+    executionProvider: setup.ep,
+    ...(d.grad_clip !== null ? { maxGradNorm: d.grad_clip } : {}),
+    ...(resumed?.labelsOnlyTrain ? { checkpoint: resumed.labelsOnlyTrain } : {}),
+  });
 }
 
 /** Why phase `p` does not run, or undefined when it does. */
@@ -321,6 +356,7 @@ function describeSelection(sel: DistillSetup['selection']): string {
 async function summarize(ctx: RunContext): Promise<TrainSummary> {
   const s = ctx.setup;
   const after = await heldOutLoss(s, ctx.distiller);
+  const taskAfter = await heldOutTaskLoss(s, ctx.distiller, ctx.baseline);
   const selection = await heldOutSelection(ctx);
   const start = ctx.progress.heldOutStart!;
   const summary: TrainSummary = {
@@ -336,6 +372,15 @@ async function summarize(ctx: RunContext): Promise<TrainSummary> {
     phaseSeconds: ctx.progress.phaseSeconds,
     ...(ctx.gradnorm ? { gradnormWeights: ctx.gradnorm.weights } : {}),
     ...summaryPlotFields(s),
+    ...(taskAfter && start.taskLoss !== undefined
+      ? {
+          taskLoss: {
+            before: start.taskLoss,
+            after: taskAfter.student,
+            ...(taskAfter.labelsOnly !== undefined ? { labelsOnlyAfter: taskAfter.labelsOnly } : {}),
+          },
+        }
+      : {}),
   };
   ctx.logScalars(
     { 'heldout/final/loss': after.loss, 'heldout/final/used_cost': selection.meanUsedCost },

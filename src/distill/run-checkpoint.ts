@@ -35,6 +35,7 @@ import {
 import type { RngState } from '../util/rng';
 import type { GradNormState } from './gradnorm';
 import type { StreamCursor } from './image-stream';
+import { TASK_CHECKPOINT_FILES } from './task-checkpoint-files';
 
 /** File names inside a checkpoint folder. */
 export const CHECKPOINT_FILES = {
@@ -80,7 +81,7 @@ export interface RunStateJson {
   /** Divides the state's loss feature (fixed at the first policy phase). */
   lossReference?: number;
   /** Held-out all-level distillation loss before any training (and per level). */
-  heldOutStart?: { loss: number; levels: number[] };
+  heldOutStart?: { loss: number; levels: number[]; taskLoss?: number };
   /** Wall seconds spent per phase (index 0 = phase 1). */
   phaseSeconds: number[];
   /** The student updates each phase kept, and its rolled-back trials (index 0 = phase 1; absent: none yet). */
@@ -122,6 +123,16 @@ export interface RunCheckpoint {
   ppo?: PpoTrainerState;
   maml?: MamlTrainerState;
   gradnorm?: GradNormState;
+  /** Task-loss runs: the task models and the labels-only student's training state. */
+  task?: TaskCheckpoint;
+}
+
+/** What a checkpoint of a task-loss run adds (TASK_CHECKPOINT_FILES). */
+export interface TaskCheckpoint {
+  /** Inference graphs by file name (the student's task model, the labels-only student and its task model). */
+  models: Record<string, OnnxModel>;
+  /** The labels-only student's parameters and optimizer state. */
+  labelsOnlyTrain?: Readonly<CheckpointState>;
 }
 
 /** A checkpoint read back (the policy files are loaded by the caller with its execution provider). */
@@ -137,6 +148,8 @@ export interface LoadedRunCheckpoint {
   ppo?: PpoTrainerState;
   maml?: MamlTrainerState;
   gradnorm?: GradNormState;
+  /** The labels-only student's training state, when the run trains one (read for `resume` only). */
+  labelsOnlyTrain?: CheckpointState;
 }
 
 /** `trainers.json`: the trainers' RNG streams (their optimizers are engine checkpoints beside it). */
@@ -215,6 +228,15 @@ export async function writeRunCheckpoint(
     }
     if (ckpt.gradnorm)
       writeFileAtomic(path.join(tmp, CHECKPOINT_FILES.gradnorm), `${JSON.stringify(ckpt.gradnorm)}\n`);
+    for (const [file, model] of Object.entries(ckpt.task?.models ?? {}))
+      saveModel(model, path.join(tmp, file));
+    const labelsOnly = ckpt.task?.labelsOnlyTrain;
+    if (labelsOnly) {
+      saveCheckpoint(
+        path.join(tmp, TASK_CHECKPOINT_FILES.labelsOnlyTrain),
+        light ? withoutOptimizerState(labelsOnly) : labelsOnly,
+      );
+    }
     // state.json last: a folder with a state file has everything else.
     writeFileAtomic(path.join(tmp, CHECKPOINT_FILES.state), `${JSON.stringify(ckpt.state, null, 2)}\n`);
     const final = path.join(root, label);
@@ -303,6 +325,10 @@ export function readRunCheckpoint(
     ...(rngs.maml ? { maml: { outer: optimizer(CHECKPOINT_FILES.mamlOptimizer), rng: rngs.maml } } : {}),
     ...(exists(CHECKPOINT_FILES.gradnorm)
       ? { gradnorm: JSON.parse(fs.readFileSync(file(CHECKPOINT_FILES.gradnorm), 'utf8')) as GradNormState }
+      : {}),
+    // Only resuming trains the labels-only student on (eval reads its inference graphs).
+    ...(purpose === 'resume' && exists(TASK_CHECKPOINT_FILES.labelsOnlyTrain)
+      ? { labelsOnlyTrain: loadCheckpoint(file(TASK_CHECKPOINT_FILES.labelsOnlyTrain)) }
       : {}),
   };
 }

@@ -24,10 +24,18 @@ import { MAMLTrainer, type MamlConfig } from '../rl/maml';
 import { PolicyNetwork } from '../rl/policy';
 import { PPOTrainer, type PpoUpdateStats } from '../rl/ppo';
 import type { OnnxModel } from '../onnx/types';
+import type { CheckpointState } from '../training/checkpoint';
+import type { LabelsOnlyBaseline } from './labels-only-baseline';
+import { TASK_CHECKPOINT_FILES } from './task-checkpoint-files';
 import type { DistillStepResult, ImageBatch, StudentDistiller } from './student-distiller';
 import { GradNorm } from './gradnorm';
 import { RewardScalingEnv, type ReturnScaler } from './reward-scaling';
-import { writeRunCheckpoint, type LoadedRunCheckpoint, type RunCheckpoint } from './run-checkpoint';
+import {
+  writeRunCheckpoint,
+  type LoadedRunCheckpoint,
+  type RunCheckpoint,
+  type TaskCheckpoint,
+} from './run-checkpoint';
 import type { RunProgress } from './run-progress';
 import { createSelectionEnv, decisionCosts, type SelectionEnvOptions } from './selection-env';
 import type { DistillSetup } from './setup';
@@ -46,8 +54,8 @@ export const PHASE_NAMES = ['pretrain', 'policy', 'joint', 'meta'] as const;
 /** An environment over the distillation MDP with scaled rewards. */
 export type SelectionEnv = RewardScalingEnv<DistillationStepInfo> & { inner: ParallelDistillationEnv };
 
-/** A run checkpoint without the student (the run state, policy, trainers, GradNorm). */
-export type StudentlessCheckpoint = Omit<RunCheckpoint, 'student' | 'studentTrain'>;
+/** A run checkpoint without the students (the run state, policy, trainers, GradNorm). */
+export type StudentlessCheckpoint = Omit<RunCheckpoint, 'student' | 'studentTrain' | 'task'>;
 
 /** Everything a phase works on (see module doc). */
 export class RunContext {
@@ -71,6 +79,8 @@ export class RunContext {
     readonly scaler: ReturnScaler,
     readonly progress: RunProgress,
     readonly signal: AbortSignal | undefined,
+    /** The labels-only student trained beside the distilled one (distill.labels_only_baseline). */
+    readonly baseline: LabelsOnlyBaseline | null = null,
   ) {}
 
   /** GradNorm's level weights, once phase 3 (or a resumed checkpoint) has created them. */
@@ -161,13 +171,17 @@ export class RunContext {
 
   /**
    * One student update on a batch: teacher features (cached per image), the masked loss weighted by
-   * uniform weights or GradNorm's, and — with GradNorm — its weight update from the same step.
+   * uniform weights or GradNorm's (plus the task loss when the student has its own head), and — with
+   * GradNorm — its weight update from the same step; then the labels-only baseline's update on the same
+   * batch, when the run trains one.
    */
   async distillStep(batch: ImageBatch, mask: Float32Array, useGradNorm: boolean): Promise<DistillStepResult> {
     const gn = useGradNorm ? this.gradnorm : null;
     const weights = gn ? gn.weightsFloat32() : new Float32Array(this.L).fill(1 / this.L);
     const t0 = performance.now();
-    const r = await this.distiller.step(batch, mask, weights, { measureGradNorms: gn !== null });
+    // Teacher features once for both students.
+    const taught = this.baseline ? await this.distiller.prepare(batch) : batch;
+    const r = await this.distiller.step(taught, mask, weights, { measureGradNorms: gn !== null });
     this.progress.recordUpdate(this.progress.phase, {
       hashes: batch.hashes ?? [],
       flipped: batch.flipped ?? [],
@@ -180,6 +194,12 @@ export class RunContext {
       });
     }
     const values: Record<string, number> = { 'distill/loss': r.loss, 'distill/grad_norm': r.gradNorm };
+    if (r.taskLoss !== undefined) values['task/loss'] = r.taskLoss;
+    if (this.baseline) {
+      const b = await this.baseline.step(taught, mask, weights);
+      values['labels_only/task_loss'] = b.taskLoss;
+      values['labels_only/grad_norm'] = b.gradNorm;
+    }
     this.setup.levelNames.forEach((n, l) => (values[`distill/level_loss/${n}`] = r.levelLosses[l]));
     if (gn) {
       const N = batch.images.dims[0];
@@ -360,15 +380,44 @@ export class RunContext {
    * copying it first.
    */
   async saveCheckpoint(parts?: StudentlessCheckpoint, label?: string): Promise<string> {
-    const dir = await this.distiller.withCheckpointViews(this.setup.studentOutputs, (s) =>
-      writeRunCheckpoint(
-        this.run,
-        { ...(parts ?? this.checkpointParts(label)), ...s },
-        this.config.checkpoint,
-      ),
-    );
+    const write = (labelsOnly?: Readonly<CheckpointState>) =>
+      this.distiller.withCheckpointViews(this.setup.studentOutputs, (s) => {
+        const task = this.taskCheckpoint(s.studentTrain, labelsOnly);
+        return writeRunCheckpoint(
+          this.run,
+          { ...(parts ?? this.checkpointParts(label)), ...s, ...(task ? { task } : {}) },
+          this.config.checkpoint,
+        );
+      });
+    const dir = this.baseline
+      ? await this.baseline.session.withCheckpointViews((b) => write(b))
+      : await write();
     this.log.debug(`checkpoint ${path.basename(dir)} written`);
     return dir;
+  }
+
+  /**
+   * The task files of a checkpoint (TASK_CHECKPOINT_FILES): the student's task model when it has its own
+   * head; the labels-only student, its task model and its training state when the run trains one.
+   */
+  private taskCheckpoint(
+    student: Readonly<CheckpointState>,
+    labelsOnly: Readonly<CheckpointState> | undefined,
+  ): TaskCheckpoint | undefined {
+    const head = this.setup.task?.studentHead;
+    if (!head) return undefined;
+    const F = TASK_CHECKPOINT_FILES;
+    const models: Record<string, OnnxModel> = {
+      [F.studentTaskModel]: this.distiller.studentModel(student.parameters, head.outputs),
+    };
+    if (labelsOnly) {
+      models[F.labelsOnlyStudent] = this.distiller.studentModel(
+        labelsOnly.parameters,
+        this.setup.studentOutputs,
+      );
+      models[F.labelsOnlyTaskModel] = this.distiller.studentModel(labelsOnly.parameters, head.outputs);
+    }
+    return { models, ...(labelsOnly ? { labelsOnlyTrain: labelsOnly } : {}) };
   }
 
   /** After a unit of work: when Ctrl-C was pressed, save (the snapshot, if a phase set one) and stop. */
@@ -412,6 +461,7 @@ export class RunContext {
   }
 
   async close(): Promise<void> {
+    await this.baseline?.release();
     await this.ppo?.release();
     await this.maml?.release();
     await this.policyNet?.release();

@@ -18,6 +18,8 @@ import {
 export interface HeldOutLosses {
   loss: number;
   levels: number[];
+  /** The student's task loss with its own head (task-loss runs). */
+  taskLoss?: number;
 }
 
 /** The run's mutable position (see module doc). */
@@ -107,12 +109,18 @@ export class RunProgress {
 
   get heldOutStart(): HeldOutLosses | undefined {
     const h = this.s.heldOutStart;
-    return h ? { loss: h.loss, levels: [...h.levels] } : undefined;
+    return h
+      ? { loss: h.loss, levels: [...h.levels], ...(h.taskLoss !== undefined ? { taskLoss: h.taskLoss } : {}) }
+      : undefined;
   }
 
   setHeldOutStart(h: HeldOutLosses): void {
     if (this.s.heldOutStart) throw new RlpkdError('internal: the held-out baseline is measured once');
-    this.s.heldOutStart = { loss: h.loss, levels: [...h.levels] };
+    this.s.heldOutStart = {
+      loss: h.loss,
+      levels: [...h.levels],
+      ...(h.taskLoss !== undefined ? { taskLoss: h.taskLoss } : {}),
+    };
   }
 
   /** Wall seconds per phase (index 0 = phase 1), a copy. */

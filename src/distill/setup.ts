@@ -13,6 +13,7 @@ import { classifyParameters } from '../analysis/parameters';
 import { resolveModelDims, taskDataConfig, type RunConfig } from '../config/schema';
 import { BatchLoader, preprocessFromConfig, type BatchLoaderOptions } from '../data/batch-loader';
 import { openDatasetSplits, type DatasetSplits } from '../data/dataset';
+import type { Dataset } from '../data/types';
 import { probeSplit } from '../data/probe-split';
 import { teacherHash } from '../data/feature-cache';
 import { objectSize } from '../data/object-size';
@@ -28,8 +29,16 @@ import { resolveExecutionProvider, type ExecutionProviderName } from '../runtime
 import { deployStateSources } from '../rl/deploy-state';
 import type { StateLevel } from '../rl/policy-state';
 import { Rng } from '../util/rng';
+import { joinLabels, labelsOf, type ImageLabels } from './labelled-images';
 import { addStudentAdapters, matchLevels, type LevelPair } from './level-matching';
 import { findSharedParameter, type SharedParameterChoice } from './shared-parameter';
+import {
+  composeStudentHead,
+  loadTeacherHead,
+  requireTaskLabels,
+  type RunHead,
+  type StudentWithHead,
+} from './student-head';
 
 /** Held-out images, decoded once. */
 export interface HeldOutImages {
@@ -40,6 +49,8 @@ export interface HeldOutImages {
   objectSizes?: (number | null)[];
   /** Held-out images that could not be decoded (skipped under data.on_corrupt: skip). */
   skipped: number;
+  /** Their labels (what the dataset has), for the task loss and the task yardstick. */
+  labels: ImageLabels;
 }
 
 /** What a run is made of (see module doc). */
@@ -86,6 +97,18 @@ export interface DistillSetup {
   /** Training images of MAML tasks that name their own dataset (by task name). */
   taskLoaders: Record<string, BatchLoader>;
   heldOut: HeldOutImages;
+  /**
+   * The teacher's task head (models.teacher_head) when the run uses it (task loss or task yardstick), and
+   * the student's own head when the student trains with the task loss (then `student` computes it too).
+   */
+  task?: TaskSetup;
+}
+
+/** What the task loss and the task yardstick need (see student-head.ts). */
+export interface TaskSetup {
+  teacherHead: RunHead;
+  /** Present when distill.task_loss_weight > 0. */
+  studentHead?: StudentWithHead;
 }
 
 /** Loads and checks everything (see module doc). */
@@ -138,6 +161,16 @@ export async function prepareDistillation(
     ...classified.trainable.map((e) => e.name),
     ...pairs.flatMap((p) => (p.adapter ? [p.adapter.weight, p.adapter.bias] : [])),
   ];
+  const heads = taskSetup(config, teacher, adapted.model, pairs, size);
+  if (heads?.studentHead) trainable.push(...heads.studentHead.parameters);
+  const needLabels = heads
+    ? (ds: Dataset) =>
+        requireTaskLabels(
+          heads.teacherHead.head,
+          ds,
+          heads.studentHead ? 'distill.task_loss_weight' : 'rl.reward.yardstick: task',
+        )
+    : () => {};
   const levels: PyramidLevel[] = pairs.map((p) => ({
     ...p.student,
     output: p.studentTensor,
@@ -217,6 +250,8 @@ export async function prepareDistillation(
       const taskSplits = await openDatasetSplits(taskDataConfig(config, task), log);
       const taskName = `training split '${taskSplits.train.split}' of MAML task '${task.name}'`;
       await probeSplit(taskSplits.train, preprocess, taskName, onCorrupt);
+      // Its episodes' trial updates train (and measure) as the run's do.
+      needLabels(taskSplits.train);
       taskLoaders[task.name] = new BatchLoader(taskSplits.train, {
         ...loaderCommon,
         name: taskName,
@@ -227,6 +262,9 @@ export async function prepareDistillation(
       });
     }
   }
+  needLabels(splits.train);
+  // Held-out images are measured with the same objective (and yardstick), so they need the labels too.
+  needLabels(splits.val);
   const heldOut = await loadHeldOut(splits, loaderCommon, config.data.batch_size);
   return {
     config,
@@ -235,7 +273,7 @@ export async function prepareDistillation(
     teacher,
     teacherSession,
     teacherHash: teacherHash(config.models.teacher),
-    student: adapted.model,
+    student: heads?.studentHead?.model ?? adapted.model,
     studentOutputs: classified.model.graph.outputs.map((o) => ({ ...o })),
     studentImageInput: imageInput(adapted.model).name,
     teacherImageInput: imageInput(teacher).name,
@@ -253,7 +291,24 @@ export async function prepareDistillation(
     trainLoader,
     taskLoaders,
     heldOut,
+    ...(heads ? { task: heads } : {}),
   };
+}
+
+/** The teacher's head and the student's own, when the config uses them (its keys were checked by the schema). */
+function taskSetup(
+  config: RunConfig,
+  teacher: OnnxModel,
+  student: OnnxModel,
+  pairs: readonly LevelPair[],
+  size: InputSize,
+): TaskSetup | undefined {
+  const file = config.models.teacher_head;
+  const taskLoss = config.distill.task_loss_weight > 0;
+  if (!file || (!taskLoss && config.rl.reward.yardstick !== 'task')) return undefined;
+  requireModelFile('models.teacher_head', file);
+  const teacherHead = loadTeacherHead(file, teacher, pairs, size);
+  return { teacherHead, ...(taskLoss ? { studentHead: composeStudentHead(student, teacherHead) } : {}) };
 }
 
 /** A missing model file, with what to do about it (loadConfig's requireModelFiles also names the origin). */
@@ -311,9 +366,11 @@ async function loadHeldOut(
   const hashes: string[] = [];
   const files: string[] = [];
   const objectSizes: (number | null)[] = [];
+  const labels: ImageLabels[] = [];
   let dims: number[] = [];
   for await (const batch of loader.epoch(0)) {
     chunks.push(batch.images.data);
+    labels.push(labelsOf(batch));
     hashes.push(...batch.hashes);
     files.push(...batch.records.map((r) => r.file));
     objectSizes.push(...batch.records.map(objectSize));
@@ -335,5 +392,6 @@ async function loadHeldOut(
     files,
     objectSizes,
     skipped: loader.skipped.length,
+    labels: joinLabels(labels),
   };
 }

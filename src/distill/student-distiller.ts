@@ -10,10 +10,16 @@
  * - one teacher source: a frozen teacher session plus, when configured, the on-disk FeatureCache (per
  *   image, keyed on the image hash and flip; the benchmark leaves it off to stay like-for-like);
  * - one level pairing (level order, finest first) for masks, weights and distances.
- * Level weights come in as data, so uniform, fixed and GradNorm weights use the same graph.
+ * Level weights come in as data, so uniform, fixed and GradNorm weights use the same graph. With a task
+ * head (`head`), the student also trains its own head on the labels in the same step (task-objective.ts),
+ * and batches must carry their labels; with a `yardstick`, evaluations and trials also measure each image's
+ * task loss through the teacher's frozen head (task-yardstick.ts).
  */
 import * as path from 'node:path';
 import type { FeatureCache, FeatureSet } from '../data/feature-cache';
+import type { HeadModel } from '../heads/types';
+import { HEAD_LOSS_NAMES } from '../heads/head-loss';
+import { targetFeeds, type LabelledImages } from '../teach/task-feeds';
 import { featureKey } from '../data/feature-cache';
 import { RlpkdError } from '../errors';
 import type { OnnxModel, ValueInfo } from '../onnx/types';
@@ -44,6 +50,7 @@ import { TrainingSession, type TrainingSnapshot } from '../training/training-ses
 import { buildDistillationModel, DISTILL_IO } from './distill-model';
 import { GradNormProbe } from './gradnorm-probe';
 import type { LevelPair } from './level-matching';
+import { appendTaskObjective, objectiveWeightFeeds, type ObjectiveWeights } from './task-objective';
 
 export type { ImageBatch } from '../rl/distiller';
 
@@ -62,6 +69,15 @@ export interface DistillerGraphs {
   optimizer: OptimizerConfig;
   /** Shared parameter W: enables per-level gradient-norm measurements (GradNorm). */
   sharedParameter?: string;
+  /** The student's own task head, whose outputs the student graph computes: train on the task objective too. */
+  head?: HeadModel;
+}
+
+/** Each image's task loss through a frozen head, from the student's level features (task-yardstick.ts). */
+export interface Yardstick {
+  /** Per-image losses [N] of a labelled batch, from its student features by level name. */
+  measure(batch: TaughtBatch, features: Record<string, HostTensor>): Promise<Float64Array>;
+  release(): Promise<void>;
 }
 
 /** What the distiller needs. */
@@ -85,6 +101,10 @@ export interface StudentDistillerOptions extends Omit<DistillerGraphs, 'student'
   featureCache?: { cache: FeatureCache; teacherHash: string; preprocess: Readonly<Record<string, unknown>> };
   /** Start from this state (parameters + optimizer). */
   checkpoint?: CheckpointState;
+  /** Weights of the distillation and task terms when `head` is given (default 1 and 1). */
+  objectiveWeights?: ObjectiveWeights;
+  /** Measures the task yardstick in `evaluate` and `trial` (released with the distiller). */
+  yardstick?: Yardstick;
 }
 
 /** What one student step did. */
@@ -99,10 +119,15 @@ export interface DistillStepResult {
   gradNorm: number;
   /** ‖∇_W L_l‖ per level (measured only when asked). */
   levelGradNorms?: number[];
+  /** The student's task loss on the labels (with a task head). */
+  taskLoss?: number;
 }
 
-/** A batch whose teacher features are already known (as the loss graph's teacher inputs). */
-export type TaughtBatch = ImageBatch & { teacher?: Record<string, HostTensor> };
+/** A batch whose teacher features are already known (as the loss graph's teacher inputs), with its labels. */
+export type TaughtBatch = ImageBatch & { teacher?: Record<string, HostTensor> } & Omit<
+    LabelledImages,
+    'images'
+  >;
 
 /** The artifacts folder for the levels a graph covers, under `root` (one folder per level subset). */
 export function distillerArtifactsDir(root: string, levels: readonly string[] | 'all'): string {
@@ -119,11 +144,15 @@ export function distillerArtifacts(graphs: DistillerGraphs, outDir?: string): Tr
     tau: graphs.tau,
     imageInput: graphs.imageInput,
   });
-  return generateArtifacts(built.model, {
+  const distillOutputs = [...built.levelLosses, DISTILL_IO.perSample];
+  const objective = graphs.head
+    ? appendTaskObjective(built.model, graphs.head, [DISTILL_IO.loss, ...distillOutputs])
+    : null;
+  return generateArtifacts(objective?.model ?? built.model, {
     loss: {
       type: 'output',
-      output: DISTILL_IO.loss,
-      extraOutputs: [...built.levelLosses, DISTILL_IO.perSample],
+      output: objective?.loss ?? DISTILL_IO.loss,
+      extraOutputs: objective?.extraOutputs ?? distillOutputs,
     },
     optimizer: graphs.optimizer,
     trainable: [...graphs.trainable],
@@ -227,6 +256,7 @@ export class StudentDistiller implements Distiller {
     // Kept without the starting checkpoint and artifacts, which are model-sized and needed no longer, and
     // without the student's trained weights (the session holds them; exportStudent embeds its values).
     const { checkpoint: _checkpoint, artifacts: _artifacts, ...kept } = options;
+    if (kept.head) kept.objectiveWeights ??= { distill: 1, task: 1 };
     if (kept.student) kept.student = studentStructure(kept.student, session);
     return new StudentDistiller(session, teacher, probe, kept);
   }
@@ -306,6 +336,26 @@ export class StudentDistiller implements Distiller {
     return feeds;
   }
 
+  /**
+   * Everything the step and eval graphs take for a batch: images, teacher features, mask and level
+   * weights, and with a task head the label targets and the objective's weights (default: the distiller's).
+   */
+  async stepFeeds(
+    batch: TaughtBatch,
+    mask: Float32Array,
+    weights: Float32Array,
+    objective?: ObjectiveWeights,
+  ): Promise<Record<string, HostTensor>> {
+    const feeds = this.feeds(batch.images, await this.teacherFeatures(batch), mask, weights);
+    const head = this.options.head;
+    if (!head) return feeds;
+    return {
+      ...feeds,
+      ...targetFeeds(head, batch),
+      ...objectiveWeightFeeds(objective ?? this.options.objectiveWeights!),
+    };
+  }
+
   private feeds(
     images: HostTensor,
     teacher: Record<string, HostTensor>,
@@ -336,7 +386,7 @@ export class StudentDistiller implements Distiller {
     weights: Float32Array,
     options: { measureGradNorms?: boolean } = {},
   ): Promise<DistillStepResult> {
-    const feeds = this.feeds(batch.images, await this.teacherFeatures(batch), mask, weights);
+    const feeds = await this.stepFeeds(batch, mask, weights);
     let levelGradNorms: number[] | undefined;
     if (options.measureGradNorms) {
       if (!this.options.sharedParameter)
@@ -396,14 +446,14 @@ export class StudentDistiller implements Distiller {
   async evaluate(batch: TaughtBatch, options: EvaluateOptions = {}): Promise<DistillerEvaluation> {
     const N = batch.images.dims[0];
     const L = this.numLevels;
-    const feeds = this.feeds(
-      batch.images,
-      await this.teacherFeatures(batch),
+    const feeds = await this.stepFeeds(
+      batch,
       new Float32Array(N * L).fill(1),
       new Float32Array(L).fill(1 / L),
     );
     const extra = options.tensors ?? [];
-    if (!options.features && extra.length === 0) {
+    const yardstick = this.options.yardstick;
+    if (!options.features && extra.length === 0 && !yardstick) {
       const out = await this.session.evalStep(feeds);
       return { distances: Float32Array.from(out[DISTILL_IO.perSample].data as Float32Array) };
     }
@@ -415,7 +465,12 @@ export class StudentDistiller implements Distiller {
     const features: Record<string, HostTensor> = {};
     this.options.pairs.forEach((p) => (features[p.name] = out[p.studentTensor]));
     for (const t of extra) features[t] = out[t];
-    return { distances: Float32Array.from(out[DISTILL_IO.perSample].data as Float32Array), features };
+    const distances = Float32Array.from(out[DISTILL_IO.perSample].data as Float32Array);
+    return {
+      distances,
+      features,
+      ...(yardstick ? { yardstick: await yardstick.measure(batch, features) } : {}),
+    };
   }
 
   /** The eval graph with the level tensors (and `extra` tensors) as outputs; one per set of extras. */
@@ -460,17 +515,23 @@ export class StudentDistiller implements Distiller {
       this.session.resetOptimizerState();
       const r = await this.step(taught, mask, weights);
       const after = await this.evaluate(taught);
-      return { perSample: r.perSample, after: after.distances };
+      return {
+        perSample: r.perSample,
+        after: after.distances,
+        ...(after.yardstick ? { afterYardstick: after.yardstick } : {}),
+      };
     } finally {
       await this.session.restore(this.rollback);
     }
   }
 
   private decode(out: Record<string, HostTensor>): Omit<DistillStepResult, 'gradNorm'> {
+    const task = out[HEAD_LOSS_NAMES.loss];
     return {
       loss: (out[DISTILL_IO.loss].data as Float32Array)[0],
       levelLosses: this.levelNames.map((n) => (out[DISTILL_IO.levelLoss(n)].data as Float32Array)[0]),
       perSample: Float32Array.from(out[DISTILL_IO.perSample].data as Float32Array),
+      ...(task ? { taskLoss: (task.data as Float32Array)[0] } : {}),
     };
   }
 
@@ -501,7 +562,8 @@ export class StudentDistiller implements Distiller {
     );
   }
 
-  private studentModel(params: Record<string, HostTensor>, outputs: readonly ValueInfo[]): OnnxModel {
+  /** The student graph with `params` embedded, pruned to `outputs` (e.g. its pyramid, or its head's outputs). */
+  studentModel(params: Record<string, HostTensor>, outputs: readonly ValueInfo[]): OnnxModel {
     if (!this.options.student) throw new RlpkdError('StudentDistiller: created without the student graph');
     const model = withWeightsRestored(
       exportModelForInference(this.options.student, params, { outputs: outputs.map((o) => o.name) }),
@@ -514,6 +576,7 @@ export class StudentDistiller implements Distiller {
     await this.session.release();
     await this.teacher.release();
     await this.probe?.release();
+    await this.options.yardstick?.release();
     if (this.featureSession) await (await this.featureSession.session).release();
     this.featureSession = null;
   }

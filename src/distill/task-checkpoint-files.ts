@@ -10,4 +10,6 @@ export const TASK_CHECKPOINT_FILES = {
   labelsOnlyStudent: 'labels-only-student.onnx',
   /** The labels-only baseline with its own head, inference form. */
   labelsOnlyTaskModel: 'labels-only-task-model.onnx',
+  /** The labels-only baseline's parameters and optimizer state (what resuming it needs; eval ignores it). */
+  labelsOnlyTrain: 'labels-only.train.onnx',
 } as const;

@@ -13,7 +13,7 @@ import { RlpkdError } from '../errors';
 import type { HeadModel, HeadTask } from '../heads/types';
 import type { LogSink } from '../logging/logger';
 import { loadModel } from '../onnx/model-io';
-import { hasTaskLabels } from '../teach/teach-model';
+import { hasTaskLabels } from '../teach/task-feeds';
 import { describeTaskModel } from '../distill/score-task-model';
 import { TASK_LABELS } from '../teach/task-feeds';
 import { PRIMARY_METRIC, type TaskScore } from '../teach/task-scorer';

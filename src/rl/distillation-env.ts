@@ -6,13 +6,15 @@
  * for ONE batched update (mask[n, l] = level l was selected for image n), with each image's all-level
  * distillation loss measured before and after, and pays
  *   reward = (L_before − L_after)/L_before + λ·(1 − used_cost)
- * on the last step (0 before). L is the fixed yardstick Σ_l d(S_l, T_l) over ALL levels, never the
- * selected ones, with d the distance the student trains on. Phase 2 makes it a trial update (the
+ * on the last step (0 before). L is a fixed yardstick: Σ_l d(S_l, T_l) over ALL levels, never the
+ * selected ones, with d the distance the student trains on; or, when the distiller measures one (the task
+ * yardstick), the image's loss on that yardstick. Phase 2 makes it a trial update (the
  * distiller restores the student bit for bit); phase 3 keeps it.
  *
- * State: the 'train' kind of policy-state.ts over the levels in decision order (L_ref, which divides the
- * state's loss feature, is the mean all-level loss of the first batch, or `lossReference`), or the
- * 'deploy' kind over the student's trunk tensors `stateSources` (no loss feature).
+ * State: the 'train' kind of policy-state.ts over the levels in decision order, or the 'deploy' kind over
+ * the student's trunk tensors `stateSources` (no loss feature). The train kind's loss feature is the
+ * all-level distillation loss whatever the yardstick (it needs no labels); L_ref, which divides it, is the
+ * mean all-level loss of the first batch (or `lossReference`).
  */
 import { RlpkdError } from '../errors';
 import type { HostTensor } from '../runtime/tensors';
@@ -43,7 +45,7 @@ export interface ImageBatchSource {
 
 /** What an episode of the distillation MDP reports on its last step. */
 export interface DistillationEpisodeSummary extends EpisodeSummary {
-  /** All-level distillation loss of the image before the update. */
+  /** The image's loss on the reward's yardstick before the update (all-level distillation loss, or task loss). */
   lossBefore: number;
   /** ... and after it (before any roll-back). */
   lossAfter: number;
@@ -113,6 +115,8 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
   private batch: ImageBatch | null = null;
   private features: Float32Array | null = null;
   private lossBefore: Float64Array = new Float64Array(0);
+  /** The reward's L_before where the distiller measures a yardstick of its own (else lossBefore). */
+  private yardstickBefore: Float64Array | undefined;
   private budgets: Float64Array = new Float64Array(0);
   private selected = new Uint8Array(0);
   private used: Float64Array = new Float64Array(0);
@@ -225,17 +229,24 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
       for (let k = 0; k < L; k++) mask[e * L + this.levelOf[k]] = this.selected[e * L + k];
     let perSample: Float32Array;
     let afterDistances: Float32Array;
+    let afterYardstick: Float64Array | undefined;
     if (this.phase === 2) {
       const t = await this.distiller.trial(this.batch!, mask, this.levelWeights);
       perSample = t.perSample;
       afterDistances = t.after;
+      afterYardstick = t.afterYardstick;
     } else {
       perSample = (await this.distiller.step(this.batch!, mask, this.levelWeights)).perSample;
-      afterDistances = (await this.distiller.evaluate(this.batch!)).distances;
+      const a = await this.distiller.evaluate(this.batch!);
+      afterDistances = a.distances;
+      afterYardstick = a.yardstick;
     }
-    const after = allLevelLoss(afterDistances, N, L);
+    if ((afterYardstick === undefined) !== (this.yardstickBefore === undefined))
+      throw new RlpkdError('distillation env: the distiller measured its yardstick before or after only');
+    const after = afterYardstick ?? allLevelLoss(afterDistances, N, L);
+    const befores = this.yardstickBefore ?? this.lossBefore;
     return Array.from({ length: N }, (_, e) => {
-      const before = this.lossBefore[e];
+      const before = befores[e];
       const quality = before > 0 ? (before - after[e]) / before : 0;
       const efficiency = this.lambda * (1 - this.used[e]);
       rewards[e] = quality + efficiency;
@@ -280,6 +291,7 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
       this.layout.kind === 'train' ? { features: true } : { tensors: this.layout.sources.map((s) => s.name) },
     );
     this.lossBefore = allLevelLoss(m.distances, N, L);
+    this.yardstickBefore = m.yardstick;
     if (this.lossRef === undefined)
       this.lossRef = Math.max(this.lossBefore.reduce((a, b) => a + b, 0) / N, 1e-12);
     this.features = pooledStateFeatures(this.layout, m.features!, N);

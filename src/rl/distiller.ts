@@ -30,6 +30,11 @@ export interface DistillerEvaluation {
    * asked for by `tensors` by their names (the 'deploy' policy state's trunk tensors).
    */
   features?: Record<string, HostTensor>;
+  /**
+   * [N] per-image loss on the reward's yardstick, when the distiller measures one other than the all-level
+   * distance (the task yardstick: the student's pyramid through the teacher's frozen head).
+   */
+  yardstick?: Float64Array;
 }
 
 /** What `Distiller.evaluate` returns besides the distances. */
@@ -46,6 +51,8 @@ export interface DistillerTrial {
   perSample: Float32Array;
   /** [N, L] per-image distances after the update (measured before it was undone). */
   after: Float32Array;
+  /** [N] the yardstick after the update, when the distiller measures one (see DistillerEvaluation). */
+  afterYardstick?: Float64Array;
 }
 
 /** The student's distillation step as the environment drives it (see module doc). */

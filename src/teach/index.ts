@@ -2,7 +2,6 @@
 export {
   runTeach,
   resolveTeachTask,
-  hasTaskLabels,
   DEFAULT_TASK,
   TEACH_FILES,
   type TeachOptions,
@@ -24,4 +23,4 @@ export {
   type HeadTrainingLoop,
   type TaskHeadShape,
 } from './head-training';
-export { targetFeeds, batchBoxes, TASK_LABELS } from './task-feeds';
+export { targetFeeds, batchBoxes, hasTaskLabels, TASK_LABELS } from './task-feeds';

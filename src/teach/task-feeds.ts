@@ -4,6 +4,7 @@
  * out of training, as COCO-trained detectors do).
  */
 import type { Batch } from '../data/batch-loader';
+import type { Dataset, ImageRecord } from '../data/types';
 import { RlpkdError } from '../errors';
 import { assignFcosTargets, type FcosTargets, type LabelledBox } from '../heads/fcos-targets';
 import { HEAD_LOSS_NAMES } from '../heads/head-loss';
@@ -17,9 +18,30 @@ export const TASK_LABELS: Record<HeadTask, string> = {
   detection: 'object boxes (coco instances JSON, or synthetic scenes)',
 };
 
+/** Whether a dataset has the labels a task trains on (TASK_LABELS says which). */
+export function hasTaskLabels(task: HeadTask, ds: Dataset): boolean {
+  const labelled =
+    task === 'classification'
+      ? ds.records.every((r) => r.label !== undefined)
+      : task === 'segmentation'
+        ? ds.maskConvention !== undefined
+        : ds.records.some((r) => r.boxes !== undefined);
+  return labelled && ds.records.length > 0;
+}
+
+/**
+ * Images with the labels a loader gave them (a Batch, or a slice or join of batches): what the head loss's
+ * targets are made from.
+ */
+export type LabelledImages = Pick<Batch, 'labels' | 'masks' | 'boxes'> & {
+  images: { dims: readonly number[] };
+  records?: readonly ImageRecord[];
+};
+
 /** A batch's boxes (model-input pixels, [x, y, w, h]) as corner boxes, crowd regions dropped. */
-export function batchBoxes(batch: Batch): LabelledBox[][] {
-  return (batch.boxes ?? batch.records.map(() => [])).map((boxes) =>
+export function batchBoxes(batch: LabelledImages): LabelledBox[][] {
+  const none = Array.from({ length: batch.images.dims[0] }, () => []);
+  return (batch.boxes ?? none).map((boxes) =>
     boxes
       .filter((b) => !b.iscrowd)
       .map((b) => ({
@@ -29,15 +51,16 @@ export function batchBoxes(batch: Batch): LabelledBox[][] {
   );
 }
 
-function missing(task: HeadTask, batch: Batch): RlpkdError {
+function missing(task: HeadTask, batch: LabelledImages): RlpkdError {
+  const example = batch.records?.[0]?.file;
   return new RlpkdError(
-    `${task} needs ${TASK_LABELS[task]}, but the images of this batch (e.g. '${batch.records[0]?.file}') have none`,
+    `${task} needs ${TASK_LABELS[task]}, but the images of this batch${example ? ` (e.g. '${example}')` : ''} have none`,
     { hint: 'pick a dataset with those labels, or set teach.task to a task its labels support' },
   );
 }
 
 /** The head loss's target feeds for one batch. */
-export function targetFeeds(head: HeadModel, batch: Batch): Record<string, HostTensor> {
+export function targetFeeds(head: HeadModel, batch: LabelledImages): Record<string, HostTensor> {
   const n = batch.images.dims[0];
   if (head.task === 'classification') {
     if (!batch.labels) throw missing('classification', batch);

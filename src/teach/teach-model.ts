@@ -34,7 +34,7 @@ import {
 } from './head-training';
 import { LabelPrior } from './label-prior';
 import { modelPredictor, scoreSplit } from './score-split';
-import { TASK_LABELS } from './task-feeds';
+import { hasTaskLabels, TASK_LABELS, targetFeeds } from './task-feeds';
 import type { TaskScore } from './task-scorer';
 import { formatTeachSummary, formatValues, valValues } from './teach-summary';
 
@@ -98,17 +98,6 @@ export const DEFAULT_TASK: Record<DatasetType, HeadTask> = {
   ade20k: 'segmentation',
   synthetic: 'detection',
 };
-
-/** Whether a split has images and the labels `task` trains and scores on. */
-export function hasTaskLabels(task: HeadTask, ds: Dataset): boolean {
-  const ok =
-    task === 'classification'
-      ? ds.records.every((r) => r.label !== undefined)
-      : task === 'segmentation'
-        ? ds.maskConvention !== undefined
-        : ds.records.some((r) => r.boxes !== undefined);
-  return ok && ds.records.length > 0;
-}
 
 /** Refuses a dataset that lacks the task's labels, naming what it needs. */
 function requireLabels(task: HeadTask, ds: Dataset): void {
