@@ -34,7 +34,7 @@ import {
 } from './head-training';
 import { LabelPrior } from './label-prior';
 import { modelPredictor, scoreSplit } from './score-split';
-import { hasTaskLabels, TASK_LABELS, targetFeeds } from './task-feeds';
+import { hasTaskLabels, TASK_LABELS } from './task-feeds';
 import type { TaskScore } from './task-scorer';
 import { formatTeachSummary, formatValues, valValues } from './teach-summary';
 
