@@ -43,6 +43,8 @@ import { TrainingSession, type TrainingSnapshot } from '../training/training-ses
 import { buildDistillationModel, DISTILL_IO } from './distill-model';
 import { GradNormProbe } from './gradnorm-probe';
 import type { LevelPair } from './level-matching';
+import { gatherBlock, gatherRows, groupBySubset, type SubsetGroup } from './subset-groups';
+import { SubsetGradientGraphs } from './subset-gradients';
 
 export type { ImageBatch } from '../rl/distiller';
 
@@ -84,6 +86,11 @@ export interface StudentDistillerOptions extends Omit<DistillerGraphs, 'student'
   featureCache?: { cache: FeatureCache; teacherHash: string; preprocess: Readonly<Record<string, unknown>> };
   /** Start from this state (parameters + optimizer). */
   checkpoint?: CheckpointState;
+  /**
+   * 'pruned' (default): updates compute only what the selected levels need (see `step`); 'masked': every
+   * update runs the all-levels graph with the mask in its loss (the reference the pruned route equals).
+   */
+  updates?: 'pruned' | 'masked';
 }
 
 /** What one student step did. */
@@ -92,12 +99,20 @@ export interface DistillStepResult {
   loss: number;
   /** L_l, masked and unweighted, in level order. */
   levelLosses: number[];
-  /** [N, L] per-image unmasked distances e[n, l]. */
+  /** [N, L] per-image distances e[n, l]: every level on the 'full' route, NaN where an image's group did not compute it. */
   perSample: Float32Array;
   /** Student gradient norm before clipping. */
   gradNorm: number;
   /** ‖∇_W L_l‖ per level (measured only when asked). */
   levelGradNorms?: number[];
+  /**
+   * How the update was computed: 'full', the all-levels graph with the level mask in its loss (GradNorm's
+   * measurements, or every image selecting every level); 'grouped', the images grouped by selected subset,
+   * each group through the graph `updateGraph` picks, gradients accumulated, one optimizer step.
+   */
+  route: 'full' | 'grouped';
+  /** Per group of the grouped route: its levels ('all' for the all-levels graph), images and graph ms. */
+  groups?: { levels: string[] | 'all'; images: number; ms: number }[];
 }
 
 /** A batch whose teacher features are already known (as the loss graph's teacher inputs). */
@@ -111,8 +126,14 @@ export function distillerArtifactsDir(root: string, levels: readonly string[] | 
 /**
  * The one build of the distillation step's artifacts: the student plus its loss (distill-model.ts) as
  * fused training artifacts over the trainable parameters; with GradNorm's W also the level-norm step.
+ * `gradientsOnly` builds just the training graph's family without the fused step graphs (the per-subset
+ * gradient graphs of subset-gradients.ts, whose gradients the all-levels session applies).
  */
-export function distillerArtifacts(graphs: DistillerGraphs, outDir?: string): TrainingArtifacts {
+export function distillerArtifacts(
+  graphs: DistillerGraphs,
+  outDir?: string,
+  options: { gradientsOnly?: boolean } = {},
+): TrainingArtifacts {
   const built = buildDistillationModel(graphs.student, graphs.pairs, {
     loss: graphs.loss,
     tau: graphs.tau,
@@ -127,9 +148,9 @@ export function distillerArtifacts(graphs: DistillerGraphs, outDir?: string): Tr
     optimizer: graphs.optimizer,
     trainable: [...graphs.trainable],
     untieSharedInitializers: false,
-    fused: true,
+    fused: !options.gradientsOnly,
     // GradNorm's ‖∇_W L_l‖ from the training step's own forward pass where the session can (host updates).
-    ...(graphs.sharedParameter
+    ...(graphs.sharedParameter && !options.gradientsOnly
       ? { levelGradientNorms: { losses: built.levelLosses, parameter: graphs.sharedParameter } }
       : {}),
     ...(outDir ? { outDir } : {}),
@@ -144,6 +165,8 @@ export class StudentDistiller implements Distiller {
   private rollback: TrainingSnapshot | undefined;
   /** Eval graph plus the student's level tensors as outputs (opened on the first features request). */
   private featureSession: Promise<GraphSession> | null = null;
+  /** Gradient graphs pruned to level subsets (absent when created from artifacts without the student). */
+  private readonly subsets: SubsetGradientGraphs | null;
 
   private constructor(
     readonly session: TrainingSession,
@@ -151,6 +174,25 @@ export class StudentDistiller implements Distiller {
     private readonly probe: GradNormProbe | null,
     private readonly options: Omit<StudentDistillerOptions, 'checkpoint' | 'artifacts'>,
   ) {
+    const student = options.student;
+    const root = options.artifactsDir ? path.dirname(options.artifactsDir) : undefined;
+    this.subsets =
+      student && options.updates !== 'masked'
+        ? new SubsetGradientGraphs({
+            student,
+            imageInput: options.imageInput,
+            pairs: options.pairs,
+            loss: options.loss,
+            ...(options.tau !== undefined ? { tau: options.tau } : {}),
+            trainable: options.trainable,
+            build: (graphs, levels) =>
+              distillerArtifacts(graphs, root ? distillerArtifactsDir(root, levels) : undefined, {
+                gradientsOnly: true,
+              }),
+            ...(options.executionProvider ? { executionProvider: options.executionProvider } : {}),
+            ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
+          })
+        : null;
     this.levelNames = options.pairs.map((p) => p.name);
     this.levels = options.pairs.map((p) => ({
       name: p.name,
@@ -327,7 +369,11 @@ export class StudentDistiller implements Distiller {
 
   /**
    * One optimizer step on Σ_l w_l·L_l with the [N, L] level mask and [L] weights (level order); measures
-   * ‖∇_W L_l‖ from the same parameters first when asked.
+   * ‖∇_W L_l‖ from the same parameters first when asked. The update computes only what the selected levels
+   * need: the images are grouped by selected subset, each group runs the gradient graph `updateGraph`
+   * picks for it, and the summed gradients make ONE optimizer update, equal (up to float32 rounding) to
+   * the all-levels graph's with the mask in the loss. GradNorm's measurements and a batch where every
+   * image selects every level use the all-levels graph's fused step as before.
    */
   async step(
     batch: TaughtBatch,
@@ -335,21 +381,126 @@ export class StudentDistiller implements Distiller {
     weights: Float32Array,
     options: { measureGradNorms?: boolean } = {},
   ): Promise<DistillStepResult> {
-    const feeds = this.feeds(batch.images, await this.teacherFeatures(batch), mask, weights);
+    const teacher = await this.teacherFeatures(batch);
+    const feeds = this.feeds(batch.images, teacher, mask, weights);
+    const N = batch.images.dims[0];
     let levelGradNorms: number[] | undefined;
     if (options.measureGradNorms) {
       if (!this.options.sharedParameter)
         throw new RlpkdError('distillation step: GradNorm measurements need a shared parameter');
       if (this.session.measuresLevelGradientNorms) {
         const r = await this.session.fusedStep(feeds, { levelGradientNorms: true });
-        return { ...this.decode(r.outputs), gradNorm: r.gradNorm, levelGradNorms: r.levelGradientNorms! };
+        return {
+          ...this.decode(r.outputs),
+          gradNorm: r.gradNorm,
+          levelGradNorms: r.levelGradientNorms!,
+          route: 'full',
+        };
       }
       const probe = this.probe!;
       const m = await this.session.withParameterViews((params) => probe.run({ ...feeds, ...params }));
       levelGradNorms = m.gradNorms;
+    } else {
+      const groups = groupBySubset(mask, N, this.numLevels);
+      const onlyFull = groups.length > 0 && groups.every((g) => this.updateGraph(g.levels) === 'all');
+      if (!onlyFull) return this.groupedStep(batch.images, teacher, mask, weights, groups);
     }
     const r = await this.session.fusedStep(feeds);
-    return { ...this.decode(r.outputs), gradNorm: r.gradNorm, ...(levelGradNorms ? { levelGradNorms } : {}) };
+    return {
+      ...this.decode(r.outputs),
+      gradNorm: r.gradNorm,
+      ...(levelGradNorms ? { levelGradNorms } : {}),
+      route: 'full',
+    };
+  }
+
+  /**
+   * Which graph computes the update of images that select `levels` (level indices): the gradient graph
+   * pruned to them, or 'all' (the all-levels graph with the mask in its loss) when they are every level
+   * or no pruned graphs can be built. The seam for losses that need more than the selected levels (a task
+   * loss through every head level would answer 'all').
+   */
+  updateGraph(levels: readonly number[]): number[] | 'all' {
+    if (!this.subsets || levels.length === this.numLevels) return 'all';
+    return [...levels];
+  }
+
+  /** The grouped route of `step` (see there). */
+  private async groupedStep(
+    images: HostTensor,
+    teacher: Record<string, HostTensor>,
+    mask: Float32Array,
+    weights: Float32Array,
+    groups: readonly SubsetGroup[],
+  ): Promise<DistillStepResult> {
+    const N = images.dims[0];
+    const L = this.numLevels;
+    const names = this.levelNames;
+    // Groups the all-levels graph serves share one run (their own mask rows in its loss).
+    const full: number[] = [];
+    const pruned: { levels: number[]; rows: number[] }[] = [];
+    for (const g of groups) {
+      const graph = this.updateGraph(g.levels);
+      if (graph === 'all') full.push(...g.rows);
+      else pruned.push({ levels: graph, rows: g.rows });
+    }
+    full.sort((a, b) => a - b);
+    const perSample = new Float32Array(N * L).fill(Number.NaN);
+    const levelLosses = new Array<number>(L).fill(0);
+    let loss = 0;
+    const timings: NonNullable<DistillStepResult['groups']> = [];
+    // Each group's loss is its share of the batch's: the loss averages over all N images.
+    const scaled = (cols: readonly number[], n: number) =>
+      Float32Array.from(cols, (l) => (weights[l] * n) / N);
+    const collect = (out: Record<string, HostTensor>, rows: readonly number[], cols: readonly number[]) => {
+      const n = rows.length;
+      loss += (out[DISTILL_IO.loss].data as Float32Array)[0];
+      const e = out[DISTILL_IO.perSample].data as Float32Array;
+      cols.forEach((l, j) => {
+        levelLosses[l] += ((out[DISTILL_IO.levelLoss(names[l])].data as Float32Array)[0] * n) / N;
+        rows.forEach((r, i) => (perSample[r * L + l] = e[i * cols.length + j]));
+      });
+    };
+    await this.session.lazyResetGrad();
+    if (full.length > 0) {
+      const all = names.map((_, l) => l);
+      const t0 = performance.now();
+      const rowTeacher: Record<string, HostTensor> = {};
+      for (const [k, t] of Object.entries(teacher)) rowTeacher[k] = gatherRows(t, full);
+      const out = await this.session.trainStep(
+        this.feeds(
+          gatherRows(images, full),
+          rowTeacher,
+          gatherBlock(mask, L, full, all),
+          scaled(all, full.length),
+        ),
+      );
+      collect(out, full, all);
+      timings.push({ levels: 'all', images: full.length, ms: performance.now() - t0 });
+    }
+    for (const g of pruned) {
+      const t0 = performance.now();
+      const subset = g.levels.map((l) => names[l]);
+      const n = g.rows.length;
+      const feeds: Record<string, HostTensor> = {
+        [this.options.imageInput]: gatherRows(images, g.rows),
+        [DISTILL_IO.mask]: { data: gatherBlock(mask, L, g.rows, g.levels), dims: [n, g.levels.length] },
+        [DISTILL_IO.weights]: { data: scaled(g.levels, n), dims: [g.levels.length] },
+      };
+      for (const name of subset) {
+        const key = DISTILL_IO.teacher(name);
+        feeds[key] = gatherRows(teacher[key], g.rows);
+      }
+      const subsets = this.subsets!;
+      const r = await this.session.withParameterViews((params) => subsets.run(subset, feeds, params));
+      await this.session.accumulateGradients(r.gradients);
+      collect(r.outputs, g.rows, g.levels);
+      timings.push({ levels: subset, images: n, ms: performance.now() - t0 });
+    }
+    // Nobody selected anything: zero gradients, and the update still decays as the masked loss's would.
+    if (groups.length === 0) await this.session.accumulateGradients(new Map());
+    const u = await this.session.optimizerStep();
+    return { loss, levelLosses, perSample, gradNorm: u.gradNorm, route: 'grouped', groups: timings };
   }
 
   /**
@@ -414,7 +565,7 @@ export class StudentDistiller implements Distiller {
     }
   }
 
-  private decode(out: Record<string, HostTensor>): Omit<DistillStepResult, 'gradNorm'> {
+  private decode(out: Record<string, HostTensor>): Omit<DistillStepResult, 'gradNorm' | 'route'> {
     return {
       loss: (out[DISTILL_IO.loss].data as Float32Array)[0],
       levelLosses: this.levelNames.map((n) => (out[DISTILL_IO.levelLoss(n)].data as Float32Array)[0]),
@@ -462,6 +613,7 @@ export class StudentDistiller implements Distiller {
     await this.session.release();
     await this.teacher.release();
     await this.probe?.release();
+    await this.subsets?.release();
     if (this.featureSession) await (await this.featureSession).release();
     this.featureSession = null;
   }

@@ -309,14 +309,28 @@ export class ParameterStore {
     return views;
   }
 
-  /** Adds one run's gradients (parameter → values) to the held ones, or replaces them after a reset. */
+  /**
+   * Adds one run's gradients (parameter → values) to the held ones, or replaces them after a reset; after a
+   * reset, parameters the run has no gradient for (a graph pruned to some pyramid levels) start from zero.
+   */
   accumulateGradients(grads: ReadonlyMap<string, Float32Array>): void {
     const views = this.gradientViews();
     for (const [param, g] of grads) {
-      const acc = views.get(param)!;
+      const acc = views.get(param);
+      if (!acc) {
+        throw new RlpkdError(`gradients for '${param}', which is not a trained parameter of this session`, {
+          hint: 'accumulate gradients of a graph over (a subset of) the same parameters',
+        });
+      }
+      if (acc.length !== g.length) {
+        throw new RlpkdError(
+          `the gradient of '${param}' has ${g.length} values, the parameter ${acc.length}`,
+        );
+      }
       if (this.gradientsStale) acc.set(g);
       else for (let i = 0; i < acc.length; i++) acc[i] += g[i];
     }
+    if (this.gradientsStale) for (const [param, acc] of views) if (!grads.has(param)) acc.fill(0);
     this.gradientsStale = false;
   }
 

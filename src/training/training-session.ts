@@ -296,6 +296,16 @@ export class TrainingSession {
     });
   }
 
+  /**
+   * Adds gradients computed elsewhere (e.g. by a graph pruned to some pyramid levels, over a subset of
+   * these parameters, fed withParameterViews) to the accumulated ones, as trainStep adds its own; after
+   * lazyResetGrad, parameters without a gradient here count as zero. optimizerStep then updates from them.
+   */
+  async accumulateGradients(grads: ReadonlyMap<string, Float32Array>): Promise<void> {
+    this.assertIdle('accumulateGradients');
+    this.store.accumulateGradients(grads);
+  }
+
   /** Runs the eval graph (forward + loss); no gradients. */
   evalStep(feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
     return this.exclusive('evalStep', async () => {
