@@ -31,6 +31,8 @@ import { writeRunCheckpoint, type LoadedRunCheckpoint, type RunCheckpoint } from
 import type { RunProgress } from './run-progress';
 import { createSelectionEnv, decisionCosts, type SelectionEnvOptions } from './selection-env';
 import type { DistillSetup } from './setup';
+import { StepTimings } from './step-timings';
+import { subsetWorkShares } from './subset-shares';
 
 /** Thrown by a phase after Ctrl-C once the checkpoint is saved. */
 export class TrainingInterrupted extends Error {
@@ -60,6 +62,8 @@ export class RunContext {
   /** Run state to write instead of the live one when interrupted (phase 4: the epoch start). */
   private interruptSnapshot: StudentlessCheckpoint | null = null;
   private lastLogged = -1;
+  /** Wall time of steps, per-subset graph runs and episodes, logged at every epoch end. */
+  readonly timings: StepTimings;
 
   constructor(
     readonly setup: DistillSetup,
@@ -71,7 +75,9 @@ export class RunContext {
     readonly scaler: ReturnScaler,
     readonly progress: RunProgress,
     readonly signal: AbortSignal | undefined,
-  ) {}
+  ) {
+    this.timings = new StepTimings(setup.levelNames, subsetWorkShares(setup));
+  }
 
   /** GradNorm's level weights, once phase 3 (or a resumed checkpoint) has created them. */
   get gradnorm(): GradNorm | null {
@@ -166,7 +172,9 @@ export class RunContext {
   async distillStep(batch: ImageBatch, mask: Float32Array, useGradNorm: boolean): Promise<DistillStepResult> {
     const gn = useGradNorm ? this.gradnorm : null;
     const weights = gn ? gn.weightsFloat32() : new Float32Array(this.L).fill(1 / this.L);
+    const t0 = performance.now();
     const r = await this.distiller.step(batch, mask, weights, { measureGradNorms: gn !== null });
+    this.timings.recordStep(performance.now() - t0, r.groups);
     if (!Number.isFinite(r.loss)) {
       throw new RlpkdError(`the distillation loss became ${r.loss} at step ${this.progress.globalStep}`, {
         hint: 'lower distill.optimizer.lr or set distill.grad_clip',
@@ -389,6 +397,15 @@ export class RunContext {
 
   /** Ends an epoch: cursor to the next one, checkpoint on the configured cadence. */
   async epochDone(isLast: boolean): Promise<void> {
+    const t = this.timings.summary();
+    if (Object.keys(t).length > 0) this.logScalars(t, { force: true });
+    if (isLast && t['time/episode_ms'] !== undefined) {
+      const ratio = t['time/episode_per_step'];
+      this.log.info(
+        `phase ${this.progress.phase}: a level-selection episode took ${t['time/episode_ms'].toFixed(1)} ms` +
+          (ratio !== undefined ? ` (${ratio.toFixed(2)} distillation steps)` : ''),
+      );
+    }
     this.progress.epochDone();
     if (isLast) return; // the phase end writes one
     if (this.progress.epoch % this.config.checkpoint.every_epochs === 0) await this.saveCheckpoint();

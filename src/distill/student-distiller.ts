@@ -111,7 +111,10 @@ export interface DistillStepResult {
    * each group through the graph `updateGraph` picks, gradients accumulated, one optimizer step.
    */
   route: 'full' | 'grouped';
-  /** Per group of the grouped route: its levels ('all' for the all-levels graph), images and graph ms. */
+  /**
+   * Per group: its levels ('all' for the all-levels graph), images and the ms of its graph run (forward and
+   * backward; on the 'full' route the fused step, update included).
+   */
   groups?: { levels: string[] | 'all'; images: number; ms: number }[];
 }
 
@@ -389,12 +392,14 @@ export class StudentDistiller implements Distiller {
       if (!this.options.sharedParameter)
         throw new RlpkdError('distillation step: GradNorm measurements need a shared parameter');
       if (this.session.measuresLevelGradientNorms) {
+        const t0 = performance.now();
         const r = await this.session.fusedStep(feeds, { levelGradientNorms: true });
         return {
           ...this.decode(r.outputs),
           gradNorm: r.gradNorm,
           levelGradNorms: r.levelGradientNorms!,
           route: 'full',
+          groups: [{ levels: 'all', images: N, ms: performance.now() - t0 }],
         };
       }
       const probe = this.probe!;
@@ -405,12 +410,14 @@ export class StudentDistiller implements Distiller {
       const onlyFull = groups.length > 0 && groups.every((g) => this.updateGraph(g.levels) === 'all');
       if (!onlyFull) return this.groupedStep(batch.images, teacher, mask, weights, groups);
     }
+    const t0 = performance.now();
     const r = await this.session.fusedStep(feeds);
     return {
       ...this.decode(r.outputs),
       gradNorm: r.gradNorm,
       ...(levelGradNorms ? { levelGradNorms } : {}),
       route: 'full',
+      groups: [{ levels: 'all', images: N, ms: performance.now() - t0 }],
     };
   }
 
