@@ -40,6 +40,7 @@ export async function createStudentDistiller(
     trainable: setup.trainable,
     optimizer: studentOptimizer(setup),
     executionProvider: setup.ep,
+    updates: config.distill.updates,
     ...(config.distill.grad_clip !== null ? { maxGradNorm: config.distill.grad_clip } : {}),
     ...(artifactsRoot ? { artifactsDir: distillerArtifactsDir(artifactsRoot, 'all') } : {}),
     ...rest,

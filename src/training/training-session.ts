@@ -439,7 +439,8 @@ export class TrainingSession {
    * Copies parameters, optimizer state and step into `into` (a snapshot this session made before, reused
    * without allocating) or a new snapshot; `restore` puts them back. For trial updates that are rolled
    * back every time (the RL environment's phase 2), where checkpointState would allocate the model three
-   * times over per trial.
+   * times over per trial. When `into` already holds the current state (nothing changed since it was taken
+   * or restored), nothing is copied.
    */
   snapshot(into?: TrainingSnapshot): TrainingSnapshot {
     this.assertIdle('snapshot');
