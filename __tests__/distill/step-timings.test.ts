@@ -8,8 +8,10 @@ describe('StepTimings', () => {
   it('means steps and episodes per summary, subsets over the run, shares against all levels', () => {
     const predicted = (levels: readonly string[]) => levels.length / 4;
     const t = new StepTimings(['P2', 'P3', 'P4', 'P5'], predicted);
-    t.recordStep(100, [{ levels: 'all', images: 8, ms: 80 }]);
-    t.recordStep(50, [
+    t.recordStep(100);
+    t.recordGroups([{ levels: 'all', images: 8, ms: 80 }]);
+    t.recordStep(50);
+    t.recordGroups([
       { levels: ['P4', 'P5'], images: 2, ms: 10 },
       { levels: 'all', images: 2, ms: 24 },
     ]);

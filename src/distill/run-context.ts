@@ -77,6 +77,8 @@ export class RunContext {
     readonly signal: AbortSignal | undefined,
   ) {
     this.timings = new StepTimings(setup.levelNames, subsetWorkShares(setup));
+    // Every student update, the environments' trial updates included, reports its graph runs.
+    distiller.onUpdate = (groups) => this.timings.recordGroups(groups);
   }
 
   /** GradNorm's level weights, once phase 3 (or a resumed checkpoint) has created them. */
@@ -174,7 +176,7 @@ export class RunContext {
     const weights = gn ? gn.weightsFloat32() : new Float32Array(this.L).fill(1 / this.L);
     const t0 = performance.now();
     const r = await this.distiller.step(batch, mask, weights, { measureGradNorms: gn !== null });
-    this.timings.recordStep(performance.now() - t0, r.groups);
+    this.timings.recordStep(performance.now() - t0);
     if (!Number.isFinite(r.loss)) {
       throw new RlpkdError(`the distillation loss became ${r.loss} at step ${this.progress.globalStep}`, {
         hint: 'lower distill.optimizer.lr or set distill.grad_clip',

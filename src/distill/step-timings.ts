@@ -37,10 +37,14 @@ export class StepTimings {
     private readonly predictedShare: (levels: readonly string[]) => number,
   ) {}
 
-  /** One distillation step of `ms` wall time, with its groups' graph times when it reports them. */
-  recordStep(ms: number, groups: readonly TimedGroup[] = []): void {
+  /** One distillation step of `ms` wall time (teacher features and update included). */
+  recordStep(ms: number): void {
     this.steps.ms += ms;
     this.steps.count += 1;
+  }
+
+  /** The graph runs of one student update (a kept step or a trial's), by level subset. */
+  recordGroups(groups: readonly TimedGroup[]): void {
     for (const g of groups) {
       const name = (g.levels === 'all' ? this.levelNames : g.levels).join('+');
       const s = this.subsets.get(name) ?? { ms: 0, count: 0 };

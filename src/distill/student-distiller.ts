@@ -170,6 +170,8 @@ export class StudentDistiller implements Distiller {
   private featureSession: Promise<GraphSession> | null = null;
   /** Gradient graphs pruned to level subsets (absent when created from artifacts without the student). */
   private readonly subsets: SubsetGradientGraphs | null;
+  /** Told the graph runs of every update, kept or trial (a run's timings). */
+  onUpdate: ((groups: NonNullable<DistillStepResult['groups']>) => void) | undefined;
 
   private constructor(
     readonly session: TrainingSession,
@@ -384,6 +386,17 @@ export class StudentDistiller implements Distiller {
     weights: Float32Array,
     options: { measureGradNorms?: boolean } = {},
   ): Promise<DistillStepResult> {
+    const r = await this.update(batch, mask, weights, options);
+    if (r.groups) this.onUpdate?.(r.groups);
+    return r;
+  }
+
+  private async update(
+    batch: TaughtBatch,
+    mask: Float32Array,
+    weights: Float32Array,
+    options: { measureGradNorms?: boolean },
+  ): Promise<DistillStepResult> {
     const teacher = await this.teacherFeatures(batch);
     const feeds = this.feeds(batch.images, teacher, mask, weights);
     const N = batch.images.dims[0];
@@ -486,8 +499,9 @@ export class StudentDistiller implements Distiller {
       timings.push({ levels: 'all', images: full.length, ms: performance.now() - t0 });
     }
     for (const g of pruned) {
-      const t0 = performance.now();
       const subset = g.levels.map((l) => names[l]);
+      await this.subsets!.prepare(subset); // a first use builds the graph: not part of the step's time
+      const t0 = performance.now();
       const n = g.rows.length;
       const feeds: Record<string, HostTensor> = {
         [this.options.imageInput]: gatherRows(images, g.rows),

@@ -93,6 +93,11 @@ export class SubsetGradientGraphs {
     return { outputs, gradients };
   }
 
+  /** Builds (or finds on disk) the graph of `levels` now, so a timed run does not include its build. */
+  async prepare(levels: readonly string[]): Promise<void> {
+    await this.graph(levels);
+  }
+
   /** Builds (or finds on disk) the subset's artifacts once and opens its training graph. */
   private graph(levels: readonly string[]): Promise<SubsetGraph> {
     const key = levels.join('+');
