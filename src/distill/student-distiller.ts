@@ -6,7 +6,11 @@
  *   artifacts, cached in a folder named by the levels they cover (`distillerArtifactsDir`), so per-subset
  *   gradient graphs can live beside the all-levels ones;
  * - one TrainingSession (fused engine step; GradNorm's ‖∇_W L_l‖ from the step's own forward pass, or a
- *   probe where the session cannot);
+ *   probe where the session cannot), whose parameters every update changes;
+ * - per level subset, a gradient graph pruned to those levels (subset-gradients.ts, built on first use):
+ *   a step groups its images by selected subset, runs each group's graph on the session's parameters,
+ *   adds the gradients in the session and takes one optimizer step, so a level nobody selected costs
+ *   nothing (`updateGraph` decides which graph a group needs);
  * - one teacher source: a frozen teacher session plus, when configured, the on-disk FeatureCache (per
  *   image, keyed on the image hash and flip; the benchmark leaves it off to stay like-for-like);
  * - one level pairing (level order, finest first) for masks, weights and distances.
