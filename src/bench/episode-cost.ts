@@ -7,7 +7,8 @@
  * training batch (every level), then for each asked subset one episode's student work on
  * `rl.environment.num_parallel_envs` images: the measurement the state needs (distances and level
  * features, `evaluate`) and the trial update on the subset with its after-measurement (`trial`). The two
- * variants alternate inside every round, so a change in machine load falls on both alike. Policy
+ * variants alternate inside every round (and which goes first alternates between rounds), so a change in
+ * machine load falls on both alike. Policy
  * decisions and teacher features are outside the timings (features are computed once per batch first).
  */
 import type { RunConfig } from '../config/schema';
@@ -31,6 +32,8 @@ export interface EpisodeCostOptions {
   subsets?: string[][];
   /** Rounds (default 5); the first is a warm-up, not counted. */
   rounds?: number;
+  /** onnxruntime intra-op threads (default: one per core). */
+  threads?: number;
 }
 
 /** Median and minimum ms of one timed thing per route. */
@@ -48,6 +51,8 @@ export interface EpisodeCostRow {
   episode: RouteTimes;
   /** episode median / step median, per route. */
   episodePerStep: Record<UpdateRoute, number>;
+  /** episode min / step min, per route (the least disturbed by other load). */
+  episodePerStepMin: Record<UpdateRoute, number>;
 }
 
 /** The whole comparison. */
@@ -100,7 +105,9 @@ export async function benchEpisodeCost(options: EpisodeCostOptions): Promise<Epi
   try {
     for (const route of UPDATE_ROUTES) {
       const config = { ...setup.config, distill: { ...setup.config.distill, updates: route } };
-      distillers[route] = await createStudentDistiller({ ...setup, config }, options.log);
+      distillers[route] = await createStudentDistiller({ ...setup, config }, options.log, {
+        ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+      });
     }
     const batch: TaughtBatch = await distillers.masked.prepare(batchImages);
     const per = batch.images.data.length / N;
@@ -120,7 +127,9 @@ export async function benchEpisodeCost(options: EpisodeCostOptions): Promise<Epi
     const measure = empty();
     const trials = subsets.map(empty);
     for (let round = 0; round < rounds; round++) {
-      for (const route of UPDATE_ROUTES) {
+      // Which route goes first alternates too, so neither always follows the other's work.
+      const order = round % 2 === 0 ? UPDATE_ROUTES : [...UPDATE_ROUTES].reverse();
+      for (const route of order) {
         const d = distillers[route];
         const s = await timed(() => d.step(batch, allMask, weights));
         const m = await timed(() => d.evaluate(episode, { features: true }));
@@ -148,6 +157,10 @@ export async function benchEpisodeCost(options: EpisodeCostOptions): Promise<Epi
         episodePerStep: {
           masked: ep.masked.medianMs / stepTimes.masked.medianMs,
           pruned: ep.pruned.medianMs / stepTimes.pruned.medianMs,
+        },
+        episodePerStepMin: {
+          masked: ep.masked.minMs / stepTimes.masked.minMs,
+          pruned: ep.pruned.minMs / stepTimes.pruned.minMs,
         },
       };
     });

@@ -6,7 +6,9 @@ import type { DistillSetup } from './setup';
 import { distillerArtifactsDir, StudentDistiller, type StudentDistillerOptions } from './student-distiller';
 
 /** Options that differ between callers (training adds GradNorm's W, a resumed checkpoint, the cache folder). */
-export type DistillerExtras = Partial<Pick<StudentDistillerOptions, 'sharedParameter' | 'checkpoint'>> & {
+export type DistillerExtras = Partial<
+  Pick<StudentDistillerOptions, 'sharedParameter' | 'checkpoint' | 'intraOpNumThreads'>
+> & {
   /** Folder caching the artifacts (a run's `artifacts/`); default: built in memory. */
   artifactsRoot?: string;
 };

@@ -185,6 +185,7 @@ interface EpisodeFlags {
   set?: string[];
   subsets: string;
   rounds: number;
+  threads?: number;
   json?: boolean;
 }
 
@@ -194,20 +195,18 @@ function printEpisodes(r: EpisodeCostResult): void {
   process.stdout.write(
     `distillation step (batch ${r.batch}, every level), median (min) ms over ${r.rounds} rounds: ` +
       UPDATE_ROUTES.map((k) => `${k} ${ms(r.step[k])}`).join(', ') +
-      `
-state measurement of ${r.episodeImages} episode image(s): ` +
+      `\nstate measurement of ${r.episodeImages} episode image(s): ` +
       UPDATE_ROUTES.map((k) => `${k} ${ms(r.measure[k])}`).join(', ') +
-      `
-subset        predicted  trial ms ${routes}          episode ms ${routes}        episode / step ${routes}
-`,
+      `\nsubset        predicted  trial ms ${routes}          episode ms ${routes}        ` +
+      `episode / step ${routes} (of the mins)\n`,
   );
   for (const row of r.rows) {
     process.stdout.write(
       `${row.name.padEnd(12)}  ${(100 * row.predictedShare).toFixed(1).padStart(8)}%  ` +
         `${UPDATE_ROUTES.map((k) => ms(row.trial[k]).padStart(13)).join(' ')}  ` +
         `${UPDATE_ROUTES.map((k) => ms(row.episode[k]).padStart(13)).join(' ')}  ` +
-        `${UPDATE_ROUTES.map((k) => row.episodePerStep[k].toFixed(2).padStart(6)).join(' ')}
-`,
+        `${UPDATE_ROUTES.map((k) => row.episodePerStep[k].toFixed(2).padStart(6)).join(' ')}  ` +
+        `(${UPDATE_ROUTES.map((k) => row.episodePerStepMin[k].toFixed(2)).join(' ')})\n`,
     );
   }
 }
@@ -307,6 +306,7 @@ export function registerBench(program: Command): void {
     .option('--set <key=value...>', 'override config values by dotted key')
     .option('--subsets <list>', 'e.g. P5,P4+P5 (default: each single level and all levels)', 'default')
     .option('--rounds <n>', 'rounds, the first a warm-up (both routes alternate in each)', integer(2), 6)
+    .option('--threads <n>', 'onnxruntime intra-op threads (default: one per core)', integer(1))
     .option('--json', 'print JSON')
     .action(async (flags: EpisodeFlags) => {
       const config = loadConfig(flags.config ?? demoConfigPath(), {
@@ -318,6 +318,7 @@ export function registerBench(program: Command): void {
         config,
         log: new Logger({ level: 'warn' }),
         rounds: flags.rounds,
+        ...(flags.threads ? { threads: flags.threads } : {}),
         ...(subsets ? { subsets } : {}),
       });
       if (flags.json) printJson(result);
