@@ -4,7 +4,10 @@
  * runs per selected level subset (ms per image, beside the cost model's predicted share of the
  * all-levels step), and of the level-selection episodes. Figures accumulate between summaries; each
  * summary is the mean since the previous one (an epoch), except the per-subset figures, which are means
- * over the whole run so far (a subset may be seen a few times per epoch only).
+ * over the whole run so far (a subset may be seen a few times per epoch only). Per-image figures mix the
+ * group sizes the run had: a group of one image (a phase-2 trial with one environment) carries a graph
+ * run's fixed costs alone, so on small graphs its measured share exceeds the prediction; `rlpkd bench
+ * subsets` measures every subset at one batch size.
  */
 
 /** One group of a step: its levels ('all' for the all-levels graph), images and graph milliseconds. */
