@@ -45,13 +45,15 @@ export interface SubsetGradientOptions extends Pick<
 export interface SubsetGradientResult {
   /** The loss outputs of the subset's distillation model (its loss, its levels' losses, per-sample). */
   outputs: Record<string, HostTensor>;
-  /** Parameter → gradient, for the parameters the pruned graph reads. */
+  /** Parameter → gradient, for the parameters the pruned graph reads (the graph's buffers: read them before its next run). */
   gradients: Map<string, Float32Array>;
 }
 
 interface SubsetGraph {
   session: GraphSession;
   manifest: ArtifactManifest;
+  /** Gradient buffers the graph writes into (allocated once; valid until the next run). */
+  gradients: Map<string, Float32Array>;
 }
 
 /** The lazily built, cached gradient graphs per level subset (see the module doc). */
@@ -81,14 +83,26 @@ export class SubsetGradientGraphs {
     feeds: Record<string, HostTensor>,
     params: Readonly<Record<string, HostTensor>>,
   ): Promise<SubsetGradientResult> {
-    const { session, manifest } = await this.graph(levels);
+    const { session, manifest, gradients } = await this.graph(levels);
     const all: Record<string, HostTensor> = { ...feeds };
     for (const p of manifest.parameters) all[p.name] = params[p.name];
     const grads = Object.entries(manifest.gradients);
-    const out = await session.run(all, [...manifest.stepOutputs, ...grads.map(([, o]) => o)]);
-    const gradients = new Map<string, Float32Array>();
-    for (const [param, name] of grads) gradients.set(param, float32Data(out[name], `gradient '${name}'`));
     const outputs: Record<string, HostTensor> = {};
+    if (session.runInto) {
+      // Written straight into buffers kept for the graph: no per-run allocation or copy of the gradients.
+      const into: Record<string, HostTensor> = {};
+      for (const [param, name] of grads) {
+        into[name] = {
+          data: gradients.get(param)!,
+          dims: manifest.parameters.find((p) => p.name === param)!.dims,
+        };
+      }
+      Object.assign(outputs, await session.runInto(all, into, manifest.stepOutputs));
+      return { outputs, gradients };
+    }
+    const out = await session.run(all, [...manifest.stepOutputs, ...grads.map(([, o]) => o)]);
+    for (const [param, name] of grads)
+      gradients.get(param)!.set(float32Data(out[name], `gradient '${name}'`));
     for (const n of manifest.stepOutputs) outputs[n] = out[n];
     return { outputs, gradients };
   }
@@ -137,7 +151,12 @@ export class SubsetGradientGraphs {
       ...(o.intraOpNumThreads ? { intraOpNumThreads: o.intraOpNumThreads } : {}),
       memArena: false,
     });
-    return { session, manifest: artifacts.manifest };
+    const manifest = artifacts.manifest;
+    const gradients = new Map<string, Float32Array>();
+    for (const p of manifest.parameters) {
+      if (manifest.gradients[p.name]) gradients.set(p.name, new Float32Array(shapeSize(p.dims)));
+    }
+    return { session, manifest, gradients };
   }
 
   /** Releases every opened session. */
