@@ -212,6 +212,8 @@ export type { CompareOptions, CompareSummary } from './bench/compare';
 export type { TrainStepBenchOptions, TrainStepBenchResult } from './bench/train-step';
 export { benchSubsetSteps, predictSubsetShares } from './bench/subset-step';
 export type { SubsetStepBenchOptions, SubsetStepBenchResult, SubsetStepRow } from './bench/subset-step';
+export { benchEpisodeCost } from './bench/episode-cost';
+export type { EpisodeCostOptions, EpisodeCostResult, EpisodeCostRow } from './bench/episode-cost';
 
 // Task metrics: COCOeval-exact bbox AP/AR, mmsegmentation mIoU, top-k accuracy.
 export { evaluateCoco } from './metrics/coco-eval';

@@ -2,19 +2,16 @@ import * as path from 'node:path';
 import { FeatureCache, teacherHash } from '../../src/data/feature-cache';
 import { StudentDistiller } from '../../src/distill/student-distiller';
 import { arrayImageSource, ParallelDistillationEnv } from '../../src/rl/distillation-env';
-import { addStudentAdapters, matchLevels } from '../../src/distill/level-matching';
 import { findSharedParameter } from '../../src/distill/shared-parameter';
-import { classifyParameters } from '../../src/analysis/parameters';
 import { modelToBytes } from '../../src/onnx/model-io';
 import { createSession, type HostTensor } from '../../src/runtime';
 import type { OptimizerConfig } from '../../src/training/optimizers';
 import { Rng } from '../../src/util/rng';
-import { tinyFpn } from './fixtures';
+import { tinyDistillGraphs, tinyFpn } from './fixtures';
 import { tempDir } from './run-fixtures';
 
 const N = 4;
 const L = 4;
-const SIZE = { height: 32, width: 32 };
 
 function images(seed: number, n = N): HostTensor {
   const rng = new Rng(seed);
@@ -30,13 +27,8 @@ async function makeTrainer(
     optimizer?: OptimizerConfig;
   } = {},
 ) {
-  const teacher = tinyFpn({ arch: 'resnet34-fpn', seed: 1, fpnChannels: options.teacherChannels ?? 8 });
-  const c = classifyParameters(tinyFpn({ seed: 2 }));
-  const { model: student, pairs } = addStudentAdapters(c.model, matchLevels(teacher, c.model, SIZE), 1);
-  const trainable = [
-    ...c.trainable.map((e) => e.name),
-    ...pairs.flatMap((p) => (p.adapter ? [p.adapter.weight, p.adapter.bias] : [])),
-  ];
+  const graphs = tinyDistillGraphs(options.teacherChannels);
+  const { teacher, student, pairs, trainable } = graphs;
   const W = findSharedParameter(
     student,
     pairs.map((p) => p.studentTensor),
@@ -44,13 +36,7 @@ async function makeTrainer(
   ).name;
   const cache = options.cacheDir ? new FeatureCache(options.cacheDir, { maxBytes: 1 << 24 }) : undefined;
   const trainer = await StudentDistiller.create({
-    teacher,
-    student,
-    imageInput: 'images',
-    teacherImageInput: 'images',
-    pairs,
-    loss: 'mse',
-    trainable,
+    ...graphs,
     optimizer: options.optimizer ?? { type: 'sgd', lr: 1e-3 },
     ...(options.artifactsDir ? { artifactsDir: options.artifactsDir } : {}),
     ...(options.shared ? { sharedParameter: W } : {}),

@@ -58,6 +58,43 @@ describe('ParameterStore', () => {
     expect(s.gradientNorm()).toBeCloseTo(0.5 * Math.sqrt(n), 10);
   });
 
+  it('after a reset, parameters a run gives no gradient (a pruned graph) count as zero; unknown names throw', () => {
+    const s = store();
+    const names = Object.keys(s.manifest.gradients);
+    const [first, ...rest] = names;
+    s.accumulateGradients(new Map(names.map((p) => [p, new Float32Array(s.parameter(p).length).fill(2)])));
+    s.resetGradients();
+    s.accumulateGradients(new Map([[first, new Float32Array(s.parameter(first).length).fill(1)]]));
+    const g = s.copyGradients();
+    expect(new Set(g[first].data as Float32Array)).toEqual(new Set([1]));
+    for (const p of rest) expect(new Set(g[p].data as Float32Array)).toEqual(new Set([0]));
+    expect(s.gradientNorm()).toBeCloseTo(Math.sqrt(s.parameter(first).length), 10);
+    expect(() => s.accumulateGradients(new Map([['nope', new Float32Array(1)]]))).toThrow(/'nope'/);
+    expect(() => s.accumulateGradients(new Map([[first, new Float32Array(1)]]))).toThrow(/has 1 values/);
+  });
+
+  it('copies a snapshot again only when the state changed since (versions unique across stores)', () => {
+    const s = store();
+    const p = Object.keys(s.manifest.gradients)[0];
+    const snap = s.snapshot();
+    const original = s.parameter(p).slice();
+    expect(s.snapshot(snap)).toBe(snap); // unchanged: nothing copied
+    s.parameter(p).fill(7); // a write behind the store's back, as an update would do before `step` is set
+    s.step = 1;
+    const again = s.snapshot(snap);
+    expect(again.arrays[0]).toBe(snap.arrays[0]); // the buffers are reused...
+    expect(again.version).not.toBe(snap.version); // ...for the new state
+    s.restore({ ...again, arrays: again.arrays.map((a) => a.slice()) });
+    expect(s.version).toBe(again.version);
+    // Another store's fresh state never shares a version with this one's.
+    expect(store().version).not.toBe(s.version);
+    s.resetOptimizerState();
+    expect(s.version).not.toBe(again.version);
+    s.restore(again);
+    expect(s.parameter(p)[0]).toBe(7);
+    expect(original[0]).not.toBe(7);
+  });
+
   it('restores a snapshot and a checkpoint bit for bit, step included', () => {
     const s = store();
     const start = s.checkpointState();

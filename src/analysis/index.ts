@@ -5,3 +5,4 @@ export * from './parameters';
 export * from './parameter-tensors';
 export * from './inspect';
 export * from './selection-cost';
+export * from './subset-work';

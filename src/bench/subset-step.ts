@@ -18,10 +18,9 @@
  */
 import * as path from 'node:path';
 import { RlpkdError } from '../errors';
-import { FORWARD_BACKWARD_FACTOR, LOSS_OPS_PER_ELEMENT } from '../analysis/cost-model';
 import { classifyParameters } from '../analysis/parameters';
 import { findPyramidLevels, inferAtSize, type PyramidLevel } from '../analysis/pyramid';
-import { selectionCost } from '../analysis/selection-cost';
+import { subsetWork } from '../analysis/subset-work';
 import { DISTILL_IO } from '../distill/distill-model';
 import { distillerArtifacts, distillerArtifactsDir } from '../distill/student-distiller';
 import { loadModel } from '../onnx/model-io';
@@ -173,14 +172,7 @@ export function predictSubsetShares(
   const masks = [full, ...[...new Set(asked)].filter((m) => m !== full).sort((a, b) => a - b)];
   const predictions = masks.map((mask) => {
     const chosen = levels.filter((_, i) => (mask >> i) & 1);
-    const { macs, elementOps } = selectionCost(
-      student,
-      at,
-      chosen.map((l) => l.name),
-      { info, levels },
-    );
-    const lossElements = chosen.reduce((a, l) => a + l.channels * l.height * l.width, 0);
-    const work = FORWARD_BACKWARD_FACTOR * macs + LOSS_OPS_PER_ELEMENT * lossElements;
+    const { macs, elementOps, lossElements, work } = subsetWork(student, at, chosen, { info, levels });
     const names = chosen.map((l) => l.name);
     const name = names.join('+');
     return {

@@ -271,6 +271,14 @@ const distillSchema = z.strictObject({
     .nullable()
     .default(null)
     .describe('clip the student gradient to this global norm (null = off; Table 5 "clipping" baseline)'),
+  updates: z
+    .enum(['pruned', 'masked'])
+    .default('pruned')
+    .describe(
+      'levels an image did not select: pruned = the batch is grouped by selected levels and each group runs ' +
+        'a gradient graph pruned to them (saved cost is saved time); masked = every update runs the ' +
+        'all-levels graph with the level mask in the loss (the same update up to float32 rounding)',
+    ),
   optimizer: optimizerSchema.prefault({}).describe('student optimizer'),
   feature_cache: featureCacheSchema.prefault({}).describe('teacher feature cache on disk'),
   task_loss_weight: z

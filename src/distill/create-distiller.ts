@@ -7,7 +7,9 @@ import { distillerArtifactsDir, StudentDistiller, type StudentDistillerOptions }
 import { TaskYardstick } from './task-yardstick';
 
 /** Options that differ between callers (training adds GradNorm's W, a resumed checkpoint, the cache folder). */
-export type DistillerExtras = Partial<Pick<StudentDistillerOptions, 'sharedParameter' | 'checkpoint'>> & {
+export type DistillerExtras = Partial<
+  Pick<StudentDistillerOptions, 'sharedParameter' | 'checkpoint' | 'intraOpNumThreads'>
+> & {
   /** Folder caching the artifacts (a run's `artifacts/`); default: built in memory. */
   artifactsRoot?: string;
 };
@@ -49,6 +51,7 @@ export async function createStudentDistiller(
     trainable: setup.trainable,
     optimizer: studentOptimizer(setup),
     executionProvider: setup.ep,
+    updates: config.distill.updates,
     ...(config.distill.grad_clip !== null ? { maxGradNorm: config.distill.grad_clip } : {}),
     ...(artifactsRoot ? { artifactsDir: distillerArtifactsDir(artifactsRoot, 'all') } : {}),
     ...(task?.studentHead

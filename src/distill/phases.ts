@@ -128,11 +128,13 @@ async function policyIteration(ctx: RunContext, env: ParallelDistillationEnv) {
   ctx.progress.fixLossReference(env.lossReference);
   const p = ctx.config.rl.ppo;
   const { nSteps } = ctx.rolloutSteps(env.numEnvs);
+  const t0 = performance.now();
   const rollout = await collectRollout(policy, training, start, {
     nSteps,
     gamma: p.gamma,
     gaeLambda: p.gae_lambda,
   });
+  ctx.timings.recordEpisodes(performance.now() - t0, rollout.summaries.length);
   const stats = await ctx.ppoUpdate(rollout.episodes);
   const eps = rollout.summaries;
   // One batched trial update (rolled back) per episode batch.

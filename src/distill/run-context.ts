@@ -39,6 +39,8 @@ import {
 import type { RunProgress } from './run-progress';
 import { createSelectionEnv, decisionCosts, type SelectionEnvOptions } from './selection-env';
 import type { DistillSetup } from './setup';
+import { StepTimings } from './step-timings';
+import { subsetWorkShares } from './subset-shares';
 
 /** Thrown by a phase after Ctrl-C once the checkpoint is saved. */
 export class TrainingInterrupted extends Error {
@@ -68,6 +70,8 @@ export class RunContext {
   /** Run state to write instead of the live one when interrupted (phase 4: the epoch start). */
   private interruptSnapshot: StudentlessCheckpoint | null = null;
   private lastLogged = -1;
+  /** Wall time of steps, per-subset graph runs and episodes, logged at every epoch end. */
+  readonly timings: StepTimings;
 
   constructor(
     readonly setup: DistillSetup,
@@ -81,7 +85,11 @@ export class RunContext {
     readonly signal: AbortSignal | undefined,
     /** The labels-only student trained beside the distilled one (distill.labels_only_baseline). */
     readonly baseline: LabelsOnlyBaseline | null = null,
-  ) {}
+  ) {
+    this.timings = new StepTimings(setup.levelNames, subsetWorkShares(setup));
+    // Every student update, the environments' trial updates included, reports its graph runs.
+    distiller.onUpdate = (groups) => this.timings.recordGroups(groups);
+  }
 
   /** GradNorm's level weights, once phase 3 (or a resumed checkpoint) has created them. */
   get gradnorm(): GradNorm | null {
@@ -182,6 +190,7 @@ export class RunContext {
     // Teacher features once for both students.
     const taught = this.baseline ? await this.distiller.prepare(batch) : batch;
     const r = await this.distiller.step(taught, mask, weights, { measureGradNorms: gn !== null });
+    this.timings.recordStep(performance.now() - t0);
     this.progress.recordUpdate(this.progress.phase, {
       hashes: batch.hashes ?? [],
       flipped: batch.flipped ?? [],
@@ -455,6 +464,15 @@ export class RunContext {
 
   /** Ends an epoch: cursor to the next one, checkpoint on the configured cadence. */
   async epochDone(isLast: boolean): Promise<void> {
+    const t = this.timings.summary();
+    if (Object.keys(t).length > 0) this.logScalars(t, { force: true });
+    if (isLast && t['time/episode_ms'] !== undefined) {
+      const ratio = t['time/episode_per_step'];
+      this.log.info(
+        `phase ${this.progress.phase}: a level-selection episode took ${t['time/episode_ms'].toFixed(1)} ms` +
+          (ratio !== undefined ? ` (${ratio.toFixed(2)} distillation steps)` : ''),
+      );
+    }
     this.progress.epochDone();
     if (isLast) return; // the phase end writes one
     if (this.progress.epoch % this.config.checkpoint.every_epochs === 0) await this.saveCheckpoint();

@@ -6,7 +6,11 @@
  *   artifacts, cached in a folder named by the levels they cover (`distillerArtifactsDir`), so per-subset
  *   gradient graphs can live beside the all-levels ones;
  * - one TrainingSession (fused engine step; GradNorm's ‖∇_W L_l‖ from the step's own forward pass, or a
- *   probe where the session cannot);
+ *   probe where the session cannot), whose parameters every update changes;
+ * - per level subset, a gradient graph pruned to those levels (subset-gradients.ts, built on first use):
+ *   a step groups its images by selected subset, runs each group's graph on the session's parameters,
+ *   adds the gradients in the session and takes one optimizer step, so a level nobody selected costs
+ *   nothing (`updateGraph` decides which graph a group needs);
  * - one teacher source: a frozen teacher session plus, when configured, the on-disk FeatureCache (per
  *   image, keyed on the image hash and flip; the benchmark leaves it off to stay like-for-like);
  * - one level pairing (level order, finest first) for masks, weights and distances.
@@ -51,6 +55,8 @@ import { buildDistillationModel, DISTILL_IO } from './distill-model';
 import { GradNormProbe } from './gradnorm-probe';
 import type { LevelPair } from './level-matching';
 import { appendTaskObjective, objectiveWeightFeeds, type ObjectiveWeights } from './task-objective';
+import { gatherBlock, gatherRows, groupBySubset, type SubsetGroup } from './subset-groups';
+import { SubsetGradientGraphs } from './subset-gradients';
 
 export type { ImageBatch } from '../rl/distiller';
 
@@ -105,6 +111,11 @@ export interface StudentDistillerOptions extends Omit<DistillerGraphs, 'student'
   objectiveWeights?: ObjectiveWeights;
   /** Measures the task yardstick in `evaluate` and `trial` (released with the distiller). */
   yardstick?: Yardstick;
+  /**
+   * 'pruned' (default): updates compute only what the selected levels need (see `step`); 'masked': every
+   * update runs the all-levels graph with the mask in its loss (the reference the pruned route equals).
+   */
+  updates?: 'pruned' | 'masked';
 }
 
 /** What one student step did. */
@@ -113,7 +124,7 @@ export interface DistillStepResult {
   loss: number;
   /** L_l, masked and unweighted, in level order. */
   levelLosses: number[];
-  /** [N, L] per-image unmasked distances e[n, l]. */
+  /** [N, L] per-image distances e[n, l]: every level on the 'full' route, NaN where an image's group did not compute it. */
   perSample: Float32Array;
   /** Student gradient norm before clipping. */
   gradNorm: number;
@@ -121,6 +132,17 @@ export interface DistillStepResult {
   levelGradNorms?: number[];
   /** The student's task loss on the labels (with a task head). */
   taskLoss?: number;
+  /**
+   * How the update was computed: 'full', the all-levels graph with the level mask in its loss (GradNorm's
+   * measurements, or every image selecting every level); 'grouped', the images grouped by selected subset,
+   * each group through the graph `updateGraph` picks, gradients accumulated, one optimizer step.
+   */
+  route: 'full' | 'grouped';
+  /**
+   * Per group: its levels ('all' for the all-levels graph), images and the ms of its graph run (forward and
+   * backward; on the 'full' route the fused step, update included).
+   */
+  groups?: { levels: string[] | 'all'; images: number; ms: number }[];
 }
 
 /** A batch whose teacher features are already known (as the loss graph's teacher inputs), with its labels. */
@@ -137,8 +159,14 @@ export function distillerArtifactsDir(root: string, levels: readonly string[] | 
 /**
  * The one build of the distillation step's artifacts: the student plus its loss (distill-model.ts) as
  * fused training artifacts over the trainable parameters; with GradNorm's W also the level-norm step.
+ * `gradientsOnly` builds just the training graph's family without the fused step graphs (the per-subset
+ * gradient graphs of subset-gradients.ts, whose gradients the all-levels session applies).
  */
-export function distillerArtifacts(graphs: DistillerGraphs, outDir?: string): TrainingArtifacts {
+export function distillerArtifacts(
+  graphs: DistillerGraphs,
+  outDir?: string,
+  options: { gradientsOnly?: boolean } = {},
+): TrainingArtifacts {
   const built = buildDistillationModel(graphs.student, graphs.pairs, {
     loss: graphs.loss,
     tau: graphs.tau,
@@ -157,9 +185,9 @@ export function distillerArtifacts(graphs: DistillerGraphs, outDir?: string): Tr
     optimizer: graphs.optimizer,
     trainable: [...graphs.trainable],
     untieSharedInitializers: false,
-    fused: true,
+    fused: !options.gradientsOnly,
     // GradNorm's ‖∇_W L_l‖ from the training step's own forward pass where the session can (host updates).
-    ...(graphs.sharedParameter
+    ...(graphs.sharedParameter && !options.gradientsOnly
       ? { levelGradientNorms: { losses: built.levelLosses, parameter: graphs.sharedParameter } }
       : {}),
     ...(outDir ? { outDir } : {}),
@@ -174,6 +202,10 @@ export class StudentDistiller implements Distiller {
   private rollback: TrainingSnapshot | undefined;
   /** Eval graph plus the student's level tensors as outputs (opened on the first features request). */
   private featureSession: { key: string; session: Promise<GraphSession> } | null = null;
+  /** Gradient graphs pruned to level subsets (absent when created from artifacts without the student). */
+  private readonly subsets: SubsetGradientGraphs | null;
+  /** Told the graph runs of every update, kept or trial (a run's timings). */
+  onUpdate: ((groups: NonNullable<DistillStepResult['groups']>) => void) | undefined;
 
   private constructor(
     readonly session: TrainingSession,
@@ -181,6 +213,25 @@ export class StudentDistiller implements Distiller {
     private readonly probe: GradNormProbe | null,
     private readonly options: Omit<StudentDistillerOptions, 'checkpoint' | 'artifacts'>,
   ) {
+    const student = options.student;
+    const root = options.artifactsDir ? path.dirname(options.artifactsDir) : undefined;
+    this.subsets =
+      student && options.updates !== 'masked'
+        ? new SubsetGradientGraphs({
+            student,
+            imageInput: options.imageInput,
+            pairs: options.pairs,
+            loss: options.loss,
+            ...(options.tau !== undefined ? { tau: options.tau } : {}),
+            trainable: options.trainable,
+            build: (graphs, levels) =>
+              distillerArtifacts(graphs, root ? distillerArtifactsDir(root, levels) : undefined, {
+                gradientsOnly: true,
+              }),
+            ...(options.executionProvider ? { executionProvider: options.executionProvider } : {}),
+            ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
+          })
+        : null;
     this.levelNames = options.pairs.map((p) => p.name);
     this.levels = options.pairs.map((p) => ({
       name: p.name,
@@ -347,10 +398,14 @@ export class StudentDistiller implements Distiller {
     objective?: ObjectiveWeights,
   ): Promise<Record<string, HostTensor>> {
     const feeds = this.feeds(batch.images, await this.teacherFeatures(batch), mask, weights);
+    return { ...feeds, ...this.taskFeeds(batch, objective) };
+  }
+
+  /** The head loss's target feeds and the objective's weights; none without a task head. */
+  private taskFeeds(batch: TaughtBatch, objective?: ObjectiveWeights): Record<string, HostTensor> {
     const head = this.options.head;
-    if (!head) return feeds;
+    if (!head) return {};
     return {
-      ...feeds,
       ...targetFeeds(head, batch),
       ...objectiveWeightFeeds(objective ?? this.options.objectiveWeights!),
     };
@@ -378,7 +433,11 @@ export class StudentDistiller implements Distiller {
 
   /**
    * One optimizer step on Σ_l w_l·L_l with the [N, L] level mask and [L] weights (level order); measures
-   * ‖∇_W L_l‖ from the same parameters first when asked.
+   * ‖∇_W L_l‖ from the same parameters first when asked. The update computes only what the selected levels
+   * need: the images are grouped by selected subset, each group runs the gradient graph `updateGraph`
+   * picks for it, and the summed gradients make ONE optimizer update, equal (up to float32 rounding) to
+   * the all-levels graph's with the mask in the loss. GradNorm's measurements and a batch where every
+   * image selects every level use the all-levels graph's fused step as before.
    */
   async step(
     batch: TaughtBatch,
@@ -386,21 +445,143 @@ export class StudentDistiller implements Distiller {
     weights: Float32Array,
     options: { measureGradNorms?: boolean } = {},
   ): Promise<DistillStepResult> {
-    const feeds = await this.stepFeeds(batch, mask, weights);
+    const r = await this.update(batch, mask, weights, options);
+    if (r.groups) this.onUpdate?.(r.groups);
+    return r;
+  }
+
+  private async update(
+    batch: TaughtBatch,
+    mask: Float32Array,
+    weights: Float32Array,
+    options: { measureGradNorms?: boolean },
+  ): Promise<DistillStepResult> {
+    const teacher = await this.teacherFeatures(batch);
+    const feeds = { ...this.feeds(batch.images, teacher, mask, weights), ...this.taskFeeds(batch) };
+    const N = batch.images.dims[0];
     let levelGradNorms: number[] | undefined;
     if (options.measureGradNorms) {
       if (!this.options.sharedParameter)
         throw new RlpkdError('distillation step: GradNorm measurements need a shared parameter');
       if (this.session.measuresLevelGradientNorms) {
+        const t0 = performance.now();
         const r = await this.session.fusedStep(feeds, { levelGradientNorms: true });
-        return { ...this.decode(r.outputs), gradNorm: r.gradNorm, levelGradNorms: r.levelGradientNorms! };
+        return {
+          ...this.decode(r.outputs),
+          gradNorm: r.gradNorm,
+          levelGradNorms: r.levelGradientNorms!,
+          route: 'full',
+          groups: [{ levels: 'all', images: N, ms: performance.now() - t0 }],
+        };
       }
       const probe = this.probe!;
       const m = await this.session.withParameterViews((params) => probe.run({ ...feeds, ...params }));
       levelGradNorms = m.gradNorms;
+    } else {
+      const groups = groupBySubset(mask, N, this.numLevels);
+      const onlyFull = groups.length > 0 && groups.every((g) => this.updateGraph(g.levels) === 'all');
+      if (!onlyFull) return this.groupedStep(batch.images, teacher, mask, weights, groups);
     }
+    const t0 = performance.now();
     const r = await this.session.fusedStep(feeds);
-    return { ...this.decode(r.outputs), gradNorm: r.gradNorm, ...(levelGradNorms ? { levelGradNorms } : {}) };
+    return {
+      ...this.decode(r.outputs),
+      gradNorm: r.gradNorm,
+      ...(levelGradNorms ? { levelGradNorms } : {}),
+      route: 'full',
+      groups: [{ levels: 'all', images: N, ms: performance.now() - t0 }],
+    };
+  }
+
+  /**
+   * Which graph computes the update of images that select `levels` (level indices): the gradient graph
+   * pruned to them, or 'all' (the all-levels graph with the mask in its loss) when they are every level
+   * or no pruned graphs can be built. The seam for losses that need more than the selected levels (a task
+   * loss through every head level would answer 'all').
+   */
+  updateGraph(levels: readonly number[]): number[] | 'all' {
+    // The task loss runs the head on every level it reads: only the all-levels graph has them.
+    if (!this.subsets || this.options.head || levels.length === this.numLevels) return 'all';
+    return [...levels];
+  }
+
+  /** The grouped route of `step` (see there). */
+  private async groupedStep(
+    images: HostTensor,
+    teacher: Record<string, HostTensor>,
+    mask: Float32Array,
+    weights: Float32Array,
+    groups: readonly SubsetGroup[],
+  ): Promise<DistillStepResult> {
+    const N = images.dims[0];
+    const L = this.numLevels;
+    const names = this.levelNames;
+    // Groups the all-levels graph serves share one run (their own mask rows in its loss).
+    const full: number[] = [];
+    const pruned: { levels: number[]; rows: number[] }[] = [];
+    for (const g of groups) {
+      const graph = this.updateGraph(g.levels);
+      if (graph === 'all') full.push(...g.rows);
+      else pruned.push({ levels: graph, rows: g.rows });
+    }
+    full.sort((a, b) => a - b);
+    const perSample = new Float32Array(N * L).fill(Number.NaN);
+    const levelLosses = new Array<number>(L).fill(0);
+    let loss = 0;
+    const timings: NonNullable<DistillStepResult['groups']> = [];
+    // Each group's loss is its share of the batch's: the loss averages over all N images.
+    const scaled = (cols: readonly number[], n: number) =>
+      Float32Array.from(cols, (l) => (weights[l] * n) / N);
+    const collect = (out: Record<string, HostTensor>, rows: readonly number[], cols: readonly number[]) => {
+      const n = rows.length;
+      loss += (out[DISTILL_IO.loss].data as Float32Array)[0];
+      const e = out[DISTILL_IO.perSample].data as Float32Array;
+      cols.forEach((l, j) => {
+        levelLosses[l] += ((out[DISTILL_IO.levelLoss(names[l])].data as Float32Array)[0] * n) / N;
+        rows.forEach((r, i) => (perSample[r * L + l] = e[i * cols.length + j]));
+      });
+    };
+    await this.session.lazyResetGrad();
+    if (full.length > 0) {
+      const all = names.map((_, l) => l);
+      const t0 = performance.now();
+      const rowTeacher: Record<string, HostTensor> = {};
+      for (const [k, t] of Object.entries(teacher)) rowTeacher[k] = gatherRows(t, full);
+      const out = await this.session.trainStep(
+        this.feeds(
+          gatherRows(images, full),
+          rowTeacher,
+          gatherBlock(mask, L, full, all),
+          scaled(all, full.length),
+        ),
+      );
+      collect(out, full, all);
+      timings.push({ levels: 'all', images: full.length, ms: performance.now() - t0 });
+    }
+    for (const g of pruned) {
+      const subset = g.levels.map((l) => names[l]);
+      await this.subsets!.prepare(subset); // a first use builds the graph: not part of the step's time
+      const t0 = performance.now();
+      const n = g.rows.length;
+      const feeds: Record<string, HostTensor> = {
+        [this.options.imageInput]: gatherRows(images, g.rows),
+        [DISTILL_IO.mask]: { data: gatherBlock(mask, L, g.rows, g.levels), dims: [n, g.levels.length] },
+        [DISTILL_IO.weights]: { data: scaled(g.levels, n), dims: [g.levels.length] },
+      };
+      for (const name of subset) {
+        const key = DISTILL_IO.teacher(name);
+        feeds[key] = gatherRows(teacher[key], g.rows);
+      }
+      const subsets = this.subsets!;
+      const r = await this.session.withParameterViews((params) => subsets.run(subset, feeds, params));
+      await this.session.accumulateGradients(r.gradients);
+      collect(r.outputs, g.rows, g.levels);
+      timings.push({ levels: subset, images: n, ms: performance.now() - t0 });
+    }
+    // Nobody selected anything: zero gradients, and the update still decays as the masked loss's would.
+    if (groups.length === 0) await this.session.accumulateGradients(new Map());
+    const u = await this.session.optimizerStep();
+    return { loss, levelLosses, perSample, gradNorm: u.gradNorm, route: 'grouped', groups: timings };
   }
 
   /**
@@ -411,8 +592,8 @@ export class StudentDistiller implements Distiller {
     batch: TaughtBatch,
     mask: Float32Array,
     weights: Float32Array,
-  ): Promise<Omit<DistillStepResult, 'gradNorm'> & { gradient: Float32Array }> {
-    const feeds = this.feeds(batch.images, await this.teacherFeatures(batch), mask, weights);
+  ): Promise<Omit<DistillStepResult, 'gradNorm' | 'route'> & { gradient: Float32Array }> {
+    const feeds = await this.stepFeeds(batch, mask, weights);
     await this.session.lazyResetGrad();
     const out = await this.session.trainStep(feeds);
     const grads = await this.session.getGradients();
@@ -433,8 +614,8 @@ export class StudentDistiller implements Distiller {
     batch: TaughtBatch,
     mask: Float32Array,
     weights: Float32Array,
-  ): Promise<Omit<DistillStepResult, 'gradNorm'>> {
-    const feeds = this.feeds(batch.images, await this.teacherFeatures(batch), mask, weights);
+  ): Promise<Omit<DistillStepResult, 'gradNorm' | 'route'>> {
+    const feeds = await this.stepFeeds(batch, mask, weights);
     return this.decode(await this.session.evalStep(feeds));
   }
 
@@ -525,7 +706,7 @@ export class StudentDistiller implements Distiller {
     }
   }
 
-  private decode(out: Record<string, HostTensor>): Omit<DistillStepResult, 'gradNorm'> {
+  private decode(out: Record<string, HostTensor>): Omit<DistillStepResult, 'gradNorm' | 'route'> {
     const task = out[HEAD_LOSS_NAMES.loss];
     return {
       loss: (out[DISTILL_IO.loss].data as Float32Array)[0],
@@ -577,6 +758,7 @@ export class StudentDistiller implements Distiller {
     await this.teacher.release();
     await this.probe?.release();
     await this.options.yardstick?.release();
+    await this.subsets?.release();
     if (this.featureSession) await (await this.featureSession.session).release();
     this.featureSession = null;
   }

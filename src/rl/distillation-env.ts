@@ -251,8 +251,10 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
       const efficiency = this.lambda * (1 - this.used[e]);
       rewards[e] = quality + efficiency;
       let distillLoss = 0;
+      // Only selected levels: an update that computes only those leaves the others' distances unknown.
       for (let l = 0; l < L; l++)
-        distillLoss += mask[e * L + l] * this.levelWeights[l] * perSample[e * L + l];
+        if (mask[e * L + l] !== 0)
+          distillLoss += mask[e * L + l] * this.levelWeights[l] * perSample[e * L + l];
       return {
         terminalState: terminal[e],
         episode: {

@@ -47,7 +47,10 @@ export interface EvaluateOptions {
 
 /** What `Distiller.trial` measured: the update's own loss parts and the distances after it. */
 export interface DistillerTrial {
-  /** [N, L] per-image distances in the update's forward pass (before it). */
+  /**
+   * [N, L] per-image distances in the update's forward pass (before it); NaN for a level the image did not
+   * select when the update computed only the selected levels.
+   */
   perSample: Float32Array;
   /** [N, L] per-image distances after the update (measured before it was undone). */
   after: Float32Array;

@@ -18,7 +18,12 @@ export interface TrainingSnapshot {
   readonly step: number;
   /** The session's storage arrays, in its own order. */
   readonly arrays: readonly Float32Array[];
+  /** The state's version when copied (see ParameterStore.version). */
+  readonly version: number;
 }
+
+/** Versions are unique across stores, so equal versions mean equal contents even between two sessions. */
+let nextVersion = 1;
 
 /** A fused parameter group's flat blocks: the parameters, each optimizer state and the gradient, contiguous. */
 export interface FlatBlock {
@@ -40,8 +45,13 @@ export function parameterGroups(manifest: ArtifactManifest): readonly FusedParam
 
 /** Parameters, optimizer state, gradients and step of one training session (see the module doc). */
 export class ParameterStore {
-  /** Optimizer updates taken so far. */
-  step = 0;
+  private updates = 0;
+  /**
+   * Identifies the current parameters, optimizer state and step: a new, never used value after every
+   * change made through the store (updates set `step`; loads, resets and restores), the snapshot's value
+   * after a restore. A snapshot of an unchanged state need not be copied again.
+   */
+  version = nextVersion++;
   readonly blocks: FlatBlock[] = [];
   /** Parameter → its values (a view into a block, or its own array when it gets no gradient). */
   private readonly params = new Map<string, Float32Array>();
@@ -89,6 +99,21 @@ export class ParameterStore {
       stateNames.forEach((s, i) => this.addState(p.name, s, own[i + 1]));
       this.storage.push(...own);
     }
+  }
+
+  /** Optimizer updates taken so far (setting it marks a new state: every update sets it). */
+  get step(): number {
+    return this.updates;
+  }
+
+  set step(value: number) {
+    this.updates = value;
+    this.changed();
+  }
+
+  /** Marks the parameters or optimizer state as changed (a new version). */
+  changed(): void {
+    this.version = nextVersion++;
   }
 
   private addState(param: string, s: string, values: Float32Array): void {
@@ -173,6 +198,7 @@ export class ParameterStore {
       d.set(buffer.subarray(o, o + d.length));
       o += d.length;
     }
+    this.changed();
   }
 
   /** Replaces some or all parameters (copied); unknown names and wrong shapes are errors, checked first. */
@@ -193,6 +219,7 @@ export class ParameterStore {
     }
     for (const [name, t] of Object.entries(params))
       this.params.get(name)!.set(float32Data(t, `parameter '${name}'`));
+    this.changed();
   }
 
   /** Per-parameter optimizer state tensors as feeds (the per-parameter optimizer graph reads them). */
@@ -257,12 +284,17 @@ export class ParameterStore {
     this.resetGradients();
   }
 
-  /** Copies parameters, optimizer state and step into `into` (when it fits) or new arrays. */
+  /**
+   * Copies parameters, optimizer state and step into `into` (when it fits) or new arrays; `into` as it is
+   * when it already holds this very state (same version: e.g. the trial updates of phase 2, restored
+   * after each, leave the state unchanged between them).
+   */
   snapshot(into?: TrainingSnapshot): TrainingSnapshot {
     const reuse = into && this.fits(into) ? into : undefined;
+    if (reuse && reuse.version === this.version) return reuse;
     const copies = this.storage.map((a, i) => (reuse ? reuse.arrays[i] : new Float32Array(a.length)));
     this.storage.forEach((a, i) => copies[i].set(a));
-    return { step: this.step, arrays: copies };
+    return { step: this.step, arrays: copies, version: this.version };
   }
 
   /** Puts back what `snapshot` copied; gradients are dropped. */
@@ -274,6 +306,7 @@ export class ParameterStore {
     }
     this.storage.forEach((a, i) => a.set(snapshot.arrays[i]));
     this.step = snapshot.step;
+    this.version = snapshot.version;
     this.resetGradients();
   }
 
@@ -309,14 +342,28 @@ export class ParameterStore {
     return views;
   }
 
-  /** Adds one run's gradients (parameter → values) to the held ones, or replaces them after a reset. */
+  /**
+   * Adds one run's gradients (parameter → values) to the held ones, or replaces them after a reset; after a
+   * reset, parameters the run has no gradient for (a graph pruned to some pyramid levels) start from zero.
+   */
   accumulateGradients(grads: ReadonlyMap<string, Float32Array>): void {
     const views = this.gradientViews();
     for (const [param, g] of grads) {
-      const acc = views.get(param)!;
+      const acc = views.get(param);
+      if (!acc) {
+        throw new RlpkdError(`gradients for '${param}', which is not a trained parameter of this session`, {
+          hint: 'accumulate gradients of a graph over (a subset of) the same parameters',
+        });
+      }
+      if (acc.length !== g.length) {
+        throw new RlpkdError(
+          `the gradient of '${param}' has ${g.length} values, the parameter ${acc.length}`,
+        );
+      }
       if (this.gradientsStale) acc.set(g);
       else for (let i = 0; i < acc.length; i++) acc[i] += g[i];
     }
+    if (this.gradientsStale) for (const [param, acc] of views) if (!grads.has(param)) acc.fill(0);
     this.gradientsStale = false;
   }
 

@@ -296,6 +296,16 @@ export class TrainingSession {
     });
   }
 
+  /**
+   * Adds gradients computed elsewhere (e.g. by a graph pruned to some pyramid levels, over a subset of
+   * these parameters, fed withParameterViews) to the accumulated ones, as trainStep adds its own; after
+   * lazyResetGrad, parameters without a gradient here count as zero. optimizerStep then updates from them.
+   */
+  async accumulateGradients(grads: ReadonlyMap<string, Float32Array>): Promise<void> {
+    this.assertIdle('accumulateGradients');
+    this.store.accumulateGradients(grads);
+  }
+
   /** Runs the eval graph (forward + loss); no gradients. */
   evalStep(feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
     return this.exclusive('evalStep', async () => {
@@ -429,7 +439,8 @@ export class TrainingSession {
    * Copies parameters, optimizer state and step into `into` (a snapshot this session made before, reused
    * without allocating) or a new snapshot; `restore` puts them back. For trial updates that are rolled
    * back every time (the RL environment's phase 2), where checkpointState would allocate the model three
-   * times over per trial.
+   * times over per trial. When `into` already holds the current state (nothing changed since it was taken
+   * or restored), nothing is copied.
    */
   snapshot(into?: TrainingSnapshot): TrainingSnapshot {
     this.assertIdle('snapshot');

@@ -3,6 +3,8 @@
  * student forward + backward on the 4-level MSE, AdamW) on given graphs; `compare` runs the same step in
  * PyTorch eager beside it and prints the ratio; `all` prints the train step on builder-made
  * ResNet-101-FPN / ResNet-50-FPN graphs, the Conv-gradient micro-benchmark and the policy throughput.
+ * `subsets` times the student's step pruned to each level subset against the cost model; `episodes` a
+ * level-selection episode against a distillation step, with masked and pruned updates, on a run config.
  * The measuring lives in src/bench/ (timed runs in a fresh child process there); this only parses and prints.
  */
 import type { Command } from 'commander';
@@ -13,7 +15,10 @@ import {
   type TrainStepRun,
   timeTrainStep,
 } from '../../bench/compare';
+import { benchEpisodeCost, UPDATE_ROUTES, type EpisodeCostResult } from '../../bench/episode-cost';
 import { benchProjectFigures, type ProjectFigures } from '../../bench/project-figures';
+import { demoConfigPath, loadConfig } from '../../config/load-config';
+import { Logger } from '../../logging/logger';
 import { benchSubsetSteps, parseSubsets, type SubsetStepBenchResult } from '../../bench/subset-step';
 import { defaultBenchCacheDir, type TrainStepBenchOptions } from '../../bench/train-step';
 import type { ExecutionProviderName } from '../../runtime/session';
@@ -175,7 +180,38 @@ function printSubsets(r: SubsetStepBenchResult): void {
   }
 }
 
-/** Registers `rlpkd bench train-step | compare | all | subsets`. */
+interface EpisodeFlags {
+  config?: string;
+  set?: string[];
+  subsets: string;
+  rounds: number;
+  threads?: number;
+  json?: boolean;
+}
+
+function printEpisodes(r: EpisodeCostResult): void {
+  const ms = (t: { medianMs: number; minMs: number }) => `${t.medianMs.toFixed(1)} (${t.minMs.toFixed(1)})`;
+  const routes = UPDATE_ROUTES.join(' / ');
+  process.stdout.write(
+    `distillation step (batch ${r.batch}, every level), median (min) ms over ${r.rounds} rounds: ` +
+      UPDATE_ROUTES.map((k) => `${k} ${ms(r.step[k])}`).join(', ') +
+      `\nstate measurement of ${r.episodeImages} episode image(s): ` +
+      UPDATE_ROUTES.map((k) => `${k} ${ms(r.measure[k])}`).join(', ') +
+      `\nsubset        predicted  trial ms ${routes}          episode ms ${routes}        ` +
+      `episode / step ${routes} (of the mins)\n`,
+  );
+  for (const row of r.rows) {
+    process.stdout.write(
+      `${row.name.padEnd(12)}  ${(100 * row.predictedShare).toFixed(1).padStart(8)}%  ` +
+        `${UPDATE_ROUTES.map((k) => ms(row.trial[k]).padStart(13)).join(' ')}  ` +
+        `${UPDATE_ROUTES.map((k) => ms(row.episode[k]).padStart(13)).join(' ')}  ` +
+        `${UPDATE_ROUTES.map((k) => row.episodePerStep[k].toFixed(2).padStart(6)).join(' ')}  ` +
+        `(${UPDATE_ROUTES.map((k) => row.episodePerStepMin[k].toFixed(2)).join(' ')})\n`,
+    );
+  }
+}
+
+/** Registers `rlpkd bench train-step | compare | all | subsets | episodes`. */
 export function registerBench(program: Command): void {
   const bench = program
     .command('bench')
@@ -259,6 +295,34 @@ export function registerBench(program: Command): void {
       });
       if (flags.json) printJson(result);
       else printSubsets(result);
+    });
+
+  bench
+    .command('episodes')
+    .description(
+      "a level-selection episode's student work against a distillation step, masked vs pruned updates",
+    )
+    .option('-c, --config <file>', 'YAML run config (default: configs/demo.yaml)')
+    .option('--set <key=value...>', 'override config values by dotted key')
+    .option('--subsets <list>', 'e.g. P5,P4+P5 (default: each single level and all levels)', 'default')
+    .option('--rounds <n>', 'rounds, the first a warm-up (both routes alternate in each)', integer(2), 6)
+    .option('--threads <n>', 'onnxruntime intra-op threads (default: one per core)', integer(1))
+    .option('--json', 'print JSON')
+    .action(async (flags: EpisodeFlags) => {
+      const config = loadConfig(flags.config ?? demoConfigPath(), {
+        overrides: flags.set ?? [],
+        requireModelFiles: true,
+      });
+      const subsets = flags.subsets === 'default' ? undefined : parseSubsets(flags.subsets);
+      const result = await benchEpisodeCost({
+        config,
+        log: new Logger({ level: 'warn' }),
+        rounds: flags.rounds,
+        ...(flags.threads ? { threads: flags.threads } : {}),
+        ...(subsets ? { subsets } : {}),
+      });
+      if (flags.json) printJson(result);
+      else printEpisodes(result);
     });
 
   stepOptions(
