@@ -12,3 +12,13 @@ export { LabelPrior } from './label-prior';
 export { TaskScorer, PRIMARY_METRIC, type TaskPrediction, type TaskScore } from './task-scorer';
 export { scoreSplit, modelPredictor, type Predictor, type ScoreSplitOptions } from './score-split';
 export { targetFeeds, batchBoxes, TASK_LABELS } from './task-feeds';
+export {
+  buildDemoTeacher,
+  teachConfigHash,
+  defaultTeachDemoConfig,
+  DEMO_TEACHER_FILES,
+  DEMO_TEACHER_METADATA,
+  type DemoTeacherOptions,
+  type DemoTeacherReport,
+  type DemoTeacherResult,
+} from './demo-teacher';
