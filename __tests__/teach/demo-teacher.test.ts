@@ -11,6 +11,7 @@ import { loadTeachConfig } from '../../src/config/teach-schema';
 import { loadModel, saveModel } from '../../src/onnx/model-io';
 import {
   buildDemoTeacher,
+  defaultTeachDemoConfig,
   DEMO_TEACHER_FILES,
   DEMO_TEACHER_METADATA,
   teachConfigHash,
@@ -129,5 +130,35 @@ describe('models demo-teacher', () => {
     expect(teachConfigHash(loadTeachConfig(recipeFile, { overrides: ['teach.head.box_loss=iou'] }))).not.toBe(
       base,
     );
+  });
+});
+describe('shipped demo teacher (onnx-graphs/demo-teacher*.onnx)', () => {
+  const dir = path.join(__dirname, '..', '..', 'onnx-graphs');
+  const shipped = (f: string) => path.join(dir, f);
+
+  it('was built from the current configs/teach_demo.yaml (else rebuild: rlpkd models demo-teacher)', () => {
+    const hash = teachConfigHash(loadTeachConfig(defaultTeachDemoConfig()));
+    for (const f of [DEMO_TEACHER_FILES.backbone, DEMO_TEACHER_FILES.head]) {
+      expect([f, loadModel(shipped(f)).metadata[DEMO_TEACHER_METADATA.configHash]]).toEqual([f, hash]);
+    }
+    const report = JSON.parse(
+      fs.readFileSync(shipped(DEMO_TEACHER_FILES.report), 'utf8'),
+    ) as DemoTeacherReport;
+    expect(report.configSha256).toBe(hash);
+  });
+
+  it('is the demo teacher graph with trained weights, and reached val AP50 >= 0.5', () => {
+    const trained = loadModel(shipped(DEMO_TEACHER_FILES.backbone));
+    const init = loadModel(shipped('teacher.onnx'));
+    expect(trained.graph.outputs).toEqual(init.graph.outputs);
+    expect(trained.graph.initializers.map((t) => t.name)).toEqual(init.graph.initializers.map((t) => t.name));
+    const report = JSON.parse(
+      fs.readFileSync(shipped(DEMO_TEACHER_FILES.report), 'utf8'),
+    ) as DemoTeacherReport;
+    expect(report.interrupted).toBe(false);
+    expect(report.trained.values.AP50!).toBeGreaterThanOrEqual(0.5);
+    expect(report.chance.values.AP50!).toBeLessThan(report.trained.values.AP50!);
+    const metrics = JSON.parse(trained.metadata[DEMO_TEACHER_METADATA.metrics]!) as Record<string, number>;
+    expect(metrics.AP50).toBe(report.trained.values.AP50);
   });
 });
