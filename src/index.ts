@@ -305,6 +305,8 @@ export { readParetoInput } from './viz/pareto-input';
 // Teaching a task head on labels (`rlpkd teach`): train, evaluate beside chance, write the task model.
 export { runTeach, resolveTeachTask, TEACH_FILES, TaskScorer, LabelPrior } from './teach';
 export type { TeachOptions, TeachReport, TeachResult, TaskScore, TaskPrediction } from './teach';
+export { buildDemoTeacher, teachConfigHash, DEMO_TEACHER_FILES } from './teach';
+export type { DemoTeacherOptions, DemoTeacherReport, DemoTeacherResult } from './teach';
 export { loadTeachConfig, teachConfigFromObject, teachConfigSchema } from './config/teach-schema';
 export type { TeachConfig } from './config/teach-schema';
 

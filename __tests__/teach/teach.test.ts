@@ -12,6 +12,10 @@ import { PassThrough } from 'node:stream';
 import { packageRoot } from '../../src/config/load-config';
 import { loadTeachConfig, teachConfigFromObject } from '../../src/config/teach-schema';
 import { loadModel, saveModel } from '../../src/onnx/model-io';
+import type { OnnxModel } from '../../src/onnx/types';
+import { createSession } from '../../src/runtime/session';
+import { hostFloat } from '../../src/runtime/tensors';
+import { Rng } from '../../src/util/rng';
 import { runTeach, TEACH_FILES, type TeachReport } from '../../src/teach';
 import { tinyBackbone } from '../heads/head-fixtures';
 import { runCli } from '../helpers/run-cli';
@@ -57,6 +61,54 @@ function show(r: TeachReport): string {
   return `${r.task}: ${r.metric} chance ${f(r.chance.value)}, untrained ${f(r.untrained.value)}, trained ${f(r.trained.value)} (${r.steps} steps, ${r.seconds.toFixed(1)} s)`;
 }
 
+/**
+ * The trained backbone alone (backbone.onnx) is the input backbone's graph (same inputs, outputs and
+ * parameter names) with trained values, and its pyramid is bit for bit the one inside the task model.
+ */
+async function expectBackbonePyramid(runDir: string, task: OnnxModel): Promise<void> {
+  const trained = loadModel(path.join(runDir, TEACH_FILES.backbone));
+  const original = backbone32(1);
+  expect(trained.graph.inputs.map((i) => i.name)).toEqual(['images']);
+  expect(trained.graph.outputs).toEqual(original.graph.outputs);
+  expect(trained.graph.nodes.map((n) => n.opType)).toEqual(original.graph.nodes.map((n) => n.opType));
+  const names = (m: OnnxModel) => m.graph.initializers.map((t) => t.name).sort();
+  expect(names(trained)).toEqual(names(original));
+  let changed = 0;
+  for (const t of trained.graph.initializers) {
+    expect(task.graph.initializers.find((u) => u.name === t.name)?.data).toEqual(t.data);
+    if (!original.graph.initializers.some((u) => u.name === t.name && sameData(u.data, t.data))) changed++;
+  }
+  expect(changed).toBeGreaterThan(0);
+  // The task model with its (internal) pyramid tensors as extra outputs, against the backbone alone.
+  const levels = trained.graph.outputs.map((o) => o.name);
+  const tapped = {
+    ...task,
+    graph: { ...task.graph, outputs: [...task.graph.outputs, ...trained.graph.outputs] },
+  };
+  const rng = new Rng(7);
+  const images = hostFloat(
+    [2, 3, 32, 32],
+    Float32Array.from({ length: 2 * 3 * 32 * 32 }, () => rng.normal()),
+  );
+  const [a, b] = await Promise.all([createSession(tapped), createSession(trained)]);
+  try {
+    const fromTask = await a.run({ images }, levels);
+    const alone = await b.run({ images }, levels);
+    for (const l of levels) expect(alone[l]!.data).toEqual(fromTask[l]!.data);
+  } finally {
+    await Promise.all([a.release(), b.release()]);
+  }
+}
+
+function sameData(a: OnnxModel['graph']['initializers'][number]['data'], b: typeof a): boolean {
+  return (
+    Buffer.compare(
+      Buffer.from(a.buffer, a.byteOffset, a.byteLength),
+      Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+    ) === 0
+  );
+}
+
 describe('rlpkd teach', () => {
   it('detection through the CLI: writes the task model, the head and metrics; AP50 rises', async () => {
     const file = path.join(tmp, 'teach.yaml');
@@ -80,6 +132,7 @@ describe('rlpkd teach', () => {
     for (const t of headWeights) {
       expect(task.graph.initializers.find((u) => u.name === t.name)?.data).toEqual(t.data);
     }
+    await expectBackbonePyramid(report.runDir, task);
     expect(fs.existsSync(path.join(report.runDir, 'metrics.jsonl'))).toBe(true);
     expect(fs.readFileSync(path.join(report.runDir, 'config.resolved.yaml'), 'utf8')).toContain(
       'task: detection',
@@ -118,6 +171,20 @@ describe('rlpkd teach', () => {
     const task = loadModel(r.taskModel);
     for (const t of original)
       expect(task.graph.initializers.find((u) => u.name === t.name)?.data).toEqual(t.data);
+  });
+
+  it('is bit-reproducible: the same config and seed write the same model bytes', async () => {
+    const c = teachConfigFromObject(config({}, { task: 'detection', epochs: 3 }));
+    const runs = [];
+    for (const name of ['rep-a', 'rep-b'])
+      runs.push(await runTeach({ config: c, runName: name, logger: quiet }));
+    for (const file of [TEACH_FILES.taskModel, TEACH_FILES.head, TEACH_FILES.backbone]) {
+      const [a, b] = runs.map((r) => fs.readFileSync(path.join(r.runDir, file)));
+      expect(Buffer.compare(a!, b!)).toBe(0);
+    }
+    // It trained: the written backbone is not the input one.
+    expect(Buffer.compare(fs.readFileSync(runs[0]!.backbone), fs.readFileSync(backboneFile))).not.toBe(0);
+    expect(runs[1]!.report.trained).toEqual(runs[0]!.report.trained);
   });
 
   it('configs/teach_demo.yaml validates: the backbone resolves next to it, --set overrides apply', () => {

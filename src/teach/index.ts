@@ -18,9 +18,20 @@ export {
   trainHead,
   exportTaskModel,
   exportHeadModel,
+  exportBackboneModel,
   type HeadTraining,
   type HeadTrainingSpec,
   type HeadTrainingLoop,
   type TaskHeadShape,
 } from './head-training';
 export { targetFeeds, batchBoxes, hasTaskLabels, TASK_LABELS } from './task-feeds';
+export {
+  buildDemoTeacher,
+  teachConfigHash,
+  defaultTeachDemoConfig,
+  DEMO_TEACHER_FILES,
+  DEMO_TEACHER_METADATA,
+  type DemoTeacherOptions,
+  type DemoTeacherReport,
+  type DemoTeacherResult,
+} from './demo-teacher';

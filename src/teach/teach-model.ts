@@ -4,7 +4,7 @@
  * evaluates the task model on the validation split with the field's metric beside the untrained model and
  * the chance level. Writes a run directory: resolved config, train.log, metrics.jsonl (+ TensorBoard),
  * `task-model.onnx` (backbone + head, image in, head outputs out), `head.onnx` (the head alone, pyramid
- * levels in) and `teach-metrics.json`.
+ * levels in), `backbone.onnx` (the trained backbone alone, image in, pyramid out) and `teach-metrics.json`.
  */
 import YAML from 'yaml';
 import { imageInput } from '../analysis/pyramid';
@@ -28,6 +28,7 @@ import { Rng } from '../util/rng';
 import {
   buildTaskHead,
   createHeadTraining,
+  exportBackboneModel,
   exportHeadModel,
   exportTaskModel,
   trainHead,
@@ -42,6 +43,7 @@ import { formatTeachSummary, formatValues, valValues } from './teach-summary';
 export const TEACH_FILES = {
   taskModel: 'task-model.onnx',
   head: 'head.onnx',
+  backbone: 'backbone.onnx',
   metrics: 'teach-metrics.json',
 } as const;
 
@@ -82,6 +84,7 @@ export interface TeachResult {
   runDir: string;
   taskModel: string;
   head: string;
+  backbone: string;
   report: TeachReport;
   summaryText: string;
 }
@@ -246,10 +249,13 @@ export async function runTeach(options: TeachOptions): Promise<TeachResult> {
 
     const taskModel = await exportTaskModel(training);
     const headOnly = await exportHeadModel(training);
+    const backboneOnly = await exportBackboneModel(training, backbone);
     const taskFile = run.file(TEACH_FILES.taskModel);
     const headFile = run.file(TEACH_FILES.head);
+    const backboneFile = run.file(TEACH_FILES.backbone);
     saveModel(taskModel, taskFile);
     saveModel(headOnly, headFile);
+    saveModel(backboneOnly, backboneFile);
     const scores = await evaluate(taskModel, prior);
     const report: TeachReport = {
       task,
@@ -275,8 +281,15 @@ export async function runTeach(options: TeachOptions): Promise<TeachResult> {
     metrics.write({ step, ...valValues(report.trained) });
     run.writeJson(TEACH_FILES.metrics, report);
     const summaryText = formatTeachSummary(report, run.root);
-    log.info(`wrote ${taskFile}, ${headFile} and ${run.file(TEACH_FILES.metrics)}`);
-    return { runDir: run.root, taskModel: taskFile, head: headFile, report, summaryText };
+    log.info(`wrote ${taskFile}, ${headFile}, ${backboneFile} and ${run.file(TEACH_FILES.metrics)}`);
+    return {
+      runDir: run.root,
+      taskModel: taskFile,
+      head: headFile,
+      backbone: backboneFile,
+      report,
+      summaryText,
+    };
   } finally {
     metrics.close();
     tb?.close();

@@ -13,6 +13,8 @@ import {
   type ResnetFpnInfo,
 } from '../../models';
 import { saveModel } from '../../onnx/model-io';
+import { buildDemoTeacher, defaultTeachDemoConfig } from '../../teach';
+import { withSigintAbort } from '../abort-on-sigint';
 import { printJson } from '../run-cli';
 import { choice, integer, positiveNumber } from '../option-parsers';
 
@@ -151,5 +153,28 @@ export function registerModels(program: Command): void {
       for (const w of writeDemoGraphs(opts.outDir)) {
         process.stdout.write(`wrote ${w.file} (${mb(w.file)}): ${w.role}, ${summary(w.info)}\n`);
       }
+    });
+
+  models
+    .command('demo-teacher')
+    .description(
+      'train the demo detection teacher (rlpkd teach with configs/teach_demo.yaml) and write its backbone, ' +
+        'head and teach report (same bytes on the same CPU)',
+    )
+    .option('--out-dir <dir>', 'folder to write demo-teacher.onnx, -head.onnx and .json into', 'onnx-graphs')
+    .option('--config <file>', 'teach config (default: the package’s configs/teach_demo.yaml)')
+    .option('--keep-run', 'keep the teach run directory (default: a temporary one, removed afterwards)')
+    .action(async (opts: { outDir: string; config?: string; keepRun?: boolean }) => {
+      const r = await withSigintAbort('stopping after the current step; nothing is written', (signal) =>
+        buildDemoTeacher({
+          outDir: opts.outDir,
+          configFile: opts.config ?? defaultTeachDemoConfig(),
+          keepRun: opts.keepRun ?? false,
+          signal,
+        }),
+      );
+      process.stdout.write(r.summaryText);
+      for (const f of [r.backbone, r.head]) process.stdout.write(`wrote ${f} (${mb(f)})\n`);
+      process.stdout.write(`wrote ${r.report}\n`);
     });
 }

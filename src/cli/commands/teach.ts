@@ -4,6 +4,7 @@ import { configOrigin, requireModelFile } from '../../config/load-config';
 import { loadTeachConfig } from '../../config/teach-schema';
 import type { ExecutionProviderName } from '../../runtime/session';
 import { runTeach } from '../../teach/teach-model';
+import { withSigintAbort } from '../abort-on-sigint';
 import { provider } from '../option-parsers';
 
 interface TeachCliOptions {
@@ -40,27 +41,21 @@ export function registerTeach(program: Command): void {
         configOrigin(config, 'teach.backbone'),
         process.cwd(),
       );
-      const controller = new AbortController();
-      const onSigint = () => {
-        process.stderr.write('\nCtrl-C: stopping after the current step; the model so far is evaluated\n');
-        controller.abort();
-      };
-      process.once('SIGINT', onSigint);
-      try {
-        const result = await runTeach({
-          config,
-          sources: [opts.config, ...sets.map((s) => `--set ${s}`)],
-          ...(opts.ep ? { ep: opts.ep } : {}),
-          ...(opts.runName ? { runName: opts.runName } : {}),
-          signal: controller.signal,
-        });
-        process.stdout.write(
-          opts.json
-            ? `${JSON.stringify({ runDir: result.runDir, ...result.report }, null, 2)}\n`
-            : result.summaryText,
-        );
-      } finally {
-        process.off('SIGINT', onSigint);
-      }
+      const result = await withSigintAbort(
+        'stopping after the current step; the model so far is evaluated',
+        (signal) =>
+          runTeach({
+            config,
+            sources: [opts.config, ...sets.map((s) => `--set ${s}`)],
+            ...(opts.ep ? { ep: opts.ep } : {}),
+            ...(opts.runName ? { runName: opts.runName } : {}),
+            signal,
+          }),
+      );
+      process.stdout.write(
+        opts.json
+          ? `${JSON.stringify({ runDir: result.runDir, ...result.report }, null, 2)}\n`
+          : result.summaryText,
+      );
     });
 }
