@@ -1,7 +1,8 @@
 /**
  * The browser runtime's code in Node on onnxruntime-web (wasm): a bundle exported from a tiny deploy-state
- * run chooses the levels and computes the features the Node runtime (onnxruntime-node, the run's own
- * student and policy) does; broken bundles fail with one clear error.
+ * run with a detection head chooses the levels, computes the features and decodes the detections the
+ * Node runtime (onnxruntime-node, the run's own student, policy and head) does; broken bundles fail with
+ * one clear error.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -10,7 +11,7 @@ import { Rng } from '../../src/util/rng';
 import { AdaptiveModel, type AdaptiveResult } from '../../src/web/adaptive-model';
 import type { BundleMeta } from '../../src/web/bundle-format';
 import { preprocessImage } from '../../src/web/preprocess';
-import { agreement, referenceInference } from '../helpers/adaptive-reference';
+import { agreement, referenceInference, taskAgreement } from '../helpers/adaptive-reference';
 import { tempDir } from '../distill/run-fixtures';
 import { tinyDeployRun } from '../deploy/tiny-deploy-run';
 
@@ -37,7 +38,7 @@ describe('AdaptiveModel on onnxruntime-web (Node)', () => {
   let bundle = '';
 
   beforeAll(async () => {
-    runDir = await tinyDeployRun(dir, 'deploy');
+    runDir = await tinyDeployRun(dir, 'deploy', {}, { detectionHead: true });
     bundle = (await exportPolicy({ run: runDir, out: path.join(dir, 'bundle') })).dir;
   });
 
@@ -54,19 +55,32 @@ describe('AdaptiveModel on onnxruntime-web (Node)', () => {
       for (let m = 0; m < M; m++)
         results.push(await model.run(x.subarray(m * per, (m + 1) * per), { budget }));
       await model.release();
-      const refs = await referenceInference(runDir, model.meta, x, budget);
+      const refs = await referenceInference(runDir, model.meta, x, budget, path.join(dir, 'head.onnx'));
       const a = agreement(results, refs);
+      const t = taskAgreement(results, refs);
       process.stdout.write(
-        `web runtime (Node, wasm) vs onnxruntime-node, budget ${budget}: ${JSON.stringify(a)}\n`,
+        `web runtime (Node, wasm) vs onnxruntime-node, budget ${budget}: ${JSON.stringify(a)}\n` +
+          `  detections: ${JSON.stringify(t)}\n`,
       );
       expect(a.disagreements).toBe(0);
       expect(a.sameLevels + a.nearThreshold).toBe(M);
       expect(a.maxRelDiff).toBeLessThanOrEqual(1e-4);
+      expect(t.disagreements + t.labelMismatches).toBe(0);
+      expect(t.sameCount + t.nearThreshold).toBe(t.images);
+      expect(t.detections).toBeGreaterThan(0); // the tiny head does detect something
+      expect(t.maxBoxRelDiff).toBeLessThanOrEqual(1e-4);
+      expect(t.maxScoreRelDiff).toBeLessThanOrEqual(1e-4);
+      expect(t.maxRawRelDiff).toBeLessThanOrEqual(1e-4);
       for (const r of results) {
         expect(r.levels.length).toBeGreaterThanOrEqual(1); // minLevels
         const parts = r.levels.reduce((n, l) => n + model.meta.levels.find((x) => x.name === l)!.macs, 0);
         expect(r.macs.used).toBe(model.meta.trunk.macs + parts);
         expect(Object.keys(r.times.levels)).toEqual(r.levels);
+        // The head ran on exactly the computed levels; its MACs are those parts'.
+        expect(r.task!.levels).toEqual(r.levels);
+        expect(Object.keys(r.times.head.parts)).toEqual(r.levels);
+        const headMacs = model.meta.head!.parts.filter((p) => r.levels.includes(p.level));
+        expect(r.task!.macs.used).toBe(headMacs.reduce((n, p) => n + p.macs, 0));
         if (budget < 1) {
           const cost = r.decisions.reduce((n, d, k) => n + (d.selected ? model.meta.policy.costs[k] : 0), 0);
           expect(cost).toBeLessThanOrEqual(budget + 1e-9);
@@ -81,6 +95,9 @@ describe('AdaptiveModel on onnxruntime-web (Node)', () => {
     await model.release();
     expect(r.levels).toEqual(['P3', 'P5']);
     expect(r.times.policy).toBe(0);
+    // Detections come from the rows of P3 and P5 only: 4·4 + 1·1 locations at 32×32.
+    const A = r.task!.raw[model.meta.head!.outputs.centerness].dims[1];
+    expect(A).toBe(17);
   });
 
   it('refuses a bundle with a missing file, a changed file or another onnxruntime-web version', async () => {

@@ -32,3 +32,4 @@ export { composeTaskModel, type ComposeOptions } from './compose-task-model';
 export { segmentationLabelMaps } from './segmentation-decode';
 export { headLevelsOf } from './head-levels';
 export { splitHeadByLevel, type HeadPart, type HeadSplit, type HeadInputShapes } from './split-head';
+export { topClasses, type ClassScore } from './classification-decode';
