@@ -250,7 +250,10 @@ function render(name: string, pixels: RgbaImage, r: AdaptiveResult): void {
   el('levels').querySelector('tbody')!.innerHTML = rows.join('');
   el('saved').textContent =
     `${r.levels.length} of ${meta.levels.length} levels: ${r.macs.used.toLocaleString('en-US')} of ` +
-    `${r.macs.total.toLocaleString('en-US')} MACs, ${(100 * r.macs.saved).toFixed(1)}% saved vs the full pyramid`;
+    `${r.macs.total.toLocaleString('en-US')} MACs, ${(100 * r.macs.saved).toFixed(1)}% saved vs the full pyramid` +
+    (r.task
+      ? `; head ${r.task.macs.used.toLocaleString('en-US')} of ${r.task.macs.total.toLocaleString('en-US')} MACs`
+      : '');
   const t = r.times;
   const timeRows: [string, number][] = [
     ['trunk', t.trunk],
@@ -258,12 +261,8 @@ function render(name: string, pixels: RgbaImage, r: AdaptiveResult): void {
     ['policy', t.policy],
     ...r.levels.map((l): [string, number] => [`level ${l}`, t.levels[l]]),
     ...Object.entries(t.head.parts).map(([l, v]): [string, number] => [`head on ${l}`, v]),
-    ...(r.task?.output
-      ? ([
-          ['head merge', t.head.merge],
-          ['decoding', t.head.decode],
-        ] as [string, number][])
-      : []),
+    ...(meta.head?.merge && r.task?.output ? ([['head merge', t.head.merge]] as [string, number][]) : []),
+    ...(r.task?.output ? ([['decoding', t.head.decode]] as [string, number][]) : []),
     ['total', t.total],
   ];
   el('times').querySelector('tbody')!.innerHTML = timeRows
