@@ -13,7 +13,7 @@ import { Rng } from '../../src/util/rng';
 import { contentHash } from '../../src/util/content-hash';
 import { bundleFiles, bundleMetaProblems, type BundleMeta } from '../../src/web/bundle-format';
 import { tempDir } from '../distill/run-fixtures';
-import { tinyDeployRun as tinyRun } from './tiny-deploy-run';
+import { tinyDeployRun as tinyRun, writeTinySegmentationHead } from './tiny-deploy-run';
 
 jest.setTimeout(240000);
 
@@ -122,18 +122,7 @@ describe('exportPolicy', () => {
   });
 
   it('--head: a Semantic-FPN head on the student, split into level branches and head-merge.onnx', async () => {
-    const student = loadModel(path.join(dir, 'student.onnx'));
-    const levels = headLevelsOf(student, { height: 32, width: 32 });
-    const seg = buildSegmentationHead({
-      levels,
-      numClasses: 3,
-      imageHeight: 32,
-      imageWidth: 32,
-      width: 8,
-      seed: 2,
-    });
-    const file = path.join(dir, 'seg-head.onnx');
-    saveModel(seg.model, file);
+    const { file } = writeTinySegmentationHead(dir, loadModel(path.join(dir, 'student.onnx')), 2);
     const out = path.join(dir, 'bundle-seg');
     const r = await exportPolicy({ run: runDir, out, head: file });
     const h = r.meta.head!;

@@ -2,7 +2,8 @@
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { runTraining } from '../../src/distill/pipeline';
-import { buildFcosHead, headLevelsOf } from '../../src/heads';
+import { buildFcosHead, buildSegmentationHead, headLevelsOf, type HeadModel } from '../../src/heads';
+import type { OnnxModel } from '../../src/onnx/types';
 import { loadModel, saveModel } from '../../src/onnx/model-io';
 import { tinyConfig, writeTinyModels } from '../distill/run-fixtures';
 
@@ -28,6 +29,27 @@ export function writeTinyDetectionHead(dir: string, teacherFile: string): string
   const file = path.join(dir, 'head.onnx');
   saveModel(head.model, file);
   return file;
+}
+
+/** A Semantic-FPN head (3 classes, branch width 8) on every level of `backbone`, written to `<dir>/<name>`. */
+export function writeTinySegmentationHead(
+  dir: string,
+  backbone: OnnxModel,
+  seed: number,
+  name = 'seg-head.onnx',
+): { head: HeadModel; file: string } {
+  const levels = headLevelsOf(backbone, { height: 32, width: 32 });
+  const head = buildSegmentationHead({
+    levels,
+    numClasses: 3,
+    imageHeight: 32,
+    imageWidth: 32,
+    width: 8,
+    seed,
+  });
+  const file = path.join(dir, name);
+  saveModel(head.model, file);
+  return { head, file };
 }
 
 /** Trains the tiny run in `dir` on the given policy state kind and returns its run directory. */

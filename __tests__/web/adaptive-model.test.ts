@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { exportPolicy } from '../../src/deploy/export-policy';
-import { buildClassificationHead, buildSegmentationHead, headLevelsOf, topClasses } from '../../src/heads';
+import { buildClassificationHead, headLevelsOf, topClasses } from '../../src/heads';
 import { GraphBuilder } from '../../src/onnx/graph-builder';
 import { loadModel, saveModel } from '../../src/onnx/model-io';
 import type { OnnxModel } from '../../src/onnx/types';
@@ -18,7 +18,7 @@ import type { BundleMeta } from '../../src/web/bundle-format';
 import { preprocessImage } from '../../src/web/preprocess';
 import { agreement, referenceInference, taskAgreement } from '../helpers/adaptive-reference';
 import { tempDir } from '../distill/run-fixtures';
-import { tinyDeployRun } from '../deploy/tiny-deploy-run';
+import { tinyDeployRun, writeTinySegmentationHead } from '../deploy/tiny-deploy-run';
 
 jest.setTimeout(240000);
 
@@ -158,16 +158,7 @@ describe('AdaptiveModel on onnxruntime-web (Node)', () => {
 
     // Segmentation: the reference is the head graph on the student's levels (onnxruntime-node), the
     // skipped levels' branches replaced by zeros inside that one graph.
-    const seg = buildSegmentationHead({
-      levels,
-      numClasses: 3,
-      imageHeight: 32,
-      imageWidth: 32,
-      width: 8,
-      seed: 4,
-    });
-    const segFile = path.join(dir, 'seg-head.onnx');
-    saveModel(seg.model, segFile);
+    const { head: seg, file: segFile } = writeTinySegmentationHead(dir, student, 4);
     const segBundle = (await exportPolicy({ run: runDir, out: path.join(dir, 'bundle-seg'), head: segFile }))
       .dir;
     const model = await AdaptiveModel.load(folderReader(segBundle));
