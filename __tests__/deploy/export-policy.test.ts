@@ -6,7 +6,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { exportPolicy } from '../../src/deploy/export-policy';
-import { buildSegmentationHead, composeTaskModel, headLevelsOf } from '../../src/heads';
+import {
+  buildClassificationHead,
+  buildSegmentationHead,
+  composeTaskModel,
+  headLevelsOf,
+} from '../../src/heads';
 import { loadModel, saveModel } from '../../src/onnx/model-io';
 import { createSession, type HostTensor } from '../../src/runtime';
 import { Rng } from '../../src/util/rng';
@@ -137,6 +142,28 @@ describe('exportPolicy', () => {
     await expect(exportPolicy({ run: runDir, out, head: path.join(dir, 'nope.onnx') })).rejects.toThrow(
       /--head '.*nope.onnx' does not exist/,
     );
+  });
+
+  it('refuses a head that reads another level or other channels than the student has', async () => {
+    const student = loadModel(path.join(dir, 'student.onnx'));
+    const [p5] = headLevelsOf(student, { height: 32, width: 32 }).slice(3);
+    const write = (name: string, level: typeof p5): string => {
+      const h = buildClassificationHead({ levels: [level], numClasses: 2, imageHeight: 32, imageWidth: 32 });
+      const file = path.join(dir, name);
+      saveModel(h.model, file);
+      return file;
+    };
+    const out = path.join(dir, 'bundle-refused');
+    await expect(
+      exportPolicy({ run: runDir, out, head: write('odd.onnx', { ...p5, name: 'p9' }) }),
+    ).rejects.toThrow(/the head reads 'p9', which is neither a pyramid level of the student/);
+    const err = (await exportPolicy({
+      run: runDir,
+      out,
+      head: write('wide.onnx', { ...p5, channels: 16 }),
+    }).catch((e: unknown) => e)) as { message: string; hint: string };
+    expect(err.message).toMatch(/reads 16 channels from 'p5', the student's level P5 has 8/);
+    expect(err.hint).toMatch(/task_loss_weight/);
   });
 
   it("a task-loss checkpoint's student-task-model.onnx: its head is cut off the student at the levels", async () => {
