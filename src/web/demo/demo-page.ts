@@ -4,7 +4,8 @@
  * or drop images, and see per image the task head's output drawn on the image (boxes with class and
  * score, a label-map overlay, or the top classes; without a head, the finest computed level's features),
  * the levels the policy chose, their feature heatmaps, the compute saved against the full pyramid and
- * the time of each part. `?ep=webgpu` asks for WebGPU, `?threads=N` N wasm threads. Every run is also kept in `window.rlpkdDemo` (inputs and outputs)
+ * the time of each part. `?ep=webgpu` asks for WebGPU, `?threads=N` N wasm threads, `?levels=P3,P5` computes
+ * those levels instead of asking the policy. Every run is also kept in `window.rlpkdDemo` (inputs and outputs)
  * for the browser test to compare with the Node runtime.
  */
 import { AdaptiveModel, type AdaptiveResult, type FloatTensor } from '../adaptive-model';
@@ -61,6 +62,8 @@ window.rlpkdDemo = state;
 
 const el = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T;
 let model: AdaptiveModel | null = null;
+/** `?levels=`: a fixed selection instead of the policy's. */
+let fixedLevels: string[] | undefined;
 
 function showError(err: unknown): void {
   const e = err as { message?: string; hint?: string };
@@ -137,25 +140,29 @@ function className(k: number): string {
   return model!.meta.classNames?.[k] ?? `class ${k}`;
 }
 
-/** Boxes with class and score, drawn over the image canvas (image pixels scaled to the canvas). */
+/** Detections drawn on the image and listed: the best ones (the rest are counted), so the page stays readable. */
+const SHOWN_DETECTIONS = 10;
+
+/** The best boxes with class and score, drawn over the image canvas (image pixels scaled to the canvas). */
 function drawDetections(canvas: HTMLCanvasElement, out: Extract<TaskOutput, { task: 'detection' }>): void {
   const { width: W, height: H } = model!.meta.input;
   const ctx = canvas.getContext('2d')!;
   const [sx, sy] = [canvas.width / W, canvas.height / H];
   ctx.font = 'bold 13px "DejaVu Sans", sans-serif';
   ctx.textBaseline = 'top';
-  const boxes = out.detections.map((d) => [d.box[0] * sx, d.box[1] * sy, d.box[2] * sx, d.box[3] * sy]);
+  const shown = out.detections.slice(0, SHOWN_DETECTIONS);
+  const boxes = shown.map((d) => [d.box[0] * sx, d.box[1] * sy, d.box[2] * sx, d.box[3] * sy]);
   ctx.lineWidth = 2;
   // Boxes worst first, so the best end on top; inset by a pixel so a box on the image border shows.
   for (let i = boxes.length - 1; i >= 0; i--) {
     const [x1, y1, x2, y2] = boxes[i];
-    ctx.strokeStyle = classColour(out.detections[i].label);
+    ctx.strokeStyle = classColour(shown[i].label);
     ctx.strokeRect(x1 + 1, y1 + 1, Math.max(x2 - x1 - 2, 1), Math.max(y2 - y1 - 2, 1));
   }
   // Labels best first, each moved down past the labels already placed, so none hides another.
   const placed: [number, number, number, number][] = [];
   const LH = 17;
-  out.detections.forEach((d, i) => {
+  shown.forEach((d, i) => {
     const [x1, y1] = boxes[i];
     const text = `${className(d.label)} ${d.score.toFixed(2)}`;
     const w = ctx.measureText(text).width + 6;
@@ -193,15 +200,21 @@ function taskSummary(task: HeadResult | null): string {
   const on = `on ${task.levels.join(', ')}`;
   const o = task.output;
   if (o.task === 'detection') {
-    const rows = o.detections.map(
-      (d) =>
-        `<tr><td><span class="swatch" style="background:${classColour(d.label)}"></span>${className(d.label)}</td>` +
-        `<td>${d.score.toFixed(3)}</td><td>${d.box.map((v) => v.toFixed(1)).join(', ')}</td></tr>`,
-    );
+    const more = o.detections.length - SHOWN_DETECTIONS;
+    const rows = o.detections
+      .slice(0, SHOWN_DETECTIONS)
+      .map(
+        (d) =>
+          `<tr><td><span class="swatch" style="background:${classColour(d.label)}"></span>${className(d.label)}</td>` +
+          `<td>${d.score.toFixed(3)}</td><td>${d.box.map((v) => v.toFixed(1)).join(', ')}</td></tr>`,
+      );
     return (
       `<p>${o.detections.length} detection(s), head ${on}</p>` +
       `<table id="detections"><thead><tr><th>class</th><th>score</th><th>box x1, y1, x2, y2</th></tr></thead>` +
-      `<tbody>${rows.join('')}</tbody></table>`
+      `<tbody>${rows.join('')}</tbody></table>` +
+      (more > 0
+        ? `<p>… and ${more} more below score ${o.detections[SHOWN_DETECTIONS - 1].score.toFixed(3)}</p>`
+        : '')
     );
   }
   if (o.task === 'segmentation') {
@@ -298,7 +311,7 @@ async function runFiles(files: File[]): Promise<void> {
     try {
       const bitmap = await createImageBitmap(file);
       const { tensor, pixels } = imageToInput(bitmap, model.meta.input);
-      const r = await model.run(tensor, { budget });
+      const r = await model.run(tensor, fixedLevels ? { levels: fixedLevels } : { budget });
       render(file.name, pixels, r);
       state.runs.push({
         name: file.name,
@@ -360,6 +373,10 @@ async function start(): Promise<void> {
   const query = new URLSearchParams(location.search);
   const ep = query.get('ep') === 'webgpu' ? 'webgpu' : 'wasm';
   const threads = query.get('threads');
+  fixedLevels = query
+    .get('levels')
+    ?.split(',')
+    .filter((l) => l !== '');
   const budget = el<HTMLInputElement>('budget');
   budget.addEventListener('input', () => (el('budget-value').textContent = Number(budget.value).toFixed(2)));
   const input = el<HTMLInputElement>('file');
@@ -396,6 +413,8 @@ async function start(): Promise<void> {
     el('runtime').textContent =
       `onnxruntime-web ${m.versions.onnxruntimeWeb} on ${ep}, ${model.numThreads} thread(s)` +
       ` (cross-origin isolated: ${self.crossOriginIsolated ? 'yes' : 'no'})`;
+    if (fixedLevels)
+      el('status').textContent += `; levels fixed to ${fixedLevels.join(', ')} (not the policy's)`;
     state.ready = true;
   } catch (err) {
     showError(err);
