@@ -235,7 +235,7 @@ export type { ExportWeightsResult, WeightsSource } from './distill/export-weight
 export { exportPolicy, startDemo } from './deploy';
 export type { DemoOptions, DemoServer, ExportPolicyOptions, ExportPolicyResult } from './deploy';
 export { BUNDLE_FORMAT_VERSION, bundleMetaProblems } from './web/bundle-format';
-export type { BundleMeta, BundleLevel } from './web/bundle-format';
+export type { BundleMeta, BundleLevel, BundleHead, BundleHeadPart, BundleDecode } from './web/bundle-format';
 export { readSafetensors, writeSafetensors, parseSafetensors, encodeSafetensors } from './io/safetensors';
 export type { SafetensorsFile, SafetensorsTensor } from './io/safetensors';
 export { SIZE_BIN_FRACTIONS, imageSizeBin, objectSizeBin } from './data/synthetic-scales';
@@ -258,6 +258,8 @@ export {
   assignFcosTargets,
   decodeFcos,
   segmentationLabelMaps,
+  splitHeadByLevel,
+  topClasses,
 } from './heads';
 export type {
   ClassificationHeadOptions,
@@ -269,6 +271,9 @@ export type {
   Detection,
   FcosDecodeOptions,
   LabelledBox,
+  HeadSplit,
+  HeadPart,
+  ClassScore,
 } from './heads';
 
 // NAS baselines over level selections (`rlpkd nas`): DARTS-LS, GDAS-LS, EA-LS, random, exhaustive oracle.

@@ -1,9 +1,12 @@
 /**
  * The demo page in Debian's Chromium (playwright-core, never a downloaded browser; headless,
- * --no-sandbox): `rlpkd demo` serves a fresh export of a tiny deploy-state run, the page runs seeded
- * images, and the levels it chooses and the features it computes are compared with the Node runtime
- * (onnxruntime-node on the run's own student and policy): a decision may differ only where the
- * reference logit is within 1e-4 of the threshold (counted), features within 1e-4 relative. Then the
+ * --no-sandbox): `rlpkd demo` serves a fresh export of a tiny deploy-state run with a detection head
+ * (models.teacher_head, an untrained FCOS head), the page runs seeded images, and the levels it chooses,
+ * the features it computes and the detections it decodes are compared with the Node runtime
+ * (onnxruntime-node on the run's own student, policy and head): a decision may differ only where the
+ * reference logit is within 1e-4 of the threshold (counted), features within 1e-4 relative (raw head
+ * outputs 1e-3), detections in the same number (unless a candidate is within 1e-4
+ * of the score threshold, counted) with boxes and scores within 1e-4 relative. Then the
  * same on WebGPU (SwiftShader's software adapter, notes/browser.md: correctness only), a bundle with a
  * missing file (a clear error on the page), and the timing table of fixed selections on wasm. Screenshots
  * go to $TMPDIR/rlpkd-e2e-screenshots/ (printed). Skips with a printed reason where /usr/bin/chromium is absent.
@@ -17,7 +20,12 @@ import sharp from 'sharp';
 import { startDemo } from '../../src/deploy/demo-server';
 import { Rng } from '../../src/util/rng';
 import type { BundleMeta } from '../../src/web/bundle-format';
-import { agreement, referenceInference, type RuntimeResult } from '../helpers/adaptive-reference';
+import {
+  agreement,
+  referenceInference,
+  taskAgreement,
+  type RuntimeResult,
+} from '../helpers/adaptive-reference';
 import { tinyDeployRun } from '../deploy/tiny-deploy-run';
 import { tempDir } from '../distill/run-fixtures';
 
@@ -124,7 +132,7 @@ maybe('the demo page in Chromium', () => {
   let images: string[] = [];
 
   beforeAll(async () => {
-    runDir = await tinyDeployRun(dir, 'deploy');
+    runDir = await tinyDeployRun(dir, 'deploy', {}, { detectionHead: true });
     demo = await startCliDemo(runDir);
     meta = JSON.parse(fs.readFileSync(path.join(runDir, 'policy-bundle', 'meta.json'), 'utf8')) as BundleMeta;
     images = await writeImages(dir, 6, meta.input.width);
@@ -135,12 +143,27 @@ maybe('the demo page in Chromium', () => {
     if (demo?.child.pid) process.kill(demo.child.pid, 'SIGTERM');
   });
 
-  /** The runs compared with the Node runtime; returns the agreement figures. */
-  async function compare(runs: PageRun[]): Promise<ReturnType<typeof agreement>> {
+  /** The runs compared with the Node runtime; checks and returns the agreement figures. */
+  async function compare(
+    runs: PageRun[],
+  ): Promise<{ levels: ReturnType<typeof agreement>; task: ReturnType<typeof taskAgreement> }> {
     const inputs = new Float32Array(runs.flatMap((r) => r.input));
     expect(new Set(runs.map((r) => r.budget)).size).toBe(1);
-    const refs = await referenceInference(runDir, meta, inputs, runs[0].budget);
-    return agreement(runs, refs);
+    const refs = await referenceInference(runDir, meta, inputs, runs[0].budget, path.join(dir, 'head.onnx'));
+    const a = agreement(runs, refs);
+    const t = taskAgreement(runs, refs);
+    expect(a.disagreements).toBe(0);
+    expect(a.sameLevels + a.nearThreshold).toBe(runs.length);
+    expect(a.maxRelDiff).toBeLessThanOrEqual(1e-4);
+    expect(t.disagreements + t.labelMismatches).toBe(0);
+    expect(t.sameCount + t.nearThreshold).toBe(t.images);
+    expect(t.detections).toBeGreaterThan(0);
+    expect(t.maxBoxRelDiff).toBeLessThanOrEqual(1e-4);
+    expect(t.maxScoreRelDiff).toBeLessThanOrEqual(1e-4);
+    // The task output is the detections (1e-4 above); the raw logits before decoding pass three more
+    // float32 convolutions than the features and are held to 1e-3 (the figure is printed).
+    expect(t.maxRawRelDiff).toBeLessThanOrEqual(1e-3);
+    return { levels: a, task: t };
   }
 
   it('wasm: the levels and features of the Node runtime, shown on the page; timing of fixed selections', async () => {
@@ -155,12 +178,14 @@ maybe('the demo page in Chromium', () => {
       expect(await page.evaluate(() => self.crossOriginIsolated)).toBe(true);
       const runs = await runImages(page, images);
       const a = await compare(runs);
-      process.stdout.write(`browser (wasm) vs Node: ${JSON.stringify(a)}\n`);
-      expect(a.disagreements).toBe(0);
-      expect(a.sameLevels + a.nearThreshold).toBe(images.length);
-      expect(a.maxRelDiff).toBeLessThanOrEqual(1e-4);
+      process.stdout.write(
+        `browser (wasm) vs Node: ${JSON.stringify(a.levels)}\n  detections: ${JSON.stringify(a.task)}\n`,
+      );
       const last = runs[runs.length - 1];
       expect(await page.textContent('#image-caption')).toContain(`chosen levels: ${last.levels.join(', ')}`);
+      const found = last.task!.output!.detections!;
+      expect(await page.textContent('#task')).toContain(`${found.length} detection(s)`);
+      expect(await page.locator('#detections tbody tr').count()).toBe(Math.min(found.length, 10)); // the best 10
       for (const d of last.decisions) {
         expect(await page.getAttribute(`tr[data-level="${d.level}"]`, 'class')).toBe(
           d.selected ? 'on' : 'off',
@@ -168,6 +193,16 @@ maybe('the demo page in Chromium', () => {
       }
       await page.screenshot({ path: path.join(SHOTS, 'demo-wasm.png'), fullPage: true });
       process.stdout.write(`screenshot: ${path.join(SHOTS, 'demo-wasm.png')}\n`);
+      // Every level computed (a fixed selection): the detections of the finer levels too.
+      const all = await openDemo(browser, `${demo.url}?levels=${meta.levels.map((l) => l.name).join(',')}`);
+      const [fixed] = await runImages(all, images.slice(-1));
+      expect(fixed.levels).toEqual(meta.levels.map((l) => l.name));
+      expect(await all.textContent('#task')).toContain(
+        `${fixed.task!.output!.detections!.length} detection(s)`,
+      );
+      await all.screenshot({ path: path.join(SHOTS, 'demo-wasm-all-levels.png'), fullPage: true });
+      process.stdout.write(`screenshot: ${path.join(SHOTS, 'demo-wasm-all-levels.png')}\n`);
+      await all.close();
       const pagePolicyMs = median(runs.map((r) => r.times.policy));
 
       // Timing: fixed selections from all levels down to the coarsest alone, wasm on 1 thread.
@@ -184,12 +219,15 @@ maybe('the demo page in Chromium', () => {
           [levels, 15] as const,
         );
         const macs = levels.reduce((n, l) => n + meta.levels.find((x) => x.name === l)!.macs, 0);
+        const headMacs = meta
+          .head!.parts.filter((p) => levels.includes(p.level))
+          .reduce((n, p) => n + p.macs, 0);
         rows.push(
-          `| ${levels.join('+')} | ${t.parts.toFixed(3)} | ${t.trunk.toFixed(3)} | ${macs} | ${t.policy.toFixed(3)} |`,
+          `| ${levels.join('+')} | ${t.parts.toFixed(3)} | ${t.head.toFixed(3)} | ${t.trunk.toFixed(3)} | ${macs} | ${headMacs} | ${t.policy.toFixed(3)} |`,
         );
       }
       process.stdout.write(
-        `wasm timing (${threads}):\n| levels | level parts ms | trunk ms | part MACs | policy ms |\n${rows.join('\n')}\n` +
+        `wasm timing (${threads}):\n| levels | level parts ms | head parts ms | trunk ms | part MACs | head MACs | policy ms |\n${rows.join('\n')}\n` +
           `policy decision per image: median ${pagePolicyMs.toFixed(3)} ms over the first page's runs (first included)\n`,
       );
     } finally {
@@ -223,11 +261,11 @@ maybe('the demo page in Chromium', () => {
       expect(await page.evaluate(() => window.rlpkdDemo.executionProvider)).toBe('webgpu');
       const runs = await runImages(page, images.slice(0, 3));
       const a = await compare(runs);
-      process.stdout.write(`browser (webgpu, SwiftShader) vs Node: ${JSON.stringify(a)}\n`);
-      expect(a.disagreements).toBe(0);
-      expect(a.sameLevels + a.nearThreshold).toBe(3);
-      expect(a.maxRelDiff).toBeLessThanOrEqual(1e-4);
+      process.stdout.write(
+        `browser (webgpu, SwiftShader) vs Node: ${JSON.stringify(a.levels)}\n  detections: ${JSON.stringify(a.task)}\n`,
+      );
       await page.screenshot({ path: path.join(SHOTS, 'demo-webgpu.png'), fullPage: true });
+      process.stdout.write(`screenshot: ${path.join(SHOTS, 'demo-webgpu.png')}\n`);
     } finally {
       await browser.close();
     }

@@ -3,7 +3,8 @@
  * (src/web/) loads: the policy's deployable step graph, the student split by `splitPyramid` into the
  * trunk every image needs and one skippable part per level, and meta.json (src/web/bundle-format.ts:
  * levels, each part's MACs and saving from the cost model, the state layout, input size and
- * normalization, versions, sha-256 of every file).
+ * normalization, versions, sha-256 of every file) and, when the run has a task head, the head split by
+ * level (src/deploy/bundle-head.ts) with the task's class names and decoding settings.
  *
  * Only a policy trained on the 'deploy' state kind is exported: the 'train' state holds the image's
  * distillation loss against the teacher, which does not exist at inference.
@@ -13,7 +14,9 @@ import * as path from 'node:path';
 import { computeCostModel } from '../analysis/cost-model';
 import { findPyramidLevels, inferAtSize, imageInput } from '../analysis/pyramid';
 import { loadConfig, packageRoot } from '../config/load-config';
+import type { RunConfig } from '../config/schema';
 import { preprocessFromConfig } from '../data/batch-loader';
+import { DEFAULT_SPLITS, openDataset } from '../data/dataset';
 import { CHECKPOINT_FILES, readRunCheckpoint } from '../distill/run-checkpoint';
 import { RlpkdError } from '../errors';
 import { openRunDir } from '../logging/run-dir';
@@ -26,10 +29,15 @@ import { PolicyNetwork } from '../rl/policy';
 import { STEP_IO } from '../rl/policy-graph';
 import { stateLayout } from '../rl/policy-state';
 import { contentHash } from '../util/content-hash';
+import { bundleHead } from './bundle-head';
+import { deployHead } from './deploy-head';
 import {
   BUNDLE_FORMAT_VERSION,
   BUNDLE_META_FILE,
+  bundleFiles,
+  type BundleDecode,
   type BundleFile,
+  type BundleHead,
   type BundleLevel,
   type BundleMeta,
 } from '../web/bundle-format';
@@ -42,6 +50,13 @@ export interface ExportPolicyOptions {
   out: string;
   /** Checkpoint label under <run>/checkpoints (default: the latest). */
   checkpoint?: string;
+  /**
+   * A head graph (levels in, task outputs out) to deploy instead of the run's own (default: the
+   * checkpoint's student-task-model.onnx, else models.teacher_head; src/deploy/deploy-head.ts).
+   */
+  head?: string;
+  /** Decoding settings other than FCOS's test settings (bundle-head.ts DEFAULT_DECODE). */
+  decode?: Partial<BundleDecode>;
 }
 
 /** What was written. */
@@ -84,6 +99,21 @@ function trainingBudget(b: number | [number, number]): { min: number; max: numbe
 /** Level part file name: its level name, safe for a URL. */
 function levelFile(name: string): string {
   return `level-${name.replace(/[^A-Za-z0-9_-]/g, '_')}.onnx`;
+}
+
+/**
+ * The class names of the run's training split when it has `numClasses` of them, else null (a dataset
+ * that cannot be opened here only loses the names).
+ */
+async function classNames(config: RunConfig, numClasses: number): Promise<string[] | null> {
+  try {
+    const split = config.data.split ?? DEFAULT_SPLITS[config.data.type][0];
+    const classes = (await openDataset(config.data, split)).classes;
+    return classes.length === numClasses ? [...classes] : null;
+  } catch (err) {
+    if (err instanceof RlpkdError) return null;
+    throw err;
+  }
 }
 
 /** Exports a run's policy and student as a browser bundle (see module doc). */
@@ -159,6 +189,16 @@ export async function exportPolicy(options: ExportPolicyOptions): Promise<Export
         saving: cost.totalMacs > 0 ? l.macs / cost.totalMacs : 0,
       };
     });
+    const deployed = deployHead({
+      ...(options.head !== undefined ? { headFile: options.head } : {}),
+      checkpointDir: ckpt.dir,
+      config,
+      levels: levels.map((l) => ({ name: l.name, output: l.output, channels: l.shape[0] })),
+      size,
+    });
+    const head: BundleHead | null = deployed
+      ? bundleHead(deployed, student, levels, size, (f, m) => writeBundleModel(tmp, f, m), options.decode)
+      : null;
     const seq = policy.arch.mode === 'sequential';
     const root = packageRoot();
     const meta: BundleMeta = {
@@ -175,7 +215,7 @@ export async function exportPolicy(options: ExportPolicyOptions): Promise<Export
         mean: [...pre.mean],
         std: [...pre.std],
       },
-      classNames: null,
+      classNames: head ? await classNames(config, head.numClasses) : null,
       trunk: { ...trunkFile, outputs: split.boundary, macs: cost.sharedMacs },
       levels,
       totalMacs: cost.totalMacs,
@@ -197,13 +237,13 @@ export async function exportPolicy(options: ExportPolicyOptions): Promise<Export
         trainingBudget: trainingBudget(config.rl.environment.budget),
         io: seq ? { ...STEP_IO } : { state: STEP_IO.state, logits: STEP_IO.logits, value: STEP_IO.value },
       },
+      head,
     };
     const metaText = `${JSON.stringify(meta, null, 2)}\n`;
     writeFileAtomic(path.join(tmp, BUNDLE_META_FILE), metaText);
     if (fs.existsSync(dir)) fs.rmSync(dir, { recursive: true });
     fs.renameSync(tmp, dir);
-    const totalBytes =
-      [policyFile, trunkFile, ...levels].reduce((n, f) => n + f.bytes, 0) + Buffer.byteLength(metaText);
+    const totalBytes = bundleFiles(meta).reduce((n, f) => n + f.bytes, 0) + Buffer.byteLength(metaText);
     return { dir, meta, totalBytes };
   } catch (err) {
     fs.rmSync(tmp, { recursive: true, force: true });

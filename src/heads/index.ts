@@ -31,3 +31,5 @@ export { appendHeadLoss, HEAD_LOSS_NAMES, type HeadLossModel, type HeadLossOptio
 export { composeTaskModel, type ComposeOptions } from './compose-task-model';
 export { segmentationLabelMaps } from './segmentation-decode';
 export { headLevelsOf } from './head-levels';
+export { splitHeadByLevel, type HeadPart, type HeadSplit, type HeadInputShapes } from './split-head';
+export { topClasses, type ClassScore } from './classification-decode';

@@ -1,9 +1,10 @@
 /**
  * The adaptive student in a browser (or Node) on onnxruntime-web: per image, the trunk runs, the
  * policy decides from the deploy state which pyramid levels to compute, and only those level parts
- * run. The state and the decision constraints are the training code's own (src/rl/policy-state.ts,
- * src/rl/bernoulli.ts), so the deployed policy sees exactly the state it was trained on; the decision
- * is the policy's mode (a free level is computed when its logit is > 0).
+ * run, then the task head on those levels (task-head.ts), decoded. The state and the decision
+ * constraints are the training code's own (src/rl/policy-state.ts, src/rl/bernoulli.ts), so the deployed
+ * policy sees exactly the state it was trained on; the decision is the policy's mode (a free level is
+ * computed when its logit is > 0).
  */
 import type * as OrtWeb from 'onnxruntime-web';
 import { RlpkdError } from '../errors';
@@ -11,6 +12,7 @@ import { DecisionKind, DecisionTracker } from '../rl/bernoulli';
 import { pooledStateFeatures, stateLayout, writeState, type StateLayout } from '../rl/policy-state';
 import type { BundleLevel, BundleMeta } from './bundle-format';
 import { readBundle, urlBundleReader, type BundleReader } from './bundle-source';
+import { TaskHead, type HeadResult } from './task-head';
 import {
   loadOrtWeb,
   wasmThreads,
@@ -54,6 +56,8 @@ export interface PartTimes {
   policy: number;
   /** Each computed level part, by level name. */
   levels: Record<string, number>;
+  /** The task head: its parts (by level), merge and decoding (all 0 without a head). */
+  head: { parts: Record<string, number>; merge: number; decode: number };
   total: number;
 }
 
@@ -67,6 +71,11 @@ export interface AdaptiveResult {
   times: PartTimes;
   /** MACs run (trunk + computed parts), of the full pyramid, and the share saved. */
   macs: { used: number; total: number; saved: number };
+  /**
+   * The task head on the computed levels, decoded (detections, label map or top classes), with its raw
+   * outputs, times and MACs; null when the bundle has no head.
+   */
+  task: HeadResult | null;
 }
 
 /** Options of one image's inference. */
@@ -100,6 +109,7 @@ export class AdaptiveModel {
     private readonly trunk: Session,
     private readonly parts: Map<string, Session>,
     private readonly policy: Session,
+    private readonly head: TaskHead | undefined,
   ) {
     const order = meta.policy.decisionOrder;
     this.layout = stateLayout(
@@ -154,7 +164,14 @@ export class AdaptiveModel {
     const parts = new Map<string, Session>();
     for (const l of meta.levels) parts.set(l.name, await open(l.file));
     const policy = await open(meta.policy.file);
-    return new AdaptiveModel(ort, meta, ep, threads, trunk, parts, policy);
+    let head: TaskHead | undefined;
+    if (meta.head) {
+      const headParts = new Map<string, Session>();
+      for (const p of meta.head.parts) headParts.set(p.level, await open(p.file));
+      const merge = meta.head.merge ? await open(meta.head.merge.file) : undefined;
+      head = new TaskHead(ort, meta.head, meta, headParts, merge);
+    }
+    return new AdaptiveModel(ort, meta, ep, threads, trunk, parts, policy, head);
   }
 
   /** One image's adaptive inference: `input` is [1, 3, H, W] (preprocessImage / imageToInput). */
@@ -186,6 +203,7 @@ export class AdaptiveModel {
       levelMs[level.name] = now() - t;
     }
     const used = meta.trunk.macs + chosen.reduce((n, l) => n + l.macs, 0);
+    const task = this.head ? await this.head.run(features) : null;
     return {
       levels: chosen.map((l) => l.name),
       decisions: decided.decisions,
@@ -195,9 +213,11 @@ export class AdaptiveModel {
         state: decided.stateMs,
         policy: decided.policyMs,
         levels: levelMs,
+        head: task?.times ?? { parts: {}, merge: 0, decode: 0 },
         total: now() - start,
       },
       macs: { used, total: meta.totalMacs, saved: meta.totalMacs > 0 ? 1 - used / meta.totalMacs : 0 },
+      task,
     };
   }
 
@@ -303,5 +323,6 @@ export class AdaptiveModel {
   /** Releases every session. */
   async release(): Promise<void> {
     await Promise.all([this.trunk, this.policy, ...this.parts.values()].map((s) => s.release()));
+    await this.head?.release();
   }
 }

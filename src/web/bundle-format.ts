@@ -4,11 +4,13 @@
  *
  * Files: `policy.onnx` (the deployable step graph, state normalization baked in), `trunk.onnx` (student
  * input → the trunk tensors every image needs), and one `level-<name>.onnx` per pyramid level (trunk
- * tensors → that level's feature map: the part the policy may skip).
+ * tensors → that level's feature map: the part the policy may skip). When the run has a task head:
+ * one `head-<name>.onnx` per level the head reads (that level's feature map → its share of the head's
+ * output) and, for a head that sums per-level branches, `head-merge.onnx` (src/heads/split-head.ts).
  */
 
 /** Version of the bundle layout; the runtime refuses any other. */
-export const BUNDLE_FORMAT_VERSION = 1;
+export const BUNDLE_FORMAT_VERSION = 2;
 
 /** Name of the bundle's description file. */
 export const BUNDLE_META_FILE = 'meta.json';
@@ -82,6 +84,58 @@ export interface BundlePolicy extends BundleFile {
   };
 }
 
+/** How the head's output is decoded (src/heads/fcos-decode.ts for detection). */
+export interface BundleDecode {
+  /** Detection: least class probability of a candidate. */
+  scoreThreshold: number;
+  /** Detection: candidates kept before NMS. */
+  preNmsTopK: number;
+  /** Detection: per-class NMS IoU. */
+  nmsIou: number;
+  /** Detection: detections kept per image. */
+  maxDetections: number;
+  /** Classification: classes reported, best first. */
+  topK: number;
+}
+
+/** The task head's part on one level. */
+export interface BundleHeadPart extends BundleFile {
+  /** The bundle level it reads (its feature map is the part's only input). */
+  level: string;
+  /** The level tensor's name (the part's input). */
+  input: string;
+  stride: number;
+  height: number;
+  width: number;
+  /**
+   * Its outputs by what they feed: 'concat', head output → the level's rows of it; 'merge', merge input
+   * → the same name.
+   */
+  outputs: Record<string, string>;
+  /** Shape of each output (by tensor name) for one image. */
+  dims: Record<string, number[]>;
+  macs: number;
+}
+
+/** The run's task head, split by level. */
+export interface BundleHead {
+  task: 'detection' | 'segmentation' | 'classification';
+  numClasses: number;
+  /** Where the head came from: the checkpoint's own task model, models.teacher_head, or --head. */
+  source: 'student-task-model' | 'teacher-head' | 'file';
+  /** Head outputs by role (detection: cls, box, centerness; segmentation/classification: logits). */
+  outputs: Record<string, string>;
+  /**
+   * 'concat': the computed levels' rows are concatenated (finest first); 'merge': `merge` sums the
+   * levels' branches, a skipped level fed as zeros (absent).
+   */
+  combine: 'concat' | 'merge';
+  /** One per level the head reads, finest first. */
+  parts: BundleHeadPart[];
+  merge: (BundleFile & { inputs: string[]; macs: number }) | null;
+  decode: BundleDecode;
+}
+
 /** meta.json. */
 export interface BundleMeta {
   format: number;
@@ -106,11 +160,14 @@ export interface BundleMeta {
   totalMacs: number;
   state: BundleState;
   policy: BundlePolicy;
+  /** The task head, or null when the run has none (the result is then the level features only). */
+  head: BundleHead | null;
 }
 
-/** Every file the bundle lists (policy, trunk, levels), for hashing and loading. */
+/** Every file the bundle lists (policy, trunk, levels, head parts), for hashing and loading. */
 export function bundleFiles(meta: BundleMeta): BundleFile[] {
-  return [meta.policy, meta.trunk, ...meta.levels];
+  const head = meta.head ? [...meta.head.parts, ...(meta.head.merge ? [meta.head.merge] : [])] : [];
+  return [meta.policy, meta.trunk, ...meta.levels, ...head];
 }
 
 /**
@@ -127,7 +184,7 @@ export function bundleMetaProblems(meta: unknown): string[] {
     ];
   }
   const problems: string[] = [];
-  for (const key of ['versions', 'input', 'trunk', 'levels', 'state', 'policy'] as const) {
+  for (const key of ['versions', 'input', 'trunk', 'levels', 'state', 'policy', 'head'] as const) {
     if (m[key] === undefined) problems.push(`meta.json has no '${key}'`);
   }
   if (problems.length === 0 && (!Array.isArray(m.levels) || m.levels.length === 0))

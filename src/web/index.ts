@@ -9,7 +9,18 @@ export type {
   RunOptions,
 } from './adaptive-model';
 export { BUNDLE_FORMAT_VERSION, BUNDLE_META_FILE, bundleFiles, bundleMetaProblems } from './bundle-format';
-export type { BundleFile, BundleLevel, BundleMeta, BundlePolicy, BundleState } from './bundle-format';
+export type {
+  BundleDecode,
+  BundleFile,
+  BundleHead,
+  BundleHeadPart,
+  BundleLevel,
+  BundleMeta,
+  BundlePolicy,
+  BundleState,
+} from './bundle-format';
+export { TaskHead } from './task-head';
+export type { HeadResult, HeadTensor, TaskOutput } from './task-head';
 export { readBundle, sha256Hex, urlBundleReader } from './bundle-source';
 export type { BundleReader, LoadedBundleFiles } from './bundle-source';
 export { loadOrtWeb, ortWebVersion, wasmThreads, webEnvironment } from './ort-web';

@@ -7,6 +7,7 @@ interface ExportPolicyCliOptions {
   run: string;
   out: string;
   checkpoint?: string;
+  head?: string;
   json?: boolean;
 }
 
@@ -26,12 +27,17 @@ export function registerExportPolicy(program: Command): void {
       '--checkpoint <label>',
       'checkpoint folder name under <run>/checkpoints (default: the latest, final when finished)',
     )
+    .option(
+      '--head <file>',
+      "head graph ONNX to deploy (levels in, task outputs out; default: the checkpoint's own head, else models.teacher_head)",
+    )
     .option('--json', 'print meta.json instead of the summary lines')
     .action(async (opts: ExportPolicyCliOptions) => {
       const r = await exportPolicy({
         run: opts.run,
         out: opts.out,
         ...(opts.checkpoint !== undefined ? { checkpoint: opts.checkpoint } : {}),
+        ...(opts.head !== undefined ? { head: opts.head } : {}),
       });
       if (opts.json) {
         printJson(r.meta);
@@ -46,6 +52,20 @@ export function registerExportPolicy(program: Command): void {
             `  ${l.name}: ${l.macs.toLocaleString('en-US')} MACs (skipping saves ${(100 * l.saving).toFixed(1)}%), ${l.bytes.toLocaleString('en-US')} bytes`,
         ),
         `  policy: ${m.policy.mode}, state ${m.state.dim} values, ${m.policy.bytes.toLocaleString('en-US')} bytes`,
+        ...(m.head
+          ? [
+              `  ${m.head.task} head (${m.head.source}, ${m.head.numClasses} classes, ${m.head.combine}): ` +
+                m.head.parts
+                  .map(
+                    (p) =>
+                      `${p.level} ${p.macs.toLocaleString('en-US')} MACs ${p.bytes.toLocaleString('en-US')} bytes`,
+                  )
+                  .join(', ') +
+                (m.head.merge
+                  ? `; merge ${m.head.merge.macs.toLocaleString('en-US')} MACs ${m.head.merge.bytes.toLocaleString('en-US')} bytes`
+                  : ''),
+            ]
+          : ['  no task head (the run has none; --head FILE deploys one)']),
       ];
       process.stdout.write(`${lines.join('\n')}\n`);
     });

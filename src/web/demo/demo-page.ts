@@ -1,13 +1,16 @@
 /// <reference lib="dom" />
 /**
  * The demo page (index.html beside it; `rlpkd demo` serves both with the bundle under bundle/): pick
- * or drop images, and see per image the levels the policy chose, their feature heatmaps (the finest
- * computed one drawn over the image), the compute saved against the full pyramid and the time of each
- * part. `?ep=webgpu` asks for WebGPU, `?threads=N` N wasm threads. Every run is also kept in `window.rlpkdDemo` (inputs and outputs)
+ * or drop images, and see per image the task head's output drawn on the image (boxes with class and
+ * score, a label-map overlay, or the top classes; without a head, the finest computed level's features),
+ * the levels the policy chose, their feature heatmaps, the compute saved against the full pyramid and
+ * the time of each part. `?ep=webgpu` asks for WebGPU, `?threads=N` N wasm threads, `?levels=P3,P5` computes
+ * those levels instead of asking the policy. Every run is also kept in `window.rlpkdDemo` (inputs and outputs)
  * for the browser test to compare with the Node runtime.
  */
 import { AdaptiveModel, type AdaptiveResult, type FloatTensor } from '../adaptive-model';
 import { imageToInput, type RgbaImage } from '../preprocess';
+import type { HeadResult, TaskOutput } from '../task-head';
 
 /** One image's run as the page keeps it. */
 interface DemoRun {
@@ -19,6 +22,14 @@ interface DemoRun {
   features: Record<string, { dims: number[]; data: number[] }>;
   times: AdaptiveResult['times'];
   macs: AdaptiveResult['macs'];
+  /** The head's result with arrays for typed arrays (null without a head). */
+  task: {
+    output: Record<string, unknown> | null;
+    skipped: string | null;
+    raw: Record<string, { dims: number[]; data: number[] }>;
+    levels: string[];
+    macs: HeadResult['macs'];
+  } | null;
 }
 
 /** What the page exposes to scripts (and the browser test). */
@@ -31,12 +42,13 @@ interface DemoState {
   runFiles?: (files: File[]) => Promise<void>;
   /**
    * Median milliseconds over `repeats` runs of the last image with the levels fixed: the level parts
-   * together, the trunk, and the policy's decision on the same image (for the timing table).
+   * together, the head's parts and merge together, the trunk, and the policy's decision on the same
+   * image (for the timing table).
    */
   timeSelection?: (
     levels: string[],
     repeats: number,
-  ) => Promise<{ parts: number; trunk: number; policy: number }>;
+  ) => Promise<{ parts: number; head: number; trunk: number; policy: number }>;
 }
 
 declare global {
@@ -50,6 +62,8 @@ window.rlpkdDemo = state;
 
 const el = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T;
 let model: AdaptiveModel | null = null;
+/** `?levels=`: a fixed selection instead of the policy's. */
+let fixedLevels: string[] | undefined;
 
 function showError(err: unknown): void {
   const e = err as { message?: string; hint?: string };
@@ -117,13 +131,124 @@ function drawScaled(canvas: HTMLCanvasElement, pixels: ImageData | RgbaImage, ov
 
 const ms = (x: number): string => x.toFixed(2);
 
+/** A distinct colour per class (hue steps of the golden angle). */
+function classColour(k: number, alpha = 1): string {
+  return `hsla(${Math.round((k * 137.508) % 360)}, 85%, 50%, ${alpha})`;
+}
+
+function className(k: number): string {
+  return model!.meta.classNames?.[k] ?? `class ${k}`;
+}
+
+/** Detections drawn on the image and listed: the best ones (the rest are counted), so the page stays readable. */
+const SHOWN_DETECTIONS = 10;
+
+/** The best boxes with class and score, drawn over the image canvas (image pixels scaled to the canvas). */
+function drawDetections(canvas: HTMLCanvasElement, out: Extract<TaskOutput, { task: 'detection' }>): void {
+  const { width: W, height: H } = model!.meta.input;
+  const ctx = canvas.getContext('2d')!;
+  const [sx, sy] = [canvas.width / W, canvas.height / H];
+  ctx.font = 'bold 13px "DejaVu Sans", sans-serif';
+  ctx.textBaseline = 'top';
+  const shown = out.detections.slice(0, SHOWN_DETECTIONS);
+  const boxes = shown.map((d) => [d.box[0] * sx, d.box[1] * sy, d.box[2] * sx, d.box[3] * sy]);
+  ctx.lineWidth = 2;
+  // Boxes worst first, so the best end on top; inset by a pixel so a box on the image border shows.
+  for (let i = boxes.length - 1; i >= 0; i--) {
+    const [x1, y1, x2, y2] = boxes[i];
+    ctx.strokeStyle = classColour(shown[i].label);
+    ctx.strokeRect(x1 + 1, y1 + 1, Math.max(x2 - x1 - 2, 1), Math.max(y2 - y1 - 2, 1));
+  }
+  // Labels best first, each moved down past the labels already placed, so none hides another.
+  const placed: [number, number, number, number][] = [];
+  const LH = 17;
+  shown.forEach((d, i) => {
+    const [x1, y1] = boxes[i];
+    const text = `${className(d.label)} ${d.score.toFixed(2)}`;
+    const w = ctx.measureText(text).width + 6;
+    const x = Math.min(x1, canvas.width - w);
+    let y = y1 >= LH ? y1 - LH : y1;
+    while (placed.some(([px, py, pw]) => x < px + pw && px < x + w && y < py + LH && py < y + LH)) y += LH;
+    placed.push([x, y, w, LH]);
+    ctx.fillStyle = classColour(d.label, 0.9);
+    ctx.fillRect(x, y, w, LH);
+    ctx.fillStyle = '#fff';
+    ctx.fillText(text, x + 3, y + 2);
+  });
+}
+
+/** The label map as class-coloured RGBA (alpha 0.5), for drawing over the image. */
+function labelOverlay(out: Extract<TaskOutput, { task: 'segmentation' }>): ImageData {
+  const img = new ImageData(out.width, out.height);
+  const probe = document.createElement('canvas').getContext('2d')!;
+  const rgb = new Map<number, number[]>();
+  out.labels.forEach((k, i) => {
+    if (!rgb.has(k)) {
+      probe.fillStyle = classColour(k);
+      probe.fillRect(0, 0, 1, 1);
+      rgb.set(k, Array.from(probe.getImageData(0, 0, 1, 1).data.slice(0, 3)));
+    }
+    img.data.set([...rgb.get(k)!, 255], 4 * i);
+  });
+  return img;
+}
+
+/** The task section: what the head found, in words. */
+function taskSummary(task: HeadResult | null): string {
+  if (!task) return 'no task head in this bundle (export a run with one, or pass --head): features only';
+  if (!task.output) return `task head not run: ${task.skipped ?? ''}`;
+  const on = `on ${task.levels.join(', ')}`;
+  const o = task.output;
+  if (o.task === 'detection') {
+    const more = o.detections.length - SHOWN_DETECTIONS;
+    const rows = o.detections
+      .slice(0, SHOWN_DETECTIONS)
+      .map(
+        (d) =>
+          `<tr><td><span class="swatch" style="background:${classColour(d.label)}"></span>${className(d.label)}</td>` +
+          `<td>${d.score.toFixed(3)}</td><td>${d.box.map((v) => v.toFixed(1)).join(', ')}</td></tr>`,
+      );
+    return (
+      `<p>${o.detections.length} detection(s), head ${on}</p>` +
+      `<table id="detections"><thead><tr><th>class</th><th>score</th><th>box x1, y1, x2, y2</th></tr></thead>` +
+      `<tbody>${rows.join('')}</tbody></table>` +
+      (more > 0
+        ? `<p>… and ${more} more below score ${o.detections[SHOWN_DETECTIONS - 1].score.toFixed(3)}</p>`
+        : '')
+    );
+  }
+  if (o.task === 'segmentation') {
+    const counts = new Map<number, number>();
+    for (const k of o.labels) counts.set(k, (counts.get(k) ?? 0) + 1);
+    const items = [...counts.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(
+        ([k, n]) =>
+          `<li><span class="swatch" style="background:${classColour(k)}"></span>${className(k)}: ${((100 * n) / o.labels.length).toFixed(1)}%</li>`,
+      );
+    return `<p>label map, head ${on}</p><ul id="classes">${items.join('')}</ul>`;
+  }
+  const items = o.classes.map((c) => `<li>${className(c.label)}: ${(100 * c.score).toFixed(1)}%</li>`);
+  return `<p>top classes, head ${on}</p><ol id="classes">${items.join('')}</ol>`;
+}
+
 function render(name: string, pixels: RgbaImage, r: AdaptiveResult): void {
   const meta = model!.meta;
   el('result').hidden = false;
   const finest = meta.levels.find((l) => r.features[l.name]);
-  drawScaled(el<HTMLCanvasElement>('image'), pixels, finest ? heatmap(r.features[finest.name]) : undefined);
-  el('image-caption').textContent =
-    `${name} — chosen levels: ${r.levels.join(', ')}` + (finest ? ` (overlay: ${finest.name} features)` : '');
+  const out = r.task?.output ?? null;
+  const canvas = el<HTMLCanvasElement>('image');
+  if (out?.task === 'segmentation') drawScaled(canvas, pixels, labelOverlay(out));
+  else if (out) drawScaled(canvas, pixels);
+  else drawScaled(canvas, pixels, finest ? heatmap(r.features[finest.name]) : undefined);
+  if (out?.task === 'detection') drawDetections(canvas, out);
+  const overlay = out
+    ? ` (${out.task === 'detection' ? 'detections' : out.task === 'segmentation' ? 'label map' : 'classes below'})`
+    : finest
+      ? ` (overlay: ${finest.name} features)`
+      : '';
+  el('image-caption').textContent = `${name} — chosen levels: ${r.levels.join(', ')}${overlay}`;
+  el('task').innerHTML = taskSummary(r.task);
   const rows = r.decisions.map((d) => {
     const level = meta.levels.find((l) => l.name === d.level)!;
     const took = r.times.levels[d.level];
@@ -138,13 +263,19 @@ function render(name: string, pixels: RgbaImage, r: AdaptiveResult): void {
   el('levels').querySelector('tbody')!.innerHTML = rows.join('');
   el('saved').textContent =
     `${r.levels.length} of ${meta.levels.length} levels: ${r.macs.used.toLocaleString('en-US')} of ` +
-    `${r.macs.total.toLocaleString('en-US')} MACs, ${(100 * r.macs.saved).toFixed(1)}% saved vs the full pyramid`;
+    `${r.macs.total.toLocaleString('en-US')} MACs, ${(100 * r.macs.saved).toFixed(1)}% saved vs the full pyramid` +
+    (r.task
+      ? `; head ${r.task.macs.used.toLocaleString('en-US')} of ${r.task.macs.total.toLocaleString('en-US')} MACs`
+      : '');
   const t = r.times;
   const timeRows: [string, number][] = [
     ['trunk', t.trunk],
     ['state', t.state],
     ['policy', t.policy],
     ...r.levels.map((l): [string, number] => [`level ${l}`, t.levels[l]]),
+    ...Object.entries(t.head.parts).map(([l, v]): [string, number] => [`head on ${l}`, v]),
+    ...(meta.head?.merge && r.task?.output ? ([['head merge', t.head.merge]] as [string, number][]) : []),
+    ...(r.task?.output ? ([['decoding', t.head.decode]] as [string, number][]) : []),
     ['total', t.total],
   ];
   el('times').querySelector('tbody')!.innerHTML = timeRows
@@ -180,7 +311,7 @@ async function runFiles(files: File[]): Promise<void> {
     try {
       const bitmap = await createImageBitmap(file);
       const { tensor, pixels } = imageToInput(bitmap, model.meta.input);
-      const r = await model.run(tensor, { budget });
+      const r = await model.run(tensor, fixedLevels ? { levels: fixedLevels } : { budget });
       render(file.name, pixels, r);
       state.runs.push({
         name: file.name,
@@ -193,6 +324,7 @@ async function runFiles(files: File[]): Promise<void> {
         ),
         times: r.times,
         macs: r.macs,
+        task: r.task && plainTask(r.task),
       });
     } catch (err) {
       showError(err);
@@ -200,31 +332,51 @@ async function runFiles(files: File[]): Promise<void> {
   }
 }
 
+/** The head's result with typed arrays as plain arrays (what page.evaluate can carry out). */
+function plainTask(task: HeadResult): NonNullable<DemoRun['task']> {
+  const o = task.output;
+  return {
+    output: o && (o.task === 'segmentation' ? { ...o, labels: Array.from(o.labels) } : { ...o }),
+    skipped: task.skipped ?? null,
+    raw: Object.fromEntries(
+      Object.entries(task.raw).map(([k, v]) => [k, { dims: v.dims, data: Array.from(v.data) }]),
+    ),
+    levels: task.levels,
+    macs: task.macs,
+  };
+}
+
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function timeSelection(
   levels: string[],
   repeats: number,
-): Promise<{ parts: number; trunk: number; policy: number }> {
+): Promise<{ parts: number; head: number; trunk: number; policy: number }> {
   const last = state.runs[state.runs.length - 1];
   if (!model || !last) throw new Error('run an image first');
   const input = Float32Array.from(last.input);
   const parts: number[] = [];
+  const head: number[] = [];
   const trunk: number[] = [];
   const policy: number[] = [];
   for (let i = 0; i < repeats; i++) {
     const fixed = await model.run(input, { levels });
     parts.push(Object.values(fixed.times.levels).reduce((a, b) => a + b, 0));
+    head.push(Object.values(fixed.times.head.parts).reduce((a, b) => a + b, fixed.times.head.merge));
     trunk.push(fixed.times.trunk);
     policy.push((await model.run(input)).times.policy);
   }
-  return { parts: median(parts), trunk: median(trunk), policy: median(policy) };
+  return { parts: median(parts), head: median(head), trunk: median(trunk), policy: median(policy) };
 }
 
 async function start(): Promise<void> {
   const query = new URLSearchParams(location.search);
   const ep = query.get('ep') === 'webgpu' ? 'webgpu' : 'wasm';
   const threads = query.get('threads');
+  fixedLevels = query
+    .get('levels')
+    ?.split(',')
+    .filter((l) => l !== '');
   const budget = el<HTMLInputElement>('budget');
   budget.addEventListener('input', () => (el('budget-value').textContent = Number(budget.value).toFixed(2)));
   const input = el<HTMLInputElement>('file');
@@ -256,10 +408,13 @@ async function start(): Promise<void> {
     el('status').textContent =
       `bundle from ${m.source.checkpoint}: ${m.levels.length} levels (${m.levels.map((l) => l.name).join(', ')}), ` +
       `${m.policy.mode} policy on a ${m.state.dim}-value state, input ${m.input.width}×${m.input.height}, ` +
-      `trained on budgets ${min === max ? min : `${min}–${max}`}`;
+      `trained on budgets ${min === max ? min : `${min}–${max}`}` +
+      (m.head ? `; ${m.head.task} head (${m.head.numClasses} classes, ${m.head.source})` : '; no task head');
     el('runtime').textContent =
       `onnxruntime-web ${m.versions.onnxruntimeWeb} on ${ep}, ${model.numThreads} thread(s)` +
       ` (cross-origin isolated: ${self.crossOriginIsolated ? 'yes' : 'no'})`;
+    if (fixedLevels)
+      el('status').textContent += `; levels fixed to ${fixedLevels.join(', ')} (not the policy's)`;
     state.ready = true;
   } catch (err) {
     showError(err);
