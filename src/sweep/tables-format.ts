@@ -24,8 +24,8 @@ export function tableMarkdown(t: AblationTable): string {
   const rows = t.rows.map(
     (r) => `| ${r.label} | ${t.columns.map((c) => markdownCell(r.cells[c.key])).join(' | ')} |`,
   );
-  const notes = t.notes.map((n) => `- ${n}`);
-  return [`### ${t.title}`, '', head, rule, ...rows, '', ...notes].join('\n');
+  const notes = t.notes.length ? ['', ...t.notes.map((n) => `- ${n}`)] : [];
+  return [`### ${t.title}`, '', head, rule, ...rows, ...notes].join('\n');
 }
 
 /** tables.md. */
