@@ -83,7 +83,7 @@ describe('rlpkd ablate --tables (local)', () => {
     expect((result(`s${s}-${all}@clip+gradnorm`) as BranchResult).gradnorm).toBe(true);
 
     const t: AblationTables = JSON.parse(fs.readFileSync(path.join(out, 'tables.json'), 'utf8'));
-    expect(t).toEqual(JSON.parse(JSON.stringify(r.tables!.tables)));
+    expect(t).toEqual(JSON.parse(JSON.stringify(r.tables!.report)));
     expect(t.tables.map((x) => x.id)).toEqual([1, 2, 4, 5]);
     const table = (id: number) => t.tables.find((x) => x.id === id)!;
     const labels = (id: number) => table(id).rows.map((x) => x.label);
@@ -194,6 +194,6 @@ describe('rlpkd ablate --tables (local)', () => {
             .map(([k, v]) => [k, typeof v === 'string' ? v : [v.mean, v.std]]),
         ),
       );
-    expect(strip(r2.tables!.tables)).toEqual(strip(r.tables!.tables));
+    expect(strip(r2.tables!.report)).toEqual(strip(r.tables!.report));
   });
 });

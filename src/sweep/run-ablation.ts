@@ -58,7 +58,7 @@ export interface AblateResult {
   report: AblationReport;
   markdown: string;
   /** The paper's tables (with `tables`) and their Markdown. */
-  tables?: { tables: AblationTables; markdown: string };
+  tables?: { report: AblationTables; markdown: string };
 }
 
 /** The manifest parts that must match for a rerun to continue an existing ablation directory. */
@@ -154,7 +154,7 @@ export async function runAblation(options: AblateOptions): Promise<AblateResult>
   store.writeText(ABLATION_FILES.tablesMarkdown, tablesMd);
   for (const t of tables.tables) store.writeText(ABLATION_FILES.tableCsv(t.id), tableCsv(t));
   store.writeJson(ABLATION_FILES.pareto, withNasPoints(pareto, tables));
-  return { dir: store.root, report, markdown, tables: { tables, markdown: tablesMd } };
+  return { dir: store.root, report, markdown, tables: { report: tables, markdown: tablesMd } };
 }
 
 /** pareto.json with the NAS methods as points (at their chosen subsets' measured cost and metric). */

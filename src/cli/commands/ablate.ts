@@ -67,7 +67,7 @@ export function registerAblate(program: Command): void {
           signal: controller.signal,
         });
         if (opts.json)
-          printJson({ dir: r.dir, ...r.report, ...(r.tables ? { tables: r.tables.tables } : {}) });
+          printJson({ dir: r.dir, ...r.report, ...(r.tables ? { tables: r.tables.report } : {}) });
         else {
           process.stdout.write(`ablation ${r.dir}\n\n${r.markdown}`);
           if (r.tables) process.stdout.write(`\n${r.tables.markdown}`);
