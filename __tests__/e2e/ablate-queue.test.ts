@@ -2,7 +2,8 @@
  * `rlpkd ablate --queue` on a real Redis (Debian's redis-server on a random loopback port) with two
  * `rlpkd worker` processes: one is killed with SIGKILL in the middle of a job; the ablation still
  * completes, every job is done exactly once (its result written once, "done" logged by one worker), and
- * the table (and, with --tables, the paper's tables) equal those the same ablation gives locally (timing columns excepted).
+ * the table (and, with --tables, the paper's tables) equal those the same ablation gives locally (timing
+ * columns excepted).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
