@@ -1,8 +1,8 @@
-/** Pareto frontier and envelope against hand-worked points; the ablation-directory input files. */
+/** Pareto frontier and envelope against hand-worked points; the plot's method markers; the ablation-directory input files. */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { frontierAt, paretoFrontier, type ParetoPoint } from '../../src/viz/pareto';
+import { frontierAt, paretoFrontier, paretoSpec, type ParetoPoint } from '../../src/viz/pareto';
 import { parseParetoCsv, parseParetoJson, readParetoInput } from '../../src/viz/pareto-input';
 
 // Fixed subsets (cost, AP): A (0.2, 20), B (0.4, 22) dominated by C (0.3, 25), D (0.6, 27), E (1.0, 30),
@@ -98,5 +98,29 @@ describe('pareto input files', () => {
     const empty = fs.mkdtempSync(path.join(dir, 'empty-'));
     expect(() => readParetoInput(empty)).toThrow(/neither pareto.json nor pareto.csv/);
     expect(() => readParetoInput(path.join(dir, 'missing'))).toThrow(/does not exist/);
+  });
+});
+
+describe('paretoSpec', () => {
+  it('draws every other method with its own shape, coincident ones larger so each stays visible', () => {
+    const spec = paretoSpec([
+      { method: 'P4', cost: 0.8, metric: 30, fixed: true },
+      { method: 'rl', cost: 0.5, metric: 29 },
+      { method: 'DARTS-LS', cost: 0.8, metric: 30 },
+      { method: 'GDAS-LS', cost: 0.8, metric: 30 },
+      { method: 'EA-LS', cost: 0.8, metric: 30 },
+    ]) as unknown as {
+      layer: { data: { values: { method: string; size?: number }[] }; encoding: Record<string, unknown> }[];
+    };
+    const layer = spec.layer.find((l) => l.encoding.shape)!;
+    expect(layer.data.values.map((v) => [v.method, v.size])).toEqual([
+      ['rl', 130],
+      ['DARTS-LS', 130],
+      ['GDAS-LS', 300],
+      ['EA-LS', 470],
+    ]);
+    const shape = layer.encoding.shape as { scale: { range: string[] }; sort: string[] };
+    expect(shape.sort).toEqual(['rl', 'DARTS-LS', 'GDAS-LS', 'EA-LS']);
+    expect(new Set(shape.scale.range.slice(0, 4)).size).toBe(4);
   });
 });

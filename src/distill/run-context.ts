@@ -210,24 +210,28 @@ export class RunContext {
       values['labels_only/grad_norm'] = b.gradNorm;
     }
     this.setup.levelNames.forEach((n, l) => (values[`distill/level_loss/${n}`] = r.levelLosses[l]));
-    if (gn) {
-      const N = batch.images.dims[0];
-      const active = this.setup.levelNames.map((_, l) => {
-        for (let n = 0; n < N; n++) if (mask[n * this.L + l]) return true;
-        return false;
-      });
-      // Training rate per level: its mean distance over the images that selected it.
-      const rateLoss = this.setup.levelNames.map((_, l) => {
-        let s = 0;
-        let c = 0;
-        for (let n = 0; n < N; n++) {
-          if (mask[n * this.L + l]) {
-            s += r.perSample[n * this.L + l];
-            c++;
-          }
+    const N = batch.images.dims[0];
+    const active = this.setup.levelNames.map((_, l) => {
+      for (let n = 0; n < N; n++) if (mask[n * this.L + l]) return true;
+      return false;
+    });
+    // Training rate per level: its mean distance over the images that selected it (GradNorm's L_l(t);
+    // logged for every selection, so the ablation's stability figure reads the same quantity).
+    const rateLoss = this.setup.levelNames.map((_, l) => {
+      let s = 0;
+      let c = 0;
+      for (let n = 0; n < N; n++) {
+        if (mask[n * this.L + l]) {
+          s += r.perSample[n * this.L + l];
+          c++;
         }
-        return c ? s / c : 0;
-      });
+      }
+      return c ? s / c : 0;
+    });
+    this.setup.levelNames.forEach((n, l) => {
+      if (active[l]) values[`distill/selected_level_loss/${n}`] = rateLoss[l];
+    });
+    if (gn) {
       const u = gn.update({ gradNorms: r.levelGradNorms!, losses: rateLoss, active });
       values['gradnorm/loss_grad'] = u.lossGrad;
       this.setup.levelNames.forEach((n, l) => {

@@ -8,6 +8,7 @@
 import type { RunConfig } from '../config/schema';
 import { RlpkdError } from '../errors';
 import type { AblationMethod } from './ablation-plan';
+import { applyVariant } from './table-variants';
 
 /** Epoch caps of `--quick` (phases 1–4). */
 export const QUICK_EPOCHS = { pretrain: 3, policy: 4, joint: 2, meta: 1 } as const;
@@ -32,18 +33,21 @@ export function phaseOneConfig(base: RunConfig, seed: number): RunConfig {
 }
 
 /**
- * The config of a branch: the method's selection; random at `randomCost` (the rl branch's measured mean
- * cost of the same seed).
+ * The config of a branch: the method's selection (and variant, at clipping norm `clip`); random at
+ * `randomCost` (the rl branch's measured mean cost of the same seed).
  */
 export function branchConfig(
   base: RunConfig,
   seed: number,
   method: AblationMethod,
   randomCost?: number,
+  clip: number | null = null,
 ): RunConfig {
+  if (method.kind === 'nas') throw new RlpkdError('internal: a NAS search job is not a training branch');
   const c = structuredClone(base);
   c.run.seed = seed;
   c.checkpoint.optimizer_state = 'except_final';
+  if (method.kind !== 'random' && method.variant) applyVariant(c, method.variant, clip);
   if (method.kind === 'rl') {
     c.distill.selection = 'rl';
     return c;

@@ -25,8 +25,10 @@ import {
 } from '../distill/run-checkpoint';
 import { RlpkdError } from '../errors';
 import type { LogLevel } from '../logging/logger';
-import { createRunDirAt } from '../logging/run-dir';
+import { createRunDirAt, RUN_FILES } from '../logging/run-dir';
+import { readMetrics } from '../logging/metrics';
 import { writeFileAtomic } from '../onnx/model-io';
+import type { CheckpointEvaluation } from '../eval/checkpoint-evaluation';
 import { branchConfig, phaseOneConfig } from './ablation-config';
 import { ablationMetric } from './ablation-metric';
 import { jobId, parseMethod, type AblationJob } from './ablation-plan';
@@ -37,6 +39,10 @@ import {
   type JobResult,
   type PhaseOneResult,
 } from './ablation-store';
+import { runNasJob } from './nas-job';
+import { clipSourceMethod } from './table-plan';
+import { variantClips } from './table-variants';
+import { clippedShare, levelLossSpread, medianGradNorm } from './training-stability';
 
 /** How far a job is, as reported to a queue (job.updateProgress) or a console. */
 export interface JobProgress {
@@ -84,10 +90,13 @@ export async function runAblationJob(
     if (!store.readResult(need)) throw new RlpkdError(`job '${id}' needs the result of '${need}' first`);
   }
   await options.onProgress?.({ job: id, stage: 'starting' });
+  const method = job.method === 'phase1' ? null : parseMethod(job.method, manifest.levels);
   const result =
-    job.method === 'phase1'
+    method === null
       ? await runPhaseOne(store, manifest, job, options)
-      : await runBranch(store, manifest, job, options);
+      : method.kind === 'nas'
+        ? await runNasJob(store, manifest, job, method.search, options)
+        : await runBranch(store, manifest, job, options);
   store.writeResult(result);
   await options.onProgress?.({ job: id, stage: 'done' });
   return result;
@@ -184,8 +193,7 @@ async function runBranch(
   job: AblationJob,
   options: JobRunOptions,
 ): Promise<BranchResult> {
-  const phaseOne = store.readResult<PhaseOneResult>(jobId(job.seed, 'phase1'));
-  if (!phaseOne) throw new RlpkdError(`internal: job '${job.id}' started before its phase 1`);
+  const phaseOne = store.phaseOneOf(job);
   const method = parseMethod(job.method, m.levels);
   let randomCost: number | undefined;
   if (method.kind === 'random') {
@@ -193,7 +201,22 @@ async function runBranch(
     if (!rl) throw new RlpkdError(`internal: job '${job.id}' started before the rl branch`);
     randomCost = rl.meanCost;
   }
-  createBranch(store, job.id, phaseOne, branchConfig(m.config, job.seed, method, randomCost), m.sources);
+  // The clipping variants' norm: the config's, else measured on the baseline variant's run (training-stability.ts).
+  let clip: number | null = null;
+  if (method.kind !== 'random' && method.kind !== 'nas' && method.variant && variantClips(method.variant)) {
+    if (m.config.distill.grad_clip !== null) clip = m.config.distill.grad_clip;
+    else {
+      const source = store.readResult<BranchResult>(jobId(job.seed, clipSourceMethod(m.config, m.levels)));
+      if (!source) throw new RlpkdError(`internal: job '${job.id}' started before the baseline variant`);
+      clip = medianGradNorm(
+        readMetrics(path.join(source.runDir, RUN_FILES.metrics)),
+        3,
+        `baseline run '${source.runDir}'`,
+      );
+    }
+  }
+  const config = branchConfig(m.config, job.seed, method, randomCost, clip);
+  createBranch(store, job.id, phaseOne, config, m.sources);
   const runDir = store.runDir(job.id);
   let latest = latestCheckpointState(runDir);
   if (!latest) throw new RlpkdError(`branch run '${runDir}' has no checkpoint`);
@@ -215,6 +238,7 @@ async function runBranch(
     after.reduce((a, x) => a + x[k], 0);
   const images = sum('images');
   const ps = s.phaseSeconds;
+  const metrics = readMetrics(path.join(runDir, RUN_FILES.metrics));
   return {
     id: job.id,
     seed: job.seed,
@@ -234,5 +258,17 @@ async function runBranch(
     branchSeconds: ps[1] + ps[2] + ps[3],
     seconds: ps.reduce((a, b) => a + b, 0),
     phaseSeconds: [...ps],
+    ...taskValues(evaluation.evaluation),
+    gradClip: config.distill.grad_clip,
+    gradnorm: config.gradnorm.enabled,
+    stability: levelLossSpread(metrics, m.levels, 3),
+    ...(clip !== null ? { clippedShare: clippedShare(metrics, 3, clip) } : {}),
   };
+}
+
+/** Every value of the student's primary task score through the teacher's head, when it was measured. */
+function taskValues(e: CheckpointEvaluation): { taskValues?: Record<string, number | null> } {
+  if ('skipped' in e.teacherHead) return {};
+  const s = e.teacherHead.scores.studentAfter;
+  return s && 'values' in s ? { taskValues: { ...s.values } } : {};
 }

@@ -4,11 +4,22 @@
  * non-empty subset of the levels (all levels = uniform distillation), the RL policy (phases 2–4), and a
  * random per-image selection at the RL policy's measured mean cost (so it waits for the rl job). Job ids
  * name the seed and the method (`s1-P4+P5`); they key the result files and the queue's job ids.
+ * `--tables` adds, per seed, jobs of its own (table-plan.ts): a NAS search per method (`s1-nas-darts`) and
+ * the component and gradient-ablation variants (`s1-rl@lambda0`), each after phase 1.
  */
 import { RlpkdError } from '../errors';
+import { TABLE_VARIANTS, VARIANT_BASE, type TableVariant } from './table-variants';
 
-/** A method compared by the ablation. */
-export type AblationMethod = { kind: 'fixed'; levels: string[] } | { kind: 'random' } | { kind: 'rl' };
+/** The NAS methods whose choice the tables train (Tables 1 and 2). */
+export const TABLE_NAS_METHODS = ['darts', 'evolution', 'gdas'] as const;
+export type TableNasMethod = (typeof TABLE_NAS_METHODS)[number];
+
+/** A method compared by the ablation (a variant: table-variants.ts; nas: a search job). */
+export type AblationMethod =
+  | { kind: 'fixed'; levels: string[]; variant?: TableVariant }
+  | { kind: 'random' }
+  | { kind: 'rl'; variant?: TableVariant }
+  | { kind: 'nas'; search: TableNasMethod };
 
 /** One job of the ablation. */
 export interface AblationJob {
@@ -21,9 +32,12 @@ export interface AblationJob {
   needs: string[];
 }
 
-/** The method's name in tables: a fixed subset by its levels (`P4+P5`), else `rl` / `random`. */
+/** The method's name in tables: a fixed subset by its levels (`P4+P5`), else `rl` / `random`; `@variant`, `nas-<method>`. */
 export function methodName(m: AblationMethod): string {
-  return m.kind === 'fixed' ? m.levels.join('+') : m.kind;
+  if (m.kind === 'nas') return `nas-${m.search}`;
+  if (m.kind === 'random') return 'random';
+  const base = m.kind === 'fixed' ? m.levels.join('+') : 'rl';
+  return m.variant ? `${base}@${m.variant}` : base;
 }
 
 /** Every fixed non-empty subset of `levels` (level order inside a subset; fewer levels first), then random and rl. */
@@ -49,8 +63,21 @@ export function jobId(seed: number, method: string): string {
   return `s${seed}-${method}`;
 }
 
-/** Every job of an ablation over `seeds` (see module doc), dependencies first. */
-export function planAblation(levels: readonly string[], seeds: readonly number[]): AblationJob[] {
+/** A method `--tables` adds, and the methods of the same seed it waits for besides phase 1. */
+export interface ExtraMethod {
+  method: string;
+  after: string[];
+}
+
+/**
+ * Every job of an ablation over `seeds` (see module doc), dependencies first; `extra` are the methods
+ * `--tables` adds (listed after what they wait for).
+ */
+export function planAblation(
+  levels: readonly string[],
+  seeds: readonly number[],
+  extra: readonly ExtraMethod[] = [],
+): AblationJob[] {
   const jobs: AblationJob[] = [];
   for (const seed of seeds) {
     const p1 = jobId(seed, 'phase1');
@@ -61,6 +88,14 @@ export function planAblation(levels: readonly string[], seeds: readonly number[]
       jobs.push({ id: jobId(seed, name), seed, method: name, needs: [p1] });
     }
     jobs.push({ id: jobId(seed, 'random'), seed, method: 'random', needs: [p1, jobId(seed, 'rl')] });
+    for (const x of extra) {
+      jobs.push({
+        id: jobId(seed, x.method),
+        seed,
+        method: x.method,
+        needs: [p1, ...x.after.map((a) => jobId(seed, a))],
+      });
+    }
   }
   return jobs;
 }
@@ -68,6 +103,23 @@ export function planAblation(levels: readonly string[], seeds: readonly number[]
 /** The method a branch job's name stands for. */
 export function parseMethod(name: string, levels: readonly string[]): AblationMethod {
   if (name === 'rl' || name === 'random') return { kind: name };
+  const nas = TABLE_NAS_METHODS.find((n) => name === `nas-${n}`);
+  if (nas) return { kind: 'nas', search: nas };
+  const at = name.indexOf('@');
+  if (at >= 0) {
+    const variant = TABLE_VARIANTS.find((v) => v === name.slice(at + 1));
+    const base = parseMethod(name.slice(0, at), levels);
+    const expected = variant && VARIANT_BASE[variant];
+    const fits =
+      (expected === 'rl' && base.kind === 'rl') ||
+      (expected === 'uniform' && base.kind === 'fixed' && base.levels.length === levels.length);
+    if (!variant || !fits || (base.kind !== 'rl' && base.kind !== 'fixed')) {
+      throw new RlpkdError(`ablation method '${name}' names no variant of its method`, {
+        hint: `variants: ${TABLE_VARIANTS.join(', ')} (of rl or of the all-level subset)`,
+      });
+    }
+    return { ...base, variant };
+  }
   const parts = name.split('+');
   if (parts.some((p) => !levels.includes(p))) {
     throw new RlpkdError(

@@ -5,15 +5,17 @@
  *   results/<job id>.json one result per job, written atomically once the job is done; a job whose result
  *                        exists is done, so a retried or duplicated job never counts twice
  *   ablation.json, table.md, table.csv, pareto.json   the assembled comparison
+ *   tables.json, tables.md, table1.csv, table2.csv, table4.csv, table5.csv   the paper's tables (--tables)
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RunConfig } from '../config/schema';
 import type { UpdateAccount } from '../distill/run-checkpoint';
-import { InputFileError } from '../errors';
+import { InputFileError, RlpkdError } from '../errors';
 import { writeFileAtomic } from '../onnx/model-io';
 import type { AblationMetric } from './ablation-metric';
-import type { AblationJob } from './ablation-plan';
+import { jobId, type AblationJob, type TableNasMethod } from './ablation-plan';
+import type { LevelLossSpread } from './training-stability';
 
 /** File and folder names inside an ablation directory. */
 export const ABLATION_FILES = {
@@ -24,6 +26,9 @@ export const ABLATION_FILES = {
   markdown: 'table.md',
   csv: 'table.csv',
   pareto: 'pareto.json',
+  tablesJson: 'tables.json',
+  tablesMarkdown: 'tables.md',
+  tableCsv: (n: number) => `table${n}.csv`,
 } as const;
 
 /** What every job of an ablation reads. */
@@ -39,6 +44,8 @@ export interface AblationManifest {
   levels: string[];
   costs: number[];
   jobs: AblationJob[];
+  /** `--tables`: the NAS searches and Table 4/5 variants are in `jobs` (absent in older manifests). */
+  tables?: boolean;
 }
 
 /** A phase-1 job's result. */
@@ -77,9 +84,39 @@ export interface BranchResult {
   branchSeconds: number;
   seconds: number;
   phaseSeconds: number[];
+  /** Every value of the primary task score through the teacher's head (AP, AP50, …), when measured. */
+  taskValues?: Record<string, number | null>;
+  /** The gradient-clipping norm the branch trained with (null: none). */
+  gradClip?: number | null;
+  /** Share of phase 3's steps whose unclipped gradient norm exceeded gradClip (clipping variants). */
+  clippedShare?: number | null;
+  /** Whether GradNorm balanced the level weights in phase 3. */
+  gradnorm?: boolean;
+  /** Spread of the per-level loss ratios over the kept updates of phase 3 (training-stability.ts). */
+  stability?: LevelLossSpread;
 }
 
-export type JobResult = PhaseOneResult | BranchResult;
+/** A NAS search job's result (`--tables`): the selection it chose from the seed's phase-1 checkpoint. */
+export interface NasJobResult {
+  id: string;
+  seed: number;
+  method: string;
+  search: TableNasMethod;
+  /** The nas.json it wrote. */
+  file: string;
+  /** Chosen levels (level order) and their method name (`P4+P5`). */
+  chosen: string[];
+  chosenMethod: string;
+  /** Its objective and cost share as the search measured them. */
+  objective: number;
+  cost: number;
+  /** Device-seconds of the search (nas.json search.seconds) and the execution provider. */
+  searchSeconds: number;
+  ep: string;
+  proxySteps: number;
+}
+
+export type JobResult = PhaseOneResult | BranchResult | NasJobResult;
 
 /** Paths of an ablation directory. */
 export class AblationStore {
@@ -126,6 +163,13 @@ export class AblationStore {
   readResult<T extends JobResult = JobResult>(id: string): T | null {
     const f = this.resultFile(id);
     return fs.existsSync(f) ? (JSON.parse(fs.readFileSync(f, 'utf8')) as T) : null;
+  }
+
+  /** The phase-1 result a job of the same seed starts from (an internal error before it exists). */
+  phaseOneOf(job: AblationJob): PhaseOneResult {
+    const r = this.readResult<PhaseOneResult>(jobId(job.seed, 'phase1'));
+    if (!r) throw new RlpkdError(`internal: job '${job.id}' started before its phase 1`);
+    return r;
   }
 
   /** Writes a job's result atomically (the same job done twice writes the same file once more). */

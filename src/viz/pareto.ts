@@ -96,14 +96,24 @@ export interface ParetoPlotOptions extends ParetoOptions {
   costName?: string;
 }
 
+/** Marker shapes of the non-fixed methods, in legend order (repeating past the last). */
+const METHOD_SHAPES = ['diamond', 'triangle-up', 'square', 'circle', 'cross', 'triangle-down', 'wedge'];
+
 /**
  * Vega-lite spec: fixed subsets as grey dots, their frontier as a dashed line with the frontier subsets
- * named, other methods as coloured diamonds (± std bars) with a legend.
+ * named, other methods as open coloured markers, one shape each (± std bars), with a legend. Methods at
+ * the same point (a NAS method's choice is a fixed subset, often the same one for several methods) get
+ * growing marker sizes, so every one stays visible around the others and the grey dot.
  */
 export function paretoSpec(points: readonly ParetoPoint[], options: ParetoPlotOptions = {}): PlotSpec {
   const front = paretoFrontier(points, options);
   const withBars = points.map((p) => ({ ...p, lo: p.metric - (p.std ?? 0), hi: p.metric + (p.std ?? 0) }));
-  const methods = withBars.filter((r) => !r.fixed);
+  const same = (a: ParetoPoint, b: ParetoPoint) =>
+    Math.abs(a.cost - b.cost) <= 1e-9 * Math.max(1, Math.abs(a.cost)) &&
+    Math.abs(a.metric - b.metric) <= 1e-9 * Math.max(1, Math.abs(a.metric));
+  const methods = withBars
+    .filter((r) => !r.fixed)
+    .map((r, i, all) => ({ ...r, size: 130 + 170 * all.slice(0, i).filter((q) => same(q, r)).length }));
   const fixed = withBars.filter((r) => r.fixed);
   const costs = points.map((p) => p.cost);
   const [cMin, cMax] = [Math.min(...costs), Math.max(...costs)];
@@ -173,11 +183,19 @@ export function paretoSpec(points: readonly ParetoPoint[], options: ParetoPlotOp
       label(true, true),
       {
         data: { values: methods },
-        mark: { type: 'point', filled: true, size: 120, shape: 'diamond', opacity: 1 },
+        mark: { type: 'point', filled: false, strokeWidth: 2.5, opacity: 1 },
         encoding: {
           x,
           y,
           color: { field: 'method', type: 'nominal', title: 'method', sort: methods.map((m) => m.method) },
+          shape: {
+            field: 'method',
+            type: 'nominal',
+            title: 'method',
+            sort: methods.map((m) => m.method),
+            scale: { range: METHOD_SHAPES },
+          },
+          size: { field: 'size', type: 'quantitative', scale: null, legend: null },
         },
       },
     ],

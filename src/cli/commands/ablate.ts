@@ -10,12 +10,13 @@ interface AblateCliOptions {
   set?: string[];
   seeds: number;
   quick?: boolean;
+  tables?: boolean;
   json?: boolean;
   out?: string;
   queue?: string;
 }
 
-/** `rlpkd ablate [--config C] [--set k=v ...] [--seeds N] [--quick] [--json] [--out DIR] [--queue redis://H:P]`. */
+/** `rlpkd ablate [--config C] [--set k=v ...] [--seeds N] [--quick] [--tables] [--json] [--out DIR] [--queue redis://H:P]`. */
 export function registerAblate(program: Command): void {
   program
     .command('ablate')
@@ -26,7 +27,12 @@ export function registerAblate(program: Command): void {
     .option('-c, --config <file>', 'YAML run config (default: configs/demo.yaml)')
     .option('--set <key=value...>', 'override config values by dotted key')
     .option('--seeds <n>', 'seeds run.seed, run.seed+1, ... (mean ± std over them)', positiveInt, 1)
-    .option('--quick', 'short phases (at most 3/4/2/1 epochs) for a smoke run')
+    .option('--quick', 'short phases (at most 3/4/2/1 epochs) and NAS searches for a smoke run')
+    .option(
+      '--tables',
+      "also run DARTS-LS, EA-LS, GDAS-LS and the component and gradient ablations; write the paper's " +
+        'Tables 1, 2, 4 and 5 (tables.md, table<N>.csv, tables.json)',
+    )
     .option('--json', 'print ablation.json instead of the table')
     .option(
       '--out <dir>',
@@ -54,13 +60,18 @@ export function registerAblate(program: Command): void {
           sources: [file, ...sets.map((s) => `--set ${s}`)],
           seeds: opts.seeds,
           quick: opts.quick ?? false,
+          tables: opts.tables ?? false,
           ...(opts.out ? { out: opts.out } : {}),
           ...(opts.queue ? { queue: opts.queue } : {}),
           onProgress: (line) => process.stderr.write(`${line}\n`),
           signal: controller.signal,
         });
-        if (opts.json) printJson({ dir: r.dir, ...r.report });
-        else process.stdout.write(`ablation ${r.dir}\n\n${r.markdown}`);
+        if (opts.json)
+          printJson({ dir: r.dir, ...r.report, ...(r.tables ? { tables: r.tables.report } : {}) });
+        else {
+          process.stdout.write(`ablation ${r.dir}\n\n${r.markdown}`);
+          if (r.tables) process.stdout.write(`\n${r.tables.markdown}`);
+        }
       } finally {
         process.off('SIGINT', onSigint);
       }
