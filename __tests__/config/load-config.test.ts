@@ -96,9 +96,13 @@ describe('shipped configs', () => {
     expect([c.phases.pretrain, c.phases.policy, c.phases.joint, c.phases.meta].every((p) => p.enabled)).toBe(
       true,
     );
-    expect(c.models.teacher).toBe(path.join(packageRoot(), 'onnx-graphs', 'teacher.onnx'));
+    expect(c.models.teacher).toBe(path.join(packageRoot(), 'onnx-graphs', 'demo-teacher.onnx'));
+    expect(c.models.teacher_head).toBe(path.join(packageRoot(), 'onnx-graphs', 'demo-teacher-head.onnx'));
     expect(c.models.student).toBe(path.join(packageRoot(), 'onnx-graphs', 'student.onnx'));
-    expect(fs.existsSync(c.models.teacher) && fs.existsSync(c.models.student)).toBe(true);
+    expect([c.models.teacher, c.models.teacher_head!, c.models.student].every((f) => fs.existsSync(f))).toBe(
+      true,
+    );
+    expect(c.data.synthetic.family).toBe('scales');
   });
 });
 

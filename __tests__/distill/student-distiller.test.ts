@@ -25,6 +25,7 @@ async function makeTrainer(
     teacherChannels?: number;
     artifactsDir?: string;
     optimizer?: OptimizerConfig;
+    trialOptimizerState?: 'fresh' | 'current';
   } = {},
 ) {
   const graphs = tinyDistillGraphs(options.teacherChannels);
@@ -38,6 +39,7 @@ async function makeTrainer(
   const trainer = await StudentDistiller.create({
     ...graphs,
     optimizer: options.optimizer ?? { type: 'sgd', lr: 1e-3 },
+    ...(options.trialOptimizerState ? { trialOptimizerState: options.trialOptimizerState } : {}),
     ...(options.artifactsDir ? { artifactsDir: options.artifactsDir } : {}),
     ...(options.shared ? { sharedParameter: W } : {}),
     ...(cache
@@ -252,6 +254,37 @@ describe('StudentDistiller', () => {
       );
     }
     await Promise.all([trainer.release(), fresh.trainer.release()]);
+  });
+
+  it("trial from the current optimizer state: the kept step's update (AdamW moments and step count), undone", async () => {
+    const optimizer: OptimizerConfig = { type: 'adamw', lr: 1e-2, weightDecay: 0.01 };
+    const { trainer } = await makeTrainer({ optimizer, trialOptimizerState: 'current' });
+    const x = images(40);
+    const mask = Float32Array.from({ length: N * L }, (_, i) => (i % 3 ? 1 : 0));
+    const weights = new Float32Array(L).fill(0.25);
+    await trainer.step({ images: images(41) }, new Float32Array(N * L).fill(1), weights);
+    await trainer.step({ images: images(42) }, new Float32Array(N * L).fill(1), weights);
+    const saved = trainer.checkpointState();
+    const t = await trainer.trial({ images: x }, mask, weights);
+    // Reference: a kept step from the same state (moments and step count included), then an evaluation.
+    const kept = await makeTrainer({ optimizer });
+    await kept.trainer.loadCheckpoint(saved);
+    await kept.trainer.step({ images: x }, mask, weights);
+    const want = (await kept.trainer.evaluate({ images: x })).distances;
+    expect(Array.from(t.after)).toEqual(Array.from(want));
+    // A fresh first AdamW step is a different update.
+    const fresh = await makeTrainer({ optimizer });
+    await fresh.trainer.loadCheckpoint(saved);
+    const f = await fresh.trainer.trial({ images: x }, mask, weights);
+    expect(Array.from(f.after)).not.toEqual(Array.from(want));
+    const now = trainer.checkpointState();
+    expect(now.optimizer.step).toBe(saved.optimizer.step);
+    for (const k of Object.keys(saved.optimizer.state)) {
+      expect(Array.from(now.optimizer.state[k].data as Float32Array)).toEqual(
+        Array.from(saved.optimizer.state[k].data as Float32Array),
+      );
+    }
+    await Promise.all([trainer.release(), kept.trainer.release(), fresh.trainer.release()]);
   });
 
   it('evaluate with features returns the student level tensors of a plain inference run and the same distances', async () => {

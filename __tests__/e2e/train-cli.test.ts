@@ -90,6 +90,11 @@ function tinySets(dir: string, models: { teacher: string; student: string }, ext
   const sets = [
     `models.teacher=${models.teacher}`,
     `models.student=${models.student}`,
+    // The demo's detection head and task yardstick belong to its own teacher.
+    'models.teacher_head=null',
+    'rl.reward.yardstick=features',
+    'data.synthetic.train_images=32',
+    'data.synthetic.val_images=16',
     `run.output_dir=${path.join(dir, 'runs')}`,
     `distill.feature_cache.dir=${path.join(dir, 'cache')}`,
     'data.image_size=32',

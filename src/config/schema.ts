@@ -377,6 +377,14 @@ const environmentSchema = z.strictObject({
   num_parallel_envs: posInt()
     .default(8)
     .describe('images per batched distillation update (ParallelDistillationEnv)'),
+  trial_optimizer_state: z
+    .enum(['fresh', 'current'])
+    .default('fresh')
+    .describe(
+      "the student optimizer state an episode's trial update starts from: fresh (a new optimizer's first " +
+        "step) or current (the run's moments: the update a kept step would make now; with AdamW a fresh first " +
+        'step moves every weight by about lr)',
+    ),
   level_order: z
     .enum(['fine_to_coarse', 'coarse_to_fine'])
     .default('fine_to_coarse')

@@ -52,6 +52,7 @@ export async function createStudentDistiller(
     optimizer: studentOptimizer(setup),
     executionProvider: setup.ep,
     updates: config.distill.updates,
+    trialOptimizerState: config.rl.environment.trial_optimizer_state,
     ...(config.distill.grad_clip !== null ? { maxGradNorm: config.distill.grad_clip } : {}),
     ...(artifactsRoot ? { artifactsDir: distillerArtifactsDir(artifactsRoot, 'all') } : {}),
     ...(task?.studentHead

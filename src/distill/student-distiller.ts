@@ -116,6 +116,12 @@ export interface StudentDistillerOptions extends Omit<DistillerGraphs, 'student'
    * update runs the all-levels graph with the mask in its loss (the reference the pruned route equals).
    */
   updates?: 'pruned' | 'masked';
+  /**
+   * The optimizer state a trial update starts from: 'fresh' (default; the first step of a new optimizer) or
+   * 'current' (the run's moments, so the trial is the update a kept step would make now). With AdamW a
+   * fresh first step moves every parameter by about lr, far more than a kept step does.
+   */
+  trialOptimizerState?: 'fresh' | 'current';
 }
 
 /** What one student step did. */
@@ -693,7 +699,7 @@ export class StudentDistiller implements Distiller {
     const taught = await this.prepare(batch);
     this.rollback = this.session.snapshot(this.rollback);
     try {
-      this.session.resetOptimizerState();
+      if (this.options.trialOptimizerState !== 'current') this.session.resetOptimizerState();
       const r = await this.step(taught, mask, weights);
       const after = await this.evaluate(taught);
       return {
