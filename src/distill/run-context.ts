@@ -190,12 +190,13 @@ export class RunContext {
     // Teacher features once for both students.
     const taught = this.baseline ? await this.distiller.prepare(batch) : batch;
     const r = await this.distiller.step(taught, mask, weights, { measureGradNorms: gn !== null });
-    this.timings.recordStep(performance.now() - t0);
+    const ms = performance.now() - t0;
+    this.timings.recordStep(ms);
     this.progress.recordUpdate(this.progress.phase, {
       hashes: batch.hashes ?? [],
       flipped: batch.flipped ?? [],
       cost: maskCost(mask, this.setup.costs),
-      seconds: (performance.now() - t0) / 1000,
+      seconds: ms / 1000,
     });
     if (!Number.isFinite(r.loss)) {
       throw new RlpkdError(`the distillation loss became ${r.loss} at step ${this.progress.globalStep}`, {

@@ -163,24 +163,28 @@ export async function exportTaskModel(t: HeadTraining): Promise<OnnxModel> {
   return t.session.exportModelForInference(undefined, { outputs: Object.values(t.head.outputs) });
 }
 
+/** `model` with the session's trained values of the parameters it has (its graph otherwise unchanged). */
+async function exportWithTrainedValues(
+  t: HeadTraining,
+  model: OnnxModel,
+  names: Set<string>,
+): Promise<OnnxModel> {
+  const params = await t.session.getParameters();
+  return exportModelForInference(
+    model,
+    Object.fromEntries(Object.entries(params).filter(([name]) => names.has(name))),
+  );
+}
+
 /**
  * The trained backbone alone: the backbone file's own graph (structure, names, pyramid outputs unchanged)
  * with the trained values of its parameters.
  */
 export async function exportBackboneModel(t: HeadTraining, backbone: OnnxModel): Promise<OnnxModel> {
-  const params = await t.session.getParameters();
-  const names = new Set(backbone.graph.initializers.map((i) => i.name));
-  return exportModelForInference(
-    backbone,
-    Object.fromEntries(Object.entries(params).filter(([name]) => names.has(name))),
-  );
+  return exportWithTrainedValues(t, backbone, new Set(backbone.graph.initializers.map((i) => i.name)));
 }
 
 /** The trained head alone (pyramid levels in, head outputs out) as an inference graph. */
 export async function exportHeadModel(t: HeadTraining): Promise<OnnxModel> {
-  const params = await t.session.getParameters();
-  return exportModelForInference(
-    t.head.model,
-    Object.fromEntries(Object.entries(params).filter(([name]) => t.headParameters.has(name))),
-  );
+  return exportWithTrainedValues(t, t.head.model, t.headParameters);
 }
