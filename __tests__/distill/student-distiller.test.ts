@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { FeatureCache, teacherHash } from '../../src/data/feature-cache';
-import { StudentDistiller } from '../../src/distill/student-distiller';
+import { StudentDistiller, type TrialOptimizerState } from '../../src/distill/student-distiller';
 import { arrayImageSource, ParallelDistillationEnv } from '../../src/rl/distillation-env';
 import { findSharedParameter } from '../../src/distill/shared-parameter';
 import { modelToBytes } from '../../src/onnx/model-io';
@@ -25,7 +25,8 @@ async function makeTrainer(
     teacherChannels?: number;
     artifactsDir?: string;
     optimizer?: OptimizerConfig;
-    trialOptimizerState?: 'fresh' | 'current';
+    trialOptimizerState?: TrialOptimizerState;
+    trialLrScale?: number;
   } = {},
 ) {
   const graphs = tinyDistillGraphs(options.teacherChannels);
@@ -40,6 +41,7 @@ async function makeTrainer(
     ...graphs,
     optimizer: options.optimizer ?? { type: 'sgd', lr: 1e-3 },
     ...(options.trialOptimizerState ? { trialOptimizerState: options.trialOptimizerState } : {}),
+    ...(options.trialLrScale ? { trialLrScale: options.trialLrScale } : {}),
     ...(options.artifactsDir ? { artifactsDir: options.artifactsDir } : {}),
     ...(options.shared ? { sharedParameter: W } : {}),
     ...(cache
@@ -286,6 +288,79 @@ describe('StudentDistiller', () => {
     }
     await Promise.all([trainer.release(), kept.trainer.release(), fresh.trainer.release()]);
   });
+
+  it.each([1, 0.1])(
+    'preconditioned trial at %p × lr: the image gradient over √(v̂ + g²) of the run, no momentum (float64 reference), undone',
+    async (scale) => {
+      const optimizer: OptimizerConfig = {
+        type: 'adamw',
+        lr: 1e-2,
+        weightDecay: 0,
+        betas: [0.9, 0.999],
+        eps: 1e-8,
+      };
+      const { trainer } = await makeTrainer({
+        optimizer,
+        trialOptimizerState: 'preconditioned',
+        trialLrScale: scale,
+      });
+      const x = images(50);
+      const mask = Float32Array.from({ length: N * L }, (_, i) => (i % 3 ? 1 : 0));
+      const weights = new Float32Array(L).fill(0.25);
+      for (const seed of [51, 52, 53])
+        await trainer.step({ images: images(seed) }, new Float32Array(N * L).fill(1), weights);
+      const saved = trainer.checkpointState();
+      const T = saved.optimizer.step;
+      expect(T).toBe(3);
+      const t = await trainer.trial({ images: x }, mask, weights);
+      // Reference: g at the saved parameters, then θ − lr·g/(√(v/(1 − β2^T) + g²) + ε) in float64.
+      const ref = await makeTrainer({ optimizer });
+      await ref.trainer.loadCheckpoint(saved);
+      await ref.trainer.session.lazyResetGrad();
+      await ref.trainer.session.trainStep(await ref.trainer.stepFeeds({ images: x }, mask, weights));
+      const grads = await ref.trainer.session.getGradients();
+      const moved: Record<string, HostTensor> = {};
+      let changed = 0;
+      for (const [name, p] of Object.entries(saved.parameters)) {
+        const g = grads[name]?.data as Float32Array | undefined;
+        const theta = p.data as Float32Array;
+        if (!g) {
+          moved[name] = p;
+          continue;
+        }
+        const v = saved.optimizer.state[`${name}.exp_avg_sq`].data as Float32Array;
+        moved[name] = {
+          dims: [...p.dims],
+          data: Float32Array.from(theta, (th, i) => {
+            const vHat = v[i] / (1 - Math.pow(0.999, T)) + g[i] * g[i];
+            const d = (scale * 1e-2 * g[i]) / (Math.sqrt(vHat) + 1e-8);
+            if (Math.abs(d) > 1e-7) changed++;
+            return th - d;
+          }),
+        };
+      }
+      expect(changed).toBeGreaterThan(10);
+      await ref.trainer.session.loadParameters(moved);
+      const want = (await ref.trainer.evaluate({ images: x })).distances;
+      Array.from(t.after).forEach((a, i) =>
+        expect(Math.abs(a - want[i])).toBeLessThanOrEqual(1e-4 * Math.abs(want[i]) + 1e-7),
+      );
+      // It is neither the kept step (momentum) nor a fresh first step.
+      const current = await makeTrainer({ optimizer, trialOptimizerState: 'current' });
+      await current.trainer.loadCheckpoint(saved);
+      const c = await current.trainer.trial({ images: x }, mask, weights);
+      expect(Array.from(c.after)).not.toEqual(Array.from(t.after));
+      // Undone: parameters, moments and step as saved.
+      const now = trainer.checkpointState();
+      expect(now.optimizer.step).toBe(T);
+      for (const k of Object.keys(saved.optimizer.state)) {
+        expect(Array.from(now.optimizer.state[k].data as Float32Array)).toEqual(
+          Array.from(saved.optimizer.state[k].data as Float32Array),
+        );
+      }
+      await Promise.all([trainer.release(), ref.trainer.release(), current.trainer.release()]);
+    },
+  );
 
   it('evaluate with features returns the student level tensors of a plain inference run and the same distances', async () => {
     const { trainer, student, pairs } = await makeTrainer();

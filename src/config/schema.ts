@@ -378,12 +378,21 @@ const environmentSchema = z.strictObject({
     .default(8)
     .describe('images per batched distillation update (ParallelDistillationEnv)'),
   trial_optimizer_state: z
-    .enum(['fresh', 'current'])
+    .enum(['fresh', 'current', 'preconditioned'])
     .default('fresh')
     .describe(
       "the student optimizer state an episode's trial update starts from: fresh (a new optimizer's first " +
-        "step) or current (the run's moments: the update a kept step would make now; with AdamW a fresh first " +
-        'step moves every weight by about lr)',
+        "step; with AdamW every weight moves by about lr), current (the run's moments: the update a kept step " +
+        "would make now, mostly the run's momentum whatever the image selected) or preconditioned (the image's " +
+        "own gradient scaled by the run's second moments, no momentum: lr·g/√(v̂ + g²) with AdamW)",
+    ),
+  trial_lr_scale: z
+    .number()
+    .positive()
+    .default(1)
+    .describe(
+      "multiplies the learning rate of an episode's trial update: a smaller step measures the first-order " +
+        'effect of the selection rather than the overshoot of a full step on one image (see `rlpkd eval --rewards`)',
     ),
   level_order: z
     .enum(['fine_to_coarse', 'coarse_to_fine'])

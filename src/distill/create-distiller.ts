@@ -53,6 +53,7 @@ export async function createStudentDistiller(
     executionProvider: setup.ep,
     updates: config.distill.updates,
     trialOptimizerState: config.rl.environment.trial_optimizer_state,
+    trialLrScale: config.rl.environment.trial_lr_scale,
     ...(config.distill.grad_clip !== null ? { maxGradNorm: config.distill.grad_clip } : {}),
     ...(artifactsRoot ? { artifactsDir: distillerArtifactsDir(artifactsRoot, 'all') } : {}),
     ...(task?.studentHead

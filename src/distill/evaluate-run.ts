@@ -29,8 +29,56 @@ import { prepareDistillation } from './setup';
 import { evaluateCheckpoint, type CheckpointEvaluation } from '../eval/checkpoint-evaluation';
 import { evaluationTables, tablesAsMarkdown, tablesAsText } from '../eval/evaluation-report';
 import { writeEvaluationFiles } from '../eval/evaluation-files';
+import { recordSizeBin } from '../eval/policy-by-size';
+import { formatRewardLandscape, rewardLandscape, type RewardLandscape } from '../eval/reward-landscape';
+import type { SelectionReport } from './evaluation';
+import type { DistillSetup } from './setup';
+import type { StudentDistiller } from './student-distiller';
+import { sequentialImageSource } from './image-stream';
 
 /** What to evaluate. */
+/**
+ * The reward landscape of the held-out images for a run's checkpoint, or why it cannot be measured: a
+ * checkpoint saved without its optimizer state cannot reproduce trials from the run's moments.
+ */
+export async function heldOutRewardLandscape(
+  setup: DistillSetup,
+  distiller: StudentDistiller,
+  options: {
+    selection: SelectionReport;
+    weights?: readonly number[];
+    images?: number;
+    optimizerStateOmitted: boolean;
+  },
+): Promise<RewardLandscape | { skipped: string }> {
+  const config = setup.config;
+  if (config.rl.environment.trial_optimizer_state === 'current' && options.optimizerStateOmitted)
+    return {
+      skipped:
+        'the checkpoint has no optimizer state, and rl.environment.trial_optimizer_state is current: ' +
+        'evaluate a checkpoint saved with it (checkpoint.optimizer_state: always)',
+    };
+  const M = setup.heldOut.images.dims[0];
+  const count = Math.min(M, options.images ?? M);
+  const records = new Map(setup.splits.val.records.map((r) => [r.file, r]));
+  const bins = setup.heldOut.files.map((f) => {
+    const r = records.get(f);
+    return r ? recordSizeBin(r) : 'unlabelled';
+  });
+  const L = setup.levelNames.length;
+  return rewardLandscape({
+    distiller,
+    images: sequentialImageSource(setup.heldOut.images, setup.heldOut.hashes, setup.heldOut.labels),
+    count,
+    levelNames: setup.levelNames,
+    costs: setup.costs,
+    weights: Float32Array.from(options.weights ?? new Array<number>(L).fill(1 / L)),
+    lambda: config.rl.environment.lambda_tradeoff,
+    bins,
+    ...(options.selection.source === 'policy' ? { policy: options.selection.selections } : {}),
+  });
+}
+
 export interface EvaluateRunOptions {
   /** Run directory. */
   run: string;
@@ -40,6 +88,11 @@ export interface EvaluateRunOptions {
   log?: LogSink;
   /** Also transplant the distilled student into this task model and score it on the held-out split. */
   taskModel?: { file: string; prefix?: string; task?: HeadTask };
+  /**
+   * Also measure the reward landscape (src/eval/reward-landscape.ts) on the first `images` held-out images
+   * (default all): one trial update per image and level subset.
+   */
+  rewards?: { images?: number };
 }
 
 /** The transplanted task model's score (`rlpkd eval --task-model`). */
@@ -181,10 +234,27 @@ export async function evaluateRun(options: EvaluateRunOptions): Promise<{
         `on ${score.images} held-out images\n`;
     }
     const evaluation = await evaluateCheckpoint({ setup, checkpointDir: ckpt.dir, selection, log });
+    let rewards: RewardLandscape | { skipped: string } | undefined;
+    if (options.rewards) {
+      rewards = await heldOutRewardLandscape(setup, distiller, {
+        selection,
+        weights: ckpt.gradnorm?.weights,
+        images: options.rewards.images,
+        optimizerStateOmitted: ckpt.studentTrain.optimizerStateOmitted === true,
+      });
+      if ('skipped' in rewards) text += `reward landscape skipped: ${rewards.skipped}\n`;
+      else text += formatRewardLandscape(rewards);
+    }
     const tables = evaluationTables(evaluation, setup.levelNames);
     const summaryText = text;
     text += tablesAsText(tables);
-    const json = { ...summary, checkpoint, ...(taskModel ? { taskModel } : {}), ...evaluation };
+    const json = {
+      ...summary,
+      checkpoint,
+      ...(taskModel ? { taskModel } : {}),
+      ...evaluation,
+      ...(rewards ? { rewards } : {}),
+    };
     writeEvaluationFiles(run, json, {
       title: `Evaluation of ${run.root}`,
       summaryText,

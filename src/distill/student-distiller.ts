@@ -117,12 +117,24 @@ export interface StudentDistillerOptions extends Omit<DistillerGraphs, 'student'
    */
   updates?: 'pruned' | 'masked';
   /**
-   * The optimizer state a trial update starts from: 'fresh' (default; the first step of a new optimizer) or
-   * 'current' (the run's moments, so the trial is the update a kept step would make now). With AdamW a
-   * fresh first step moves every parameter by about lr, far more than a kept step does.
+   * The optimizer state a trial update starts from (TrialOptimizerState).
    */
-  trialOptimizerState?: 'fresh' | 'current';
+  trialOptimizerState?: TrialOptimizerState;
+  /**
+   * Multiplies the learning rate of a trial update (default 1): a smaller step measures the first-order
+   * effect of the selection rather than a full step's overshoot.
+   */
+  trialLrScale?: number;
 }
+
+/**
+ * The optimizer state a trial update starts from: 'fresh' (default; the first step of a new optimizer),
+ * 'current' (the run's moments, so the trial is the update a kept step would make now: with AdamW mostly
+ * the run's momentum, the same whatever the image selected) or 'preconditioned' (the image's own gradient
+ * scaled by the run's second moments, no momentum: what this image's selection does). With AdamW a fresh
+ * first step moves every parameter by about lr, far more than a kept step does.
+ */
+export type TrialOptimizerState = 'fresh' | 'current' | 'preconditioned';
 
 /** What one student step did. */
 export interface DistillStepResult {
@@ -699,7 +711,13 @@ export class StudentDistiller implements Distiller {
     const taught = await this.prepare(batch);
     this.rollback = this.session.snapshot(this.rollback);
     try {
-      if (this.options.trialOptimizerState !== 'current') this.session.resetOptimizerState();
+      const state = this.options.trialOptimizerState ?? 'fresh';
+      const scale = this.options.trialLrScale ?? 1;
+      // The run's next rate (a preconditioned trial restarts the step count, which a warm-up would read).
+      if (state === 'preconditioned' || scale !== 1)
+        this.session.overrideLearningRate(this.session.learningRate * scale);
+      if (state === 'fresh') this.session.resetOptimizerState();
+      else if (state === 'preconditioned') this.session.preconditionOptimizerState();
       const r = await this.step(taught, mask, weights);
       const after = await this.evaluate(taught);
       return {
@@ -708,6 +726,7 @@ export class StudentDistiller implements Distiller {
         ...(after.yardstick ? { afterYardstick: after.yardstick } : {}),
       };
     } finally {
+      this.session.overrideLearningRate(undefined);
       await this.session.restore(this.rollback);
     }
   }

@@ -10,7 +10,7 @@ import type { HostTensor } from '../runtime/tensors';
 import { fusedLayout, type ArtifactManifest, type FusedParameterGroup } from './artifacts';
 import { checkCheckpointFits, type CheckpointState } from './checkpoint';
 import type { HostUpdateMemory } from './host-update';
-import { optimizerStateNames, stateTensorName } from './optimizers';
+import { optimizerStateNames, resolveOptimizerConfig, stateTensorName } from './optimizers';
 import { float32Data, sameDims } from './tensor-checks';
 
 /** Parameters, optimizer state and step of a session, as TrainingSession.snapshot copies them. */
@@ -262,6 +262,28 @@ export class ParameterStore {
   /** Zeroes the optimizer state and the step, parameters unchanged (an optimizer's first update next). */
   resetOptimizerState(): void {
     for (const s of this.state.values()) s.fill(0);
+    this.step = 0;
+    this.resetGradients();
+  }
+
+  /**
+   * Rewrites the optimizer state so that the next update is this step's own gradient g preconditioned by
+   * the run's second moments, with no momentum (a trial update that measures what this gradient does, not
+   * where the run was already heading). AdamW: m ← 0, v ← v̂·(1 − β2)/β2 with v̂ = v/(1 − β2^T) the run's
+   * bias-corrected second moment, step ← 0; the update at t = 1 is then lr·g/(√(v̂ + g²) + ε) (and the
+   * decoupled weight decay). Before any update (v = 0) that is a fresh first step. SGD: momentum ← 0,
+   * step ← 0, i.e. a plain gradient step. Parameters unchanged; gradients dropped.
+   */
+  preconditionOptimizerState(): void {
+    const resolved = resolveOptimizerConfig(this.manifest.optimizer);
+    for (const [name, data] of this.state) {
+      if (resolved.type === 'adamw' && name.endsWith('.exp_avg_sq')) {
+        const beta2 = resolved.betas[1];
+        const T = this.step;
+        const scale = T > 0 ? (1 - beta2) / beta2 / (1 - Math.pow(beta2, T)) : 0;
+        for (let i = 0; i < data.length; i++) data[i] = Math.fround(data[i] * scale);
+      } else data.fill(0);
+    }
     this.step = 0;
     this.resetGradients();
   }

@@ -113,6 +113,8 @@ export class TrainingSession {
   private readonly store: ParameterStore;
   private readonly strategy: UpdateStrategy;
   private readonly schedule: LrSchedule;
+  /** Set during a trial update at a rate of its own (overrideLearningRate). */
+  private lrOverride: number | undefined;
   private readonly runtime: RuntimeChoice;
   private busy = false;
 
@@ -203,7 +205,17 @@ export class TrainingSession {
 
   /** Learning rate the next optimizer step will use. */
   get learningRate(): number {
-    return this.schedule(this.store.step + 1);
+    return this.lrOverride ?? this.schedule(this.store.step + 1);
+  }
+
+  /**
+   * Makes every update use `lr` instead of the schedule's rate until cleared with undefined (a trial update
+   * between snapshot and restore, at a rate of its own).
+   */
+  overrideLearningRate(lr: number | undefined): void {
+    if (lr !== undefined && !(lr > 0 && Number.isFinite(lr)))
+      throw new RlpkdError(`overrideLearningRate: the learning rate must be a positive number, got ${lr}`);
+    this.lrOverride = lr;
   }
 
   /**
@@ -333,7 +345,7 @@ export class TrainingSession {
         });
       }
       const step = this.store.step + 1;
-      const learningRate = this.schedule(step);
+      const learningRate = this.lrOverride ?? this.schedule(step);
       const gradNorm = this.store.gradientNorm();
       const bound = this.options.maxGradNorm;
       if (bound !== undefined) {
@@ -366,7 +378,7 @@ export class TrainingSession {
     }
     return this.exclusive('fusedStep', async () => {
       const step = this.store.step + 1;
-      const learningRate = this.schedule(step);
+      const learningRate = this.lrOverride ?? this.schedule(step);
       const r = await this.strategy.fusedStep(
         feeds,
         step,
@@ -460,6 +472,16 @@ export class TrainingSession {
   resetOptimizerState(): void {
     this.assertIdle('resetOptimizerState');
     this.store.resetOptimizerState();
+  }
+
+  /**
+   * Rewrites the optimizer state so the next update is the step's own gradient preconditioned by the run's
+   * second moments, without momentum (ParameterStore.preconditionOptimizerState); for a trial update between
+   * snapshot and restore. Accumulated gradients are dropped.
+   */
+  preconditionOptimizerState(): void {
+    this.assertIdle('preconditionOptimizerState');
+    this.store.preconditionOptimizerState();
   }
 
   /** Writes parameters, optimizer state and step to an ONNX checkpoint file (atomically). */

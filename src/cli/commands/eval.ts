@@ -4,7 +4,7 @@ import { evaluateRun } from '../../distill/evaluate-run';
 import type { HeadTask } from '../../heads/types';
 import type { ExecutionProviderName } from '../../runtime/session';
 import { printJson } from '../run-cli';
-import { choice, provider } from '../option-parsers';
+import { choice, integer, provider } from '../option-parsers';
 
 interface EvalCliOptions {
   run: string;
@@ -14,11 +14,14 @@ interface EvalCliOptions {
   taskModel?: string;
   prefix?: string;
   task?: HeadTask;
+  rewards?: boolean;
+  rewardImages?: number;
 }
 
 /**
  * `rlpkd eval --run RUN [--checkpoint LABEL] [--ep cpu|cuda|webgpu|auto]
- * [--task-model M.onnx [--prefix P] [--task detection|segmentation|classification]] [--json]`.
+ * [--task-model M.onnx [--prefix P] [--task detection|segmentation|classification]]
+ * [--rewards [--reward-images N]] [--json]`.
  */
 export function registerEval(program: Command): void {
   program
@@ -53,12 +56,21 @@ export function registerEval(program: Command): void {
       "the task model's task (default: read off its outputs)",
       choice<HeadTask>('detection', 'segmentation', 'classification'),
     )
+    .option(
+      '--rewards',
+      'also measure the reward landscape: one trial update per held-out image and level subset, the ' +
+        "policy's mean reward against random at its cost, the best fixed subset, per bin and per image",
+    )
+    .option('--reward-images <n>', 'held-out images the landscape measures (default: all)', integer(1))
     .option('--json', 'print one JSON object instead of the table')
     .action(async (opts: EvalCliOptions) => {
       const r = await evaluateRun({
         run: opts.run,
         ...(opts.checkpoint ? { checkpoint: opts.checkpoint } : {}),
         ...(opts.ep ? { ep: opts.ep } : {}),
+        ...(opts.rewards || opts.rewardImages
+          ? { rewards: opts.rewardImages ? { images: opts.rewardImages } : {} }
+          : {}),
         ...(opts.taskModel
           ? {
               taskModel: {
