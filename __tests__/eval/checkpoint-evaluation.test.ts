@@ -172,6 +172,11 @@ describe('the checkpoint evaluation of a run (rlpkd train, rlpkd eval)', () => {
     expect(j.ownHead.studentAfter.value).toBe(j.task.studentAfter);
     expect(JSON.parse(fs.readFileSync(path.join(runDir, 'eval.json'), 'utf8')).task).toEqual(j.task);
     expect(r.text).toMatch(/labels-only/);
+    // The probe on the distilled student only (an ablation branch's evaluation): the same score, no others.
+    const only = await evaluateRun({ run: runDir, probeBackbones: ['studentAfter'] });
+    const probe = (only.json as Record<string, any>).probe; // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(Object.keys(probe.scores)).toEqual(['studentAfter']);
+    expect(probe.scores.studentAfter).toEqual(j.probe.scores.studentAfter);
   });
 
   it.each([

@@ -1,6 +1,6 @@
 import { ablationMetric } from '../../src/sweep/ablation-metric';
 import { ablationMethods, planAblation } from '../../src/sweep/ablation-plan';
-import { ablationCsv, assembleAblation, sampleStd } from '../../src/sweep/ablation-report';
+import { ablationCsv, ablationMarkdown, assembleAblation, sampleStd } from '../../src/sweep/ablation-report';
 import type { AblationManifest, BranchResult } from '../../src/sweep/ablation-store';
 import { redisConnection } from '../../src/sweep/job-queue';
 import type { TrainSummary } from '../../src/distill/evaluation';
@@ -69,7 +69,25 @@ describe('assembleAblation', () => {
     expect(r.winner.method).toBe('rl');
     expect(r.sameUpdates && r.sameImages).toBe(true);
     expect(r.footer).toContain("Winner at <= the RL policy's cost: the RL policy");
-    expect(ablationCsv(r).split('\n')[0]).toBe('method,cost,metric,std,updates,update_s,trials,total_s');
+    expect(ablationCsv(r).split('\n')[0]).toBe(
+      'method,cost,metric,std,probe,probe_std,updates,update_s,trials,total_s',
+    );
+    // No branch measured a probe: no probe column, empty CSV cells.
+    expect(r.rows.every((x) => x.probe === null)).toBe(true);
+    expect(ablationMarkdown(r)).not.toContain('probe');
+  });
+
+  it('adds the probe column: mean ± std over the seeds that measured one', () => {
+    const probed = results.map((b) => ({ ...b, probe: { name: 'AP', value: b.metric.value / 10 } }));
+    const r = assembleAblation(manifest, probed);
+    const p5 = r.rows.find((x) => x.method === 'P5')!;
+    expect(p5.probe!.mean).toBeCloseTo(1.1, 12);
+    expect(p5.probe!.std).toBeCloseTo(Math.SQRT2 / 10, 12);
+    expect(ablationMarkdown(r)).toContain('| method | cost | AP | probe AP |');
+    expect(ablationMarkdown(r)).toContain('| P5 | 0.200 | 11.00 ± 1.414 | 1.100 ± 0.1414 |');
+    const [probeMean, probeStd] = ablationCsv(r).split('\n')[1].split(',').slice(4, 6).map(Number);
+    expect(probeMean).toBeCloseTo(1.1, 12);
+    expect(probeStd).toBeCloseTo(Math.SQRT2 / 10, 12);
   });
 
   it('names a cheaper fixed subset that beats the policy, and flags unequal updates', () => {

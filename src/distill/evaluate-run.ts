@@ -27,6 +27,7 @@ import { requireCompleteTransplant, transplantWeights } from './transplant';
 import { createSelectionEnv } from './selection-env';
 import { prepareDistillation } from './setup';
 import { evaluateCheckpoint, type CheckpointEvaluation } from '../eval/checkpoint-evaluation';
+import type { BackboneName } from '../eval/backbones';
 import { evaluationTables, tablesAsMarkdown, tablesAsText } from '../eval/evaluation-report';
 import { writeEvaluationFiles } from '../eval/evaluation-files';
 import { recordSizeBin } from '../eval/policy-by-size';
@@ -93,6 +94,8 @@ export interface EvaluateRunOptions {
    * (default all): one trial update per image and level subset.
    */
   rewards?: { images?: number };
+  /** The backbones the probe trains on (default every one; CheckpointEvaluationInput.probeBackbones). */
+  probeBackbones?: readonly BackboneName[];
 }
 
 /** The transplanted task model's score (`rlpkd eval --task-model`). */
@@ -233,7 +236,13 @@ export async function evaluateRun(options: EvaluateRunOptions): Promise<{
         `(prefix '${taskModel.prefix}'); ${score.task} ${score.metric} ${score.value.toFixed(4)} ` +
         `on ${score.images} held-out images\n`;
     }
-    const evaluation = await evaluateCheckpoint({ setup, checkpointDir: ckpt.dir, selection, log });
+    const evaluation = await evaluateCheckpoint({
+      setup,
+      checkpointDir: ckpt.dir,
+      selection,
+      log,
+      ...(options.probeBackbones ? { probeBackbones: options.probeBackbones } : {}),
+    });
     let rewards: RewardLandscape | { skipped: string } | undefined;
     if (options.rewards) {
       rewards = await heldOutRewardLandscape(setup, distiller, {

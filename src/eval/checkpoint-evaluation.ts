@@ -73,6 +73,11 @@ export interface CheckpointEvaluationInput {
   /** The held-out level selections (heldOutSelection), in held-out image order. */
   selection: SelectionReport;
   log: LogSink;
+  /**
+   * The backbones the probe trains on (default every one): an ablation's branches probe only their own
+   * student, since the teacher and the untrained student are the same in every branch.
+   */
+  probeBackbones?: readonly BackboneName[];
 }
 
 /** A score's primary value, or null for a skipped one. */
@@ -192,7 +197,8 @@ async function runProbes(
     seed: p.seed,
   };
   const scores: Partial<Record<BackboneName, ScoreOrSkip>> = {};
-  for (const b of backbones) {
+  const probed = input.probeBackbones;
+  for (const b of probed ? backbones.filter((x) => probed.includes(x.name)) : backbones) {
     log.info(`eval: probe (${task}, ${p.steps} steps) on the ${b.name} backbone`);
     try {
       scores[b.name] = await probeBackbone(b.model, train, settings, {

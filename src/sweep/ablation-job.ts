@@ -231,7 +231,11 @@ async function runBranch(
     latest = latestCheckpointState(runDir)!;
   }
   await options.onProgress?.({ job: job.id, stage: 'evaluating' });
-  const evaluation = await evaluateRun({ run: runDir });
+  // The probe trains on the branch's own student only: the teacher and the untrained student are the same
+  // in every branch of a seed.
+  const evaluation = await evaluateRun({ run: runDir, probeBackbones: ['studentAfter'] });
+  const probe = evaluation.evaluation.probe;
+  const probeScore = 'scores' in probe ? probe.scores.studentAfter : undefined;
   const s = latest.state;
   const after = [2, 3, 4].map((p) => account(s, p));
   const sum = (k: 'updates' | 'images' | 'cost' | 'seconds' | 'trials') =>
@@ -245,6 +249,9 @@ async function runBranch(
     method: job.method,
     runDir,
     metric: ablationMetric({ summary: evaluation.summary, task: evaluation.evaluation.task }),
+    ...(probeScore && 'value' in probeScore
+      ? { probe: { name: probeScore.metric, value: probeScore.value } }
+      : {}),
     meanCost: images > 0 ? sum('cost') / images : evaluation.summary.selection.meanUsedCost,
     heldOutCost: evaluation.summary.selection.meanUsedCost,
     updates: sum('updates'),

@@ -19,6 +19,8 @@ export interface AblationRow {
   seeds: number;
   meanCost: number;
   metric: { mean: number; std: number | null };
+  /** The probe's metric over the seeds that measured one (null when none did). */
+  probe: { name: string; mean: number; std: number | null } | null;
   /** Kept student updates after phase 1 (per seed; equal for every method) and their wall seconds. */
   updates: number;
   updateSeconds: number;
@@ -78,6 +80,7 @@ export function assembleAblation(
       seeds: rs.length,
       meanCost: mean(rs.map((r) => r.meanCost)),
       metric: { mean: mean(values), std: sampleStd(values) },
+      probe: probeSummary(rs),
       updates: mean(rs.map((r) => r.updates)),
       updateSeconds: mean(rs.map((r) => r.updateSeconds)),
       trials: mean(rs.map((r) => r.trials)),
@@ -117,6 +120,14 @@ export function assembleAblation(
   return { ...report, footer: footerText(report) };
 }
 
+/** Mean ± std of the probe over the results that have one (null when none has). */
+function probeSummary(rs: readonly BranchResult[]): AblationRow['probe'] {
+  const probes = rs.flatMap((r) => (r.probe ? [r.probe] : []));
+  if (probes.length === 0) return null;
+  const values = probes.map((p) => p.value);
+  return { name: probes[0].name, mean: mean(values), std: sampleStd(values) };
+}
+
 function num(x: number): string {
   return Math.abs(x) >= 1e4 || (x !== 0 && Math.abs(x) < 1e-3) ? x.toExponential(3) : x.toPrecision(4);
 }
@@ -153,22 +164,44 @@ function footerText(r: Omit<AblationReport, 'footer'>): string {
   return lines.join('\n');
 }
 
-const COLUMNS = ['method', 'cost', 'metric', 'std', 'updates', 'update_s', 'trials', 'total_s'] as const;
+const COLUMNS = [
+  'method',
+  'cost',
+  'metric',
+  'std',
+  'probe',
+  'probe_std',
+  'updates',
+  'update_s',
+  'trials',
+  'total_s',
+] as const;
 
-/** The table as Markdown, footer included. */
-export function ablationMarkdown(r: AblationReport): string {
-  const head = `| method | cost | ${r.metric.name} | updates | update s | trials | total s |`;
-  const lines = [head, '|---|---:|---:|---:|---:|---:|---:|'];
-  for (const row of r.rows) {
-    lines.push(
-      `| ${row.method} | ${row.meanCost.toFixed(3)} | ${metricCell(row)} | ${row.updates} | ` +
-        `${row.updateSeconds.toFixed(1)} | ${row.trials} | ${row.seconds.toFixed(1)} |`,
-    );
-  }
-  return `${lines.join('\n')}\n\n${r.footer}\n`;
+function probeCell(row: AblationRow): string {
+  const p = row.probe;
+  if (!p) return '–';
+  return p.std === null ? num(p.mean) : `${num(p.mean)} ± ${num(p.std)}`;
 }
 
-/** The table as CSV (one row per method; std empty with one seed). */
+/** The table as Markdown, footer included (a probe column when any branch measured one). */
+export function ablationMarkdown(r: AblationReport): string {
+  const probe = r.rows.find((row) => row.probe)?.probe;
+  const probeHead = probe ? ` probe ${probe.name} |` : '';
+  const head = `| method | cost | ${r.metric.name} |${probeHead} updates | update s | trials | total s |`;
+  const lines = [head, `|---|---:|---:|${probe ? '---:|' : ''}---:|---:|---:|---:|`];
+  for (const row of r.rows) {
+    lines.push(
+      `| ${row.method} | ${row.meanCost.toFixed(3)} | ${metricCell(row)} |${probe ? ` ${probeCell(row)} |` : ''} ` +
+        `${row.updates} | ${row.updateSeconds.toFixed(1)} | ${row.trials} | ${row.seconds.toFixed(1)} |`,
+    );
+  }
+  const probeNote = probe
+    ? "\n\nProbe: a head trained for a few steps on the frozen student (eval.probe), on the branch's student only."
+    : '';
+  return `${lines.join('\n')}\n\n${r.footer}${probeNote}\n`;
+}
+
+/** The table as CSV (one row per method; std empty with one seed, probe empty when not measured). */
 export function ablationCsv(r: AblationReport): string {
   const lines: string[] = [COLUMNS.join(',')];
   for (const row of r.rows) {
@@ -178,6 +211,8 @@ export function ablationCsv(r: AblationReport): string {
         row.meanCost,
         row.metric.mean,
         row.metric.std ?? '',
+        row.probe?.mean ?? '',
+        row.probe?.std ?? '',
         row.updates,
         row.updateSeconds,
         row.trials,

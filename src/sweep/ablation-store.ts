@@ -68,6 +68,8 @@ export interface BranchResult {
   method: string;
   runDir: string;
   metric: AblationMetric;
+  /** The probe's primary metric on the branch's student (a head trained on the frozen backbone), when run. */
+  probe?: { name: string; value: number };
   /** Mean cost share of the levels distilled per image in the branch's kept student updates (phase 3). */
   meanCost: number;
   /** Mean cost share of what the deterministic policy (or the selection) picks on the held-out images. */
