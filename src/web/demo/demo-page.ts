@@ -32,6 +32,15 @@ interface DemoRun {
   } | null;
 }
 
+/** Medians (ms) of `timeSelection`. */
+interface SelectionTimes {
+  parts: number;
+  head: number;
+  trunk: number;
+  policy: number;
+  decision: number;
+}
+
 /** What the page exposes to scripts (and the browser test). */
 interface DemoState {
   ready: boolean;
@@ -43,12 +52,9 @@ interface DemoState {
   /**
    * Median milliseconds over `repeats` runs of the last image with the levels fixed: the level parts
    * together, the head's parts and merge together, the trunk, and the policy's decision on the same
-   * image (for the timing table).
+   * image: its graph runs (`policy`) and those with the state pooling (`decision`), for the timing table.
    */
-  timeSelection?: (
-    levels: string[],
-    repeats: number,
-  ) => Promise<{ parts: number; head: number; trunk: number; policy: number }>;
+  timeSelection?: (levels: string[], repeats: number) => Promise<SelectionTimes>;
 }
 
 declare global {
@@ -348,10 +354,7 @@ function plainTask(task: HeadResult): NonNullable<DemoRun['task']> {
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-async function timeSelection(
-  levels: string[],
-  repeats: number,
-): Promise<{ parts: number; head: number; trunk: number; policy: number }> {
+async function timeSelection(levels: string[], repeats: number): Promise<SelectionTimes> {
   const last = state.runs[state.runs.length - 1];
   if (!model || !last) throw new Error('run an image first');
   const input = Float32Array.from(last.input);
@@ -359,14 +362,23 @@ async function timeSelection(
   const head: number[] = [];
   const trunk: number[] = [];
   const policy: number[] = [];
+  const decision: number[] = [];
   for (let i = 0; i < repeats; i++) {
     const fixed = await model.run(input, { levels });
     parts.push(Object.values(fixed.times.levels).reduce((a, b) => a + b, 0));
     head.push(Object.values(fixed.times.head.parts).reduce((a, b) => a + b, fixed.times.head.merge));
     trunk.push(fixed.times.trunk);
-    policy.push((await model.run(input)).times.policy);
+    const decided = (await model.run(input)).times;
+    policy.push(decided.policy);
+    decision.push(decided.state + decided.policy);
   }
-  return { parts: median(parts), head: median(head), trunk: median(trunk), policy: median(policy) };
+  return {
+    parts: median(parts),
+    head: median(head),
+    trunk: median(trunk),
+    policy: median(policy),
+    decision: median(decision),
+  };
 }
 
 async function start(): Promise<void> {

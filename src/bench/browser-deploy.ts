@@ -1,0 +1,203 @@
+/**
+ * `rlpkd bench deploy`: a policy bundle timed in a real browser. The bundle and the built demo page are
+ * served from 127.0.0.1 (as `rlpkd demo` serves them), Chromium is driven headless through playwright-core
+ * (the system's browser, never a downloaded one), the page runs one seeded image, then times every fixed
+ * selection (deploy-timing.ts) with warm-up runs first: medians over the repeats of the level parts, the
+ * head parts, the trunk and the policy's decision on the same image. The table against the cost model
+ * and the per-session-run overhead are assembled by deploy-timing.ts.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import sharp from 'sharp';
+import { serveBundle } from '../deploy/demo-server';
+import { RlpkdError } from '../errors';
+import { Rng } from '../util/rng';
+import { BUNDLE_META_FILE, type BundleMeta } from '../web/bundle-format';
+import {
+  deployTimingTable,
+  fixedSelections,
+  sessionRunOverhead,
+  type DeployTimingRow,
+  type SelectionTiming,
+  type SessionRunOverhead,
+} from './deploy-timing';
+import { median } from './stats';
+
+/** Where Debian's `chromium` package puts the browser. */
+export const SYSTEM_CHROMIUM = '/usr/bin/chromium';
+
+/**
+ * Flags that make headless Chromium offer its SwiftShader WebGPU adapter on a machine without a GPU
+ * (notes/browser.md): correct, far too slow to time.
+ */
+export const SOFTWARE_WEBGPU_FLAGS: readonly string[] = [
+  '--enable-unsafe-webgpu',
+  '--enable-features=Vulkan',
+  '--use-webgpu-adapter=swiftshader',
+  '--enable-unsafe-swiftshader',
+];
+
+/** How to time a bundle in the browser. */
+export interface BrowserDeployBenchOptions {
+  bundleDir: string;
+  /** 'wasm' (default) or 'webgpu' (SwiftShader's software adapter where there is no GPU). */
+  ep?: 'wasm' | 'webgpu';
+  /** wasm threads (default 1). */
+  threads?: number;
+  /** Timed runs per selection (default 40). */
+  repeats?: number;
+  /** Untimed runs per selection first (default 5). */
+  warmup?: number;
+  /** The browser (default /usr/bin/chromium). */
+  chromium?: string;
+  /** The built page (default the package's dist/web-app). */
+  appDir?: string;
+  /** Called after each selection is timed. */
+  onSelection?: (timing: SelectionTiming) => void;
+}
+
+/** What `benchBrowserDeploy` measures. */
+export interface BrowserDeployBenchResult {
+  bundle: string;
+  input: { width: number; height: number };
+  executionProvider: string;
+  threads: number;
+  repeats: number;
+  warmup: number;
+  browser: string;
+  rows: DeployTimingRow[];
+  overhead?: SessionRunOverhead;
+  /** Median over the selections of the per-selection medians. */
+  trunkMs: number;
+  /** The policy's graph runs per image (one per level for a sequential policy): median over the selections. */
+  policyMs: number;
+  /** The whole decision per image (pooling the state + the policy's runs): median over the selections. */
+  decisionMs: number;
+}
+
+/** The shape of what the page's `rlpkdDemo.timeSelection` resolves to. */
+interface PageTiming {
+  parts: number;
+  head: number;
+  trunk: number;
+  policy: number;
+  decision: number;
+}
+
+function readMeta(bundleDir: string): BundleMeta {
+  const file = path.join(bundleDir, BUNDLE_META_FILE);
+  if (!fs.existsSync(file)) {
+    throw new RlpkdError(`'${bundleDir}' is not a policy bundle (no ${BUNDLE_META_FILE})`, {
+      hint: 'pass the folder `rlpkd export-policy --run RUN --out DIR` wrote',
+    });
+  }
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as BundleMeta;
+}
+
+async function loadPlaywright(): Promise<typeof import('playwright-core')> {
+  try {
+    return await import('playwright-core');
+  } catch (err) {
+    throw new RlpkdError('playwright-core is not installed (it drives the browser)', {
+      hint: 'run `npm ci` in the rl-pyramidkd folder (playwright-core is a development dependency)',
+      cause: err,
+    });
+  }
+}
+
+/** A seeded noise PNG at the bundle's input size (the timed parts do not depend on the content). */
+async function seededImage(width: number, height: number): Promise<Buffer> {
+  const rng = new Rng(15);
+  const px = Buffer.alloc(width * height * 3);
+  for (let i = 0; i < px.length; i++) px[i] = Math.floor(rng.next() * 256);
+  return sharp(px, { raw: { width, height, channels: 3 } })
+    .png()
+    .toBuffer();
+}
+
+/** Times the bundle's fixed selections in Chromium (see the module doc). */
+export async function benchBrowserDeploy(
+  options: BrowserDeployBenchOptions,
+): Promise<BrowserDeployBenchResult> {
+  const bundleDir = path.resolve(options.bundleDir);
+  const meta = readMeta(bundleDir);
+  const executable = options.chromium ?? SYSTEM_CHROMIUM;
+  if (!fs.existsSync(executable)) {
+    throw new RlpkdError(`no browser at ${executable}`, {
+      hint: "install Debian's chromium (`apt-get install chromium`) or pass --chromium <path>",
+    });
+  }
+  const ep = options.ep ?? 'wasm';
+  const threads = options.threads ?? 1;
+  const repeats = options.repeats ?? 40;
+  const warmup = options.warmup ?? 5;
+  const { chromium } = await loadPlaywright();
+  const server = await serveBundle({
+    bundleDir,
+    port: 0,
+    ...(options.appDir !== undefined ? { appDir: options.appDir } : {}),
+  });
+  const browser = await chromium.launch({
+    executablePath: executable,
+    headless: true,
+    args: ['--no-sandbox', ...(ep === 'webgpu' ? SOFTWARE_WEBGPU_FLAGS : [])],
+  });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}?threads=${threads}${ep === 'webgpu' ? '&ep=webgpu' : ''}`);
+    await page.waitForFunction(() => window.rlpkdDemo?.ready || window.rlpkdDemo?.error, undefined, {
+      timeout: 600000,
+    });
+    const pageError = async (): Promise<void> => {
+      const error = await page.evaluate(() => window.rlpkdDemo.error);
+      if (error) {
+        throw new RlpkdError(`the page reports: ${error}`, {
+          hint: 'check the bundle with `rlpkd demo` (or export it again)',
+        });
+      }
+    };
+    await pageError();
+    const { width, height } = meta.input;
+    await page.setInputFiles('#file', {
+      name: 'seeded-noise.png',
+      mimeType: 'image/png',
+      buffer: await seededImage(width, height),
+    });
+    await page.waitForFunction(() => window.rlpkdDemo.runs.length >= 1 || window.rlpkdDemo.error, undefined, {
+      timeout: 600000,
+    });
+    await pageError();
+    const time = (levels: string[], n: number): Promise<PageTiming> =>
+      page.evaluate(([l, k]) => window.rlpkdDemo.timeSelection!(l, k), [levels, n] as [string[], number]);
+    const timings: SelectionTiming[] = [];
+    const policy: number[] = [];
+    const decision: number[] = [];
+    for (const levels of fixedSelections(meta)) {
+      if (warmup > 0) await time(levels, warmup);
+      const t = await time(levels, repeats);
+      const timing = { levels, partsMs: t.parts, headMs: t.head, trunkMs: t.trunk };
+      timings.push(timing);
+      policy.push(t.policy);
+      decision.push(t.decision);
+      options.onSelection?.(timing);
+    }
+    const overhead = sessionRunOverhead(meta, timings);
+    return {
+      bundle: bundleDir,
+      input: { width, height },
+      executionProvider: (await page.evaluate(() => window.rlpkdDemo.executionProvider)) ?? ep,
+      threads,
+      repeats,
+      warmup,
+      browser: `Chromium ${browser.version()}`,
+      rows: deployTimingTable(meta, timings),
+      ...(overhead ? { overhead } : {}),
+      trunkMs: median(timings.map((t) => t.trunkMs)),
+      policyMs: median(policy),
+      decisionMs: median(decision),
+    };
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}
