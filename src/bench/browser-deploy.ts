@@ -11,6 +11,9 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import { serveBundle } from '../deploy/demo-server';
 import { RlpkdError } from '../errors';
+import { GraphBuilder } from '../onnx/graph-builder';
+import { modelToBytes } from '../onnx/model-io';
+import { DataType } from '../onnx/types';
 import { Rng } from '../util/rng';
 import { BUNDLE_META_FILE, type BundleMeta } from '../web/bundle-format';
 import {
@@ -67,6 +70,8 @@ export interface BrowserDeployBenchResult {
   browser: string;
   rows: DeployTimingRow[];
   overhead?: SessionRunOverhead;
+  /** Median ms of a session run of an identity graph on one value: the fixed time measured directly. */
+  emptyRunMs: number;
   /** Median over the selections of the per-selection medians. */
   trunkMs: number;
   /** The policy's graph runs per image (one per level for a sequential policy): median over the selections. */
@@ -113,6 +118,15 @@ async function seededImage(width: number, height: number): Promise<Buffer> {
   return sharp(px, { raw: { width, height, channels: 3 } })
     .png()
     .toBuffer();
+}
+
+/** An identity graph on a [1, 1] tensor: a session run with no work. */
+function identityGraph(): Uint8Array {
+  const b = new GraphBuilder({ name: 'identity' });
+  const x = b.input('x', DataType.FLOAT, [1, 1]);
+  b.node('Identity', [x], {}, { outputs: ['y'] });
+  b.output('y', DataType.FLOAT, [1, 1]);
+  return modelToBytes(b.build());
 }
 
 /** Times the bundle's fixed selections in Chromium (see the module doc). */
@@ -182,6 +196,11 @@ export async function benchBrowserDeploy(
       options.onSelection?.(timing);
     }
     const overhead = sessionRunOverhead(meta, timings);
+    const identity = Array.from(identityGraph());
+    const emptyRunMs = await page.evaluate(([bytes, n]) => window.rlpkdDemo.timeGraph!(bytes, [1, 1], n), [
+      identity,
+      repeats,
+    ] as [number[], number]);
     return {
       bundle: bundleDir,
       input: { width, height },
@@ -192,6 +211,7 @@ export async function benchBrowserDeploy(
       browser: `Chromium ${browser.version()}`,
       rows: deployTimingTable(meta, timings),
       ...(overhead ? { overhead } : {}),
+      emptyRunMs,
       trunkMs: median(timings.map((t) => t.trunkMs)),
       policyMs: median(policy),
       decisionMs: median(decision),

@@ -245,10 +245,13 @@ function printDeploy(r: BrowserDeployBenchResult): void {
   process.stdout.write(
     'prediction: the share of the all-levels MACs (level parts + head parts, meta.json) × the measured all-levels sum\n',
   );
+  process.stdout.write(
+    `fixed time per session run (not in the prediction): ${f(r.emptyRunMs)} ms for an identity graph on one value\n`,
+  );
   if (r.overhead) {
     process.stdout.write(
-      `fixed time per session run (least squares of ms on MACs over the ${r.overhead.points.length} parts timed alone; ` +
-        `not in the prediction): ${f(r.overhead.fixedMs)} ms + ${(r.overhead.msPerMac * 1e6).toFixed(3)} ms per million MACs\n`,
+      `  least squares of ms on MACs over the ${r.overhead.points.length} parts timed alone: ` +
+        `${f(r.overhead.fixedMs)} ms + ${(r.overhead.msPerMac * 1e6).toFixed(3)} ms per million MACs\n`,
     );
   }
   process.stdout.write(

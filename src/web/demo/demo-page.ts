@@ -9,6 +9,7 @@
  * for the browser test to compare with the Node runtime.
  */
 import { AdaptiveModel, type AdaptiveResult, type FloatTensor } from '../adaptive-model';
+import { timeGraphRuns } from '../graph-timing';
 import { imageToInput, type RgbaImage } from '../preprocess';
 import type { HeadResult, TaskOutput } from '../task-head';
 
@@ -55,6 +56,11 @@ interface DemoState {
    * image: its graph runs (`policy`) and those with the state pooling (`decision`), for the timing table.
    */
   timeSelection?: (levels: string[], repeats: number) => Promise<SelectionTimes>;
+  /**
+   * Median milliseconds of a bare session run of the given graph (ONNX bytes, one float input of `dims`)
+   * with the bundle's execution provider: the fixed time of every session run, for the timing table.
+   */
+  timeGraph?: (model: number[], dims: number[], repeats: number) => Promise<number>;
 }
 
 declare global {
@@ -381,6 +387,16 @@ async function timeSelection(levels: string[], repeats: number): Promise<Selecti
   };
 }
 
+async function timeGraph(bytes: number[], dims: number[], repeats: number): Promise<number> {
+  if (!model) throw new Error('the bundle is not loaded');
+  const times = await timeGraphRuns(Uint8Array.from(bytes), dims, {
+    executionProvider: model.executionProvider,
+    repeats,
+    warmup: Math.min(repeats, 5),
+  });
+  return median(times);
+}
+
 async function start(): Promise<void> {
   const query = new URLSearchParams(location.search);
   const ep = query.get('ep') === 'webgpu' ? 'webgpu' : 'wasm';
@@ -406,6 +422,7 @@ async function start(): Promise<void> {
   });
   state.runFiles = runFiles;
   state.timeSelection = timeSelection;
+  state.timeGraph = timeGraph;
   try {
     model = await AdaptiveModel.load(new URL('bundle/', location.href).href, {
       executionProvider: ep,
