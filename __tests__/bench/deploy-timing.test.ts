@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { benchBrowserDeploy } from '../../src/bench/browser-deploy';
 import {
   deployTimingTable,
+  fastestOfRounds,
   fixedSelections,
   selectionCost,
   sessionRunOverhead,
@@ -104,6 +105,18 @@ describe('sessionRunOverhead', () => {
 
   it('is undefined with fewer than two distinct part sizes', () => {
     expect(sessionRunOverhead({ ...meta(), head: null }, [timing(['P5'], 1, 0)])).toBeUndefined();
+  });
+});
+
+describe('fastestOfRounds', () => {
+  it('takes the least of each median over the rounds, per selection matched by its levels', () => {
+    const a = [timing(['P5'], 1, 4), { ...timing(['P4', 'P5'], 3, 2), trunkMs: 0.5 }];
+    const b = [timing(['P4', 'P5'], 2, 6), timing(['P5'], 1.5, 3)];
+    expect(fastestOfRounds([a, b])).toEqual([
+      { levels: ['P5'], partsMs: 1, headMs: 3, trunkMs: 1 },
+      { levels: ['P4', 'P5'], partsMs: 2, headMs: 2, trunkMs: 0.5 },
+    ]);
+    expect(() => fastestOfRounds([a, [b[0]]])).toThrow(/did not time P5/);
   });
 });
 

@@ -130,3 +130,25 @@ export function sessionRunOverhead(
   const fit = fitSubsetTimes(points.map((p) => ({ predictedShare: p.macs, medianMs: p.ms })));
   return fit ? { fixedMs: fit.fixedMs, msPerMac: fit.proportionalMs, points } : undefined;
 }
+
+/**
+ * Per selection (matched by its levels), the least over the rounds of each median: on shared cores other
+ * work only ever adds time. Every round must time the same selections.
+ */
+export function fastestOfRounds(rounds: readonly (readonly SelectionTiming[])[]): SelectionTiming[] {
+  if (rounds.length === 0) throw new Error('fastestOfRounds: no rounds');
+  const key = (t: SelectionTiming): string => t.levels.join('+');
+  return rounds[0].map((first) => {
+    const same = rounds.map((round) => {
+      const t = round.find((x) => key(x) === key(first));
+      if (!t) throw new Error(`fastestOfRounds: a round did not time ${key(first)}`);
+      return t;
+    });
+    return {
+      levels: [...first.levels],
+      partsMs: Math.min(...same.map((t) => t.partsMs)),
+      headMs: Math.min(...same.map((t) => t.headMs)),
+      trunkMs: Math.min(...same.map((t) => t.trunkMs)),
+    };
+  });
+}

@@ -222,6 +222,7 @@ interface DeployFlags {
   threads: number;
   repeats: number;
   warmup: number;
+  rounds: number;
   chromium: string;
   json?: boolean;
 }
@@ -231,7 +232,8 @@ function printDeploy(r: BrowserDeployBenchResult): void {
   const width = Math.max(6, ...r.rows.map((row) => row.levels.join('+').length));
   process.stdout.write(
     `${r.browser}, ${r.executionProvider}, ${r.threads} thread(s), ${r.input.width}×${r.input.height} bundle ${r.bundle}; ` +
-      `median ms per image over ${r.repeats} runs after ${r.warmup} warm-up runs\n` +
+      `median ms per image over ${r.repeats} runs after ${r.warmup} warm-up runs` +
+      `${r.rounds > 1 ? `, the least of ${r.rounds} rounds' medians` : ''}\n` +
       `${'levels'.padEnd(width)}  parts ms  head ms  sum ms  runs  predicted share  predicted ms  measured/predicted\n`,
   );
   for (const row of r.rows) {
@@ -389,6 +391,12 @@ export function registerBench(program: Command): void {
     .option('--threads <n>', 'wasm threads', integer(1), 1)
     .option('--repeats <n>', 'timed runs per selection (medians)', integer(1), 40)
     .option('--warmup <n>', 'untimed runs per selection first', integer(0), 5)
+    .option(
+      '--rounds <n>',
+      'rounds, each in a fresh browser (figures: the least of their medians)',
+      integer(1),
+      1,
+    )
     .option('--chromium <path>', 'the browser', SYSTEM_CHROMIUM)
     .option('--json', 'print JSON')
     .action(async (flags: DeployFlags) => {
@@ -398,6 +406,7 @@ export function registerBench(program: Command): void {
         threads: flags.threads,
         repeats: flags.repeats,
         warmup: flags.warmup,
+        rounds: flags.rounds,
         chromium: flags.chromium,
         ...(flags.json
           ? {}
