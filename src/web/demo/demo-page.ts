@@ -154,6 +154,8 @@ function className(k: number): string {
 
 /** Detections drawn on the image and listed: the best ones (the rest are counted), so the page stays readable. */
 const SHOWN_DETECTIONS = 10;
+/** Least score of a box drawn on the image (the table lists the best ones whatever their score). */
+const DRAWN_SCORE = 0.3;
 
 /** The best boxes with class and score, drawn over the image canvas (image pixels scaled to the canvas). */
 function drawDetections(canvas: HTMLCanvasElement, out: Extract<TaskOutput, { task: 'detection' }>): void {
@@ -162,7 +164,7 @@ function drawDetections(canvas: HTMLCanvasElement, out: Extract<TaskOutput, { ta
   const [sx, sy] = [canvas.width / W, canvas.height / H];
   ctx.font = 'bold 13px "DejaVu Sans", sans-serif';
   ctx.textBaseline = 'top';
-  const shown = out.detections.slice(0, SHOWN_DETECTIONS);
+  const shown = out.detections.slice(0, SHOWN_DETECTIONS).filter((d) => d.score >= DRAWN_SCORE);
   const boxes = shown.map((d) => [d.box[0] * sx, d.box[1] * sy, d.box[2] * sx, d.box[3] * sy]);
   ctx.lineWidth = 2;
   // Boxes worst first, so the best end on top; inset by a pixel so a box on the image border shows.
@@ -254,11 +256,12 @@ function render(name: string, pixels: RgbaImage, r: AdaptiveResult): void {
   else if (out) drawScaled(canvas, pixels);
   else drawScaled(canvas, pixels, finest ? heatmap(r.features[finest.name]) : undefined);
   if (out?.task === 'detection') drawDetections(canvas, out);
-  const overlay = out
-    ? ` (${out.task === 'detection' ? 'detections' : out.task === 'segmentation' ? 'label map' : 'classes below'})`
-    : finest
-      ? ` (overlay: ${finest.name} features)`
-      : '';
+  const drawn = {
+    detection: `detections scoring ≥ ${DRAWN_SCORE}`,
+    segmentation: 'label map',
+    classification: 'classes below',
+  };
+  const overlay = out ? ` (${drawn[out.task]})` : finest ? ` (overlay: ${finest.name} features)` : '';
   el('image-caption').textContent = `${name} — chosen levels: ${r.levels.join(', ')}${overlay}`;
   el('task').innerHTML = taskSummary(r.task);
   const rows = r.decisions.map((d) => {
@@ -316,6 +319,26 @@ function render(name: string, pixels: RgbaImage, r: AdaptiveResult): void {
   }
 }
 
+/** Images kept in the strip under the result, newest first. */
+const HISTORY = 6;
+
+/** A thumbnail of the image as drawn (with its task output), its levels and what they saved. */
+function addToHistory(name: string, r: AdaptiveResult): void {
+  const list = el('history-list');
+  const fig = document.createElement('figure');
+  const thumb = document.createElement('canvas');
+  [thumb.width, thumb.height] = [160, 160];
+  thumb.getContext('2d')!.drawImage(el<HTMLCanvasElement>('image'), 0, 0, thumb.width, thumb.height);
+  const cap = document.createElement('figcaption');
+  const out = r.task?.output;
+  const found = out?.task === 'detection' ? `, ${out.detections.length} detection(s)` : '';
+  cap.textContent = `${name}: ${r.levels.join(', ')}${found}; ${(100 * r.macs.saved).toFixed(1)}% saved`;
+  fig.append(thumb, cap);
+  list.prepend(fig);
+  while (list.children.length > HISTORY) list.lastElementChild!.remove();
+  el('history').hidden = false;
+}
+
 async function runFiles(files: File[]): Promise<void> {
   if (!model) return;
   const budget = Number(el<HTMLInputElement>('budget').value);
@@ -325,6 +348,7 @@ async function runFiles(files: File[]): Promise<void> {
       const { tensor, pixels } = imageToInput(bitmap, model.meta.input);
       const r = await model.run(tensor, fixedLevels ? { levels: fixedLevels } : { budget });
       render(file.name, pixels, r);
+      addToHistory(file.name, r);
       state.runs.push({
         name: file.name,
         budget,
