@@ -256,6 +256,11 @@ function printDeploy(r: BrowserDeployBenchResult): void {
         `${f(r.overhead.fixedMs)} ms + ${(r.overhead.msPerMac * 1e6).toFixed(3)} ms per million MACs\n`,
     );
   }
+  if (r.executionProvider === 'webgpu') {
+    process.stdout.write(
+      "webgpu runs with Chromium's software (SwiftShader) adapter where there is no GPU: a check of the path, not GPU times\n",
+    );
+  }
   process.stdout.write(
     `trunk ${f(r.trunkMs)} ms; policy decision ${f(r.decisionMs)} ms per image (its graph runs ${f(r.policyMs)} ms, ` +
       'the rest pooling the state)\n',
