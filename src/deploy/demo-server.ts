@@ -86,11 +86,47 @@ function fileUnder(root: string, urlPath: string): string | undefined {
   return fs.existsSync(file) && fs.statSync(file).isFile() ? file : undefined;
 }
 
+/** How to serve a bundle beside the built page (the demo's server without a run). */
+export interface BundleServerOptions {
+  /** The bundle folder (meta.json and its ONNX files). */
+  bundleDir: string;
+  /** The built page (default the package's dist/web-app). */
+  appDir?: string;
+  /** TCP port on 127.0.0.1 (default 8080; 0 picks a free one). */
+  port?: number;
+}
+
+/** A running page + bundle server. */
+export interface BundleServer {
+  url: string;
+  close(): Promise<void>;
+}
+
 /** Starts the demo server (see module doc). */
 export async function startDemo(options: DemoOptions): Promise<DemoServer> {
-  const app = path.resolve(demoAppDir(options.appDir));
   const bundleDir = path.resolve(options.bundleDir ?? path.join(options.run, 'policy-bundle'));
+  const appDir = demoAppDir(options.appDir);
   const exported = await ensureBundle(options.run, bundleDir);
+  const server = await serveBundle({
+    bundleDir,
+    appDir,
+    ...(options.port !== undefined ? { port: options.port } : {}),
+  });
+  return { ...server, bundleDir, exported };
+}
+
+/**
+ * Serves the built page at / (and /app/) and a bundle folder under /bundle/ on 127.0.0.1, with the
+ * cross-origin isolation headers (the demo, and `rlpkd bench deploy` on an exported bundle).
+ */
+export async function serveBundle(options: BundleServerOptions): Promise<BundleServer> {
+  const app = path.resolve(demoAppDir(options.appDir));
+  const bundleDir = path.resolve(options.bundleDir);
+  if (!fs.existsSync(path.join(bundleDir, BUNDLE_META_FILE))) {
+    throw new RlpkdError(`'${bundleDir}' is not a policy bundle (no ${BUNDLE_META_FILE})`, {
+      hint: 'pass the folder `rlpkd export-policy --run RUN --out DIR` wrote',
+    });
+  }
   const server = http.createServer((req, res) => {
     const urlPath = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname);
     let file: string | undefined;
@@ -121,8 +157,6 @@ export async function startDemo(options: DemoOptions): Promise<DemoServer> {
   const { port } = server.address() as { port: number };
   return {
     url: `http://127.0.0.1:${port}/`,
-    bundleDir,
-    exported,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

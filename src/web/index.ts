@@ -23,6 +23,7 @@ export { TaskHead } from './task-head';
 export type { HeadResult, HeadTensor, TaskOutput } from './task-head';
 export { readBundle, sha256Hex, urlBundleReader } from './bundle-source';
 export type { BundleReader, LoadedBundleFiles } from './bundle-source';
+export { timeGraphRuns } from './graph-timing';
 export { loadOrtWeb, ortWebVersion, wasmThreads, webEnvironment } from './ort-web';
 export type { OrtWebModule, WebEnvironment, WebExecutionProvider } from './ort-web';
 export { imageToInput, preprocessImage } from './preprocess';

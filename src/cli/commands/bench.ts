@@ -15,6 +15,11 @@ import {
   type TrainStepRun,
   timeTrainStep,
 } from '../../bench/compare';
+import {
+  benchBrowserDeploy,
+  SYSTEM_CHROMIUM,
+  type BrowserDeployBenchResult,
+} from '../../bench/browser-deploy';
 import { benchEpisodeCost, UPDATE_ROUTES, type EpisodeCostResult } from '../../bench/episode-cost';
 import { benchProjectFigures, type ProjectFigures } from '../../bench/project-figures';
 import { demoConfigPath, loadConfig } from '../../config/load-config';
@@ -211,7 +216,58 @@ function printEpisodes(r: EpisodeCostResult): void {
   }
 }
 
-/** Registers `rlpkd bench train-step | compare | all | subsets | episodes`. */
+interface DeployFlags {
+  bundle: string;
+  ep: 'wasm' | 'webgpu';
+  threads: number;
+  repeats: number;
+  warmup: number;
+  rounds: number;
+  chromium: string;
+  json?: boolean;
+}
+
+function printDeploy(r: BrowserDeployBenchResult): void {
+  const f = (x: number): string => x.toFixed(3);
+  const width = Math.max(6, ...r.rows.map((row) => row.levels.join('+').length));
+  process.stdout.write(
+    `${r.browser}, ${r.executionProvider}, ${r.threads} thread(s), ${r.input.width}×${r.input.height} bundle ${r.bundle}; ` +
+      `median ms per image over ${r.repeats} runs after ${r.warmup} warm-up runs` +
+      `${r.rounds > 1 ? `, the least of ${r.rounds} rounds' medians` : ''}\n` +
+      `${'levels'.padEnd(width)}  parts ms  head ms  sum ms  runs  predicted share  predicted ms  measured/predicted\n`,
+  );
+  for (const row of r.rows) {
+    process.stdout.write(
+      `${row.levels.join('+').padEnd(width)}  ${f(row.partsMs).padStart(8)}  ${f(row.headMs).padStart(7)}  ` +
+        `${f(row.measuredMs).padStart(6)}  ${String(row.sessionRuns).padStart(4)}  ` +
+        `${(100 * row.predictedShare).toFixed(2).padStart(14)}%  ${f(row.predictedMs).padStart(12)}  ` +
+        `${row.ratio.toFixed(2).padStart(18)}\n`,
+    );
+  }
+  process.stdout.write(
+    'prediction: the share of the all-levels MACs (level parts + head parts, meta.json) × the measured all-levels sum\n',
+  );
+  process.stdout.write(
+    `fixed time per session run (not in the prediction): ${f(r.emptyRunMs)} ms for an identity graph on one value\n`,
+  );
+  if (r.overhead) {
+    process.stdout.write(
+      `  least squares of ms on MACs over the ${r.overhead.points.length} parts timed alone: ` +
+        `${f(r.overhead.fixedMs)} ms + ${(r.overhead.msPerMac * 1e6).toFixed(3)} ms per million MACs\n`,
+    );
+  }
+  if (r.executionProvider === 'webgpu') {
+    process.stdout.write(
+      "webgpu runs with Chromium's software (SwiftShader) adapter where there is no GPU: a check of the path, not GPU times\n",
+    );
+  }
+  process.stdout.write(
+    `trunk ${f(r.trunkMs)} ms; policy decision ${f(r.decisionMs)} ms per image (its graph runs ${f(r.policyMs)} ms, ` +
+      'the rest pooling the state)\n',
+  );
+}
+
+/** Registers `rlpkd bench train-step | compare | all | subsets | episodes | deploy`. */
 export function registerBench(program: Command): void {
   const bench = program
     .command('bench')
@@ -323,6 +379,51 @@ export function registerBench(program: Command): void {
       });
       if (flags.json) printJson(result);
       else printEpisodes(result);
+    });
+
+  bench
+    .command('deploy')
+    .description(
+      'a policy bundle in Chromium: time of each fixed level selection vs the cost model, policy latency',
+    )
+    .requiredOption('--bundle <dir>', 'bundle folder written by `rlpkd export-policy`')
+    .option(
+      '--ep <provider>',
+      'wasm | webgpu (software adapter without a GPU: not for timing)',
+      choice('wasm', 'webgpu'),
+      'wasm',
+    )
+    .option('--threads <n>', 'wasm threads', integer(1), 1)
+    .option('--repeats <n>', 'timed runs per selection (medians)', integer(1), 40)
+    .option('--warmup <n>', 'untimed runs per selection first', integer(0), 5)
+    .option(
+      '--rounds <n>',
+      'rounds, each in a fresh browser (figures: the least of their medians)',
+      integer(1),
+      1,
+    )
+    .option('--chromium <path>', 'the browser', SYSTEM_CHROMIUM)
+    .option('--json', 'print JSON')
+    .action(async (flags: DeployFlags) => {
+      const result = await benchBrowserDeploy({
+        bundleDir: flags.bundle,
+        ep: flags.ep,
+        threads: flags.threads,
+        repeats: flags.repeats,
+        warmup: flags.warmup,
+        rounds: flags.rounds,
+        chromium: flags.chromium,
+        ...(flags.json
+          ? {}
+          : {
+              onSelection: (t) =>
+                process.stderr.write(
+                  `${t.levels.join('+')}: parts ${t.partsMs.toFixed(3)} ms, head ${t.headMs.toFixed(3)} ms\n`,
+                ),
+            }),
+      });
+      if (flags.json) printJson(result);
+      else printDeploy(result);
     });
 
   stepOptions(

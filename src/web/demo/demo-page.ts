@@ -9,6 +9,7 @@
  * for the browser test to compare with the Node runtime.
  */
 import { AdaptiveModel, type AdaptiveResult, type FloatTensor } from '../adaptive-model';
+import { timeGraphRuns } from '../graph-timing';
 import { imageToInput, type RgbaImage } from '../preprocess';
 import type { HeadResult, TaskOutput } from '../task-head';
 
@@ -32,6 +33,15 @@ interface DemoRun {
   } | null;
 }
 
+/** Medians (ms) of `timeSelection`. */
+interface SelectionTimes {
+  parts: number;
+  head: number;
+  trunk: number;
+  policy: number;
+  decision: number;
+}
+
 /** What the page exposes to scripts (and the browser test). */
 interface DemoState {
   ready: boolean;
@@ -43,12 +53,14 @@ interface DemoState {
   /**
    * Median milliseconds over `repeats` runs of the last image with the levels fixed: the level parts
    * together, the head's parts and merge together, the trunk, and the policy's decision on the same
-   * image (for the timing table).
+   * image: its graph runs (`policy`) and those with the state pooling (`decision`), for the timing table.
    */
-  timeSelection?: (
-    levels: string[],
-    repeats: number,
-  ) => Promise<{ parts: number; head: number; trunk: number; policy: number }>;
+  timeSelection?: (levels: string[], repeats: number) => Promise<SelectionTimes>;
+  /**
+   * Median milliseconds of a bare session run of the given graph (ONNX bytes, one float input of `dims`)
+   * with the bundle's execution provider: the fixed time of every session run, for the timing table.
+   */
+  timeGraph?: (model: number[], dims: number[], repeats: number) => Promise<number>;
 }
 
 declare global {
@@ -142,6 +154,8 @@ function className(k: number): string {
 
 /** Detections drawn on the image and listed: the best ones (the rest are counted), so the page stays readable. */
 const SHOWN_DETECTIONS = 10;
+/** Least score of a box drawn on the image (the table lists the best ones whatever their score). */
+const DRAWN_SCORE = 0.3;
 
 /** The best boxes with class and score, drawn over the image canvas (image pixels scaled to the canvas). */
 function drawDetections(canvas: HTMLCanvasElement, out: Extract<TaskOutput, { task: 'detection' }>): void {
@@ -150,7 +164,7 @@ function drawDetections(canvas: HTMLCanvasElement, out: Extract<TaskOutput, { ta
   const [sx, sy] = [canvas.width / W, canvas.height / H];
   ctx.font = 'bold 13px "DejaVu Sans", sans-serif';
   ctx.textBaseline = 'top';
-  const shown = out.detections.slice(0, SHOWN_DETECTIONS);
+  const shown = out.detections.slice(0, SHOWN_DETECTIONS).filter((d) => d.score >= DRAWN_SCORE);
   const boxes = shown.map((d) => [d.box[0] * sx, d.box[1] * sy, d.box[2] * sx, d.box[3] * sy]);
   ctx.lineWidth = 2;
   // Boxes worst first, so the best end on top; inset by a pixel so a box on the image border shows.
@@ -242,11 +256,12 @@ function render(name: string, pixels: RgbaImage, r: AdaptiveResult): void {
   else if (out) drawScaled(canvas, pixels);
   else drawScaled(canvas, pixels, finest ? heatmap(r.features[finest.name]) : undefined);
   if (out?.task === 'detection') drawDetections(canvas, out);
-  const overlay = out
-    ? ` (${out.task === 'detection' ? 'detections' : out.task === 'segmentation' ? 'label map' : 'classes below'})`
-    : finest
-      ? ` (overlay: ${finest.name} features)`
-      : '';
+  const drawn = {
+    detection: `detections scoring ≥ ${DRAWN_SCORE}`,
+    segmentation: 'label map',
+    classification: 'classes below',
+  };
+  const overlay = out ? ` (${drawn[out.task]})` : finest ? ` (overlay: ${finest.name} features)` : '';
   el('image-caption').textContent = `${name} — chosen levels: ${r.levels.join(', ')}${overlay}`;
   el('task').innerHTML = taskSummary(r.task);
   const rows = r.decisions.map((d) => {
@@ -304,6 +319,26 @@ function render(name: string, pixels: RgbaImage, r: AdaptiveResult): void {
   }
 }
 
+/** Images kept in the strip under the result, newest first. */
+const HISTORY = 6;
+
+/** A thumbnail of the image as drawn (with its task output), its levels and what they saved. */
+function addToHistory(name: string, r: AdaptiveResult): void {
+  const list = el('history-list');
+  const fig = document.createElement('figure');
+  const thumb = document.createElement('canvas');
+  [thumb.width, thumb.height] = [160, 160];
+  thumb.getContext('2d')!.drawImage(el<HTMLCanvasElement>('image'), 0, 0, thumb.width, thumb.height);
+  const cap = document.createElement('figcaption');
+  const out = r.task?.output;
+  const found = out?.task === 'detection' ? `, ${out.detections.length} detection(s)` : '';
+  cap.textContent = `${name}: ${r.levels.join(', ')}${found}; ${(100 * r.macs.saved).toFixed(1)}% saved`;
+  fig.append(thumb, cap);
+  list.prepend(fig);
+  while (list.children.length > HISTORY) list.lastElementChild!.remove();
+  el('history').hidden = false;
+}
+
 async function runFiles(files: File[]): Promise<void> {
   if (!model) return;
   const budget = Number(el<HTMLInputElement>('budget').value);
@@ -313,6 +348,7 @@ async function runFiles(files: File[]): Promise<void> {
       const { tensor, pixels } = imageToInput(bitmap, model.meta.input);
       const r = await model.run(tensor, fixedLevels ? { levels: fixedLevels } : { budget });
       render(file.name, pixels, r);
+      addToHistory(file.name, r);
       state.runs.push({
         name: file.name,
         budget,
@@ -348,10 +384,7 @@ function plainTask(task: HeadResult): NonNullable<DemoRun['task']> {
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-async function timeSelection(
-  levels: string[],
-  repeats: number,
-): Promise<{ parts: number; head: number; trunk: number; policy: number }> {
+async function timeSelection(levels: string[], repeats: number): Promise<SelectionTimes> {
   const last = state.runs[state.runs.length - 1];
   if (!model || !last) throw new Error('run an image first');
   const input = Float32Array.from(last.input);
@@ -359,14 +392,33 @@ async function timeSelection(
   const head: number[] = [];
   const trunk: number[] = [];
   const policy: number[] = [];
+  const decision: number[] = [];
   for (let i = 0; i < repeats; i++) {
     const fixed = await model.run(input, { levels });
     parts.push(Object.values(fixed.times.levels).reduce((a, b) => a + b, 0));
     head.push(Object.values(fixed.times.head.parts).reduce((a, b) => a + b, fixed.times.head.merge));
     trunk.push(fixed.times.trunk);
-    policy.push((await model.run(input)).times.policy);
+    const decided = (await model.run(input)).times;
+    policy.push(decided.policy);
+    decision.push(decided.state + decided.policy);
   }
-  return { parts: median(parts), head: median(head), trunk: median(trunk), policy: median(policy) };
+  return {
+    parts: median(parts),
+    head: median(head),
+    trunk: median(trunk),
+    policy: median(policy),
+    decision: median(decision),
+  };
+}
+
+async function timeGraph(bytes: number[], dims: number[], repeats: number): Promise<number> {
+  if (!model) throw new Error('the bundle is not loaded');
+  const times = await timeGraphRuns(Uint8Array.from(bytes), dims, {
+    executionProvider: model.executionProvider,
+    repeats,
+    warmup: Math.min(repeats, 5),
+  });
+  return median(times);
 }
 
 async function start(): Promise<void> {
@@ -394,6 +446,7 @@ async function start(): Promise<void> {
   });
   state.runFiles = runFiles;
   state.timeSelection = timeSelection;
+  state.timeGraph = timeGraph;
   try {
     model = await AdaptiveModel.load(new URL('bundle/', location.href).href, {
       executionProvider: ep,
