@@ -6,7 +6,9 @@ import { configFromObject } from '../../src/config/load-config';
 import { runNas } from '../../src/nas/run-nas';
 import { featuresYardstick } from '../../src/nas/yardstick';
 import { selectionCost } from '../../src/analysis/selection-cost';
-import { loadModel } from '../../src/onnx/model-io';
+import { loadModel, saveModel } from '../../src/onnx/model-io';
+import { buildFcosHead } from '../../src/heads/fcos-head';
+import { headLevelsOf } from '../../src/heads/head-levels';
 import type { NasReport } from '../../src/nas/report';
 import { Writable } from 'node:stream';
 import { runTraining } from '../../src/distill/pipeline';
@@ -99,6 +101,33 @@ describe('rlpkd nas on a tiny project', () => {
     expect(report.oracle!.objectives).toEqual(oracle.oracle!.objectives);
     expect(report.chosen.objective).toBe(oracle.oracle!.objectives[report.chosen.label]);
     expect(report.regret).toBe(report.chosen.objective - oracle.oracle!.bestObjective);
+  });
+
+  it("scores the same objectives when the run's reward uses the task yardstick (the demo's setting)", async () => {
+    const headFile = path.join(dir, 'teacher-head.onnx');
+    const head = buildFcosHead({
+      levels: headLevelsOf(loadModel(models.teacher), { height: 32, width: 32 }),
+      numClasses: 3,
+      imageHeight: 32,
+      imageWidth: 32,
+      seed: 4,
+    });
+    saveModel(head.model, headFile);
+    const object = tinyConfigObject(dir, models) as { models: Record<string, unknown> };
+    const taskConfig = configFromObject(
+      { ...object, models: { ...object.models, teacher_head: headFile } },
+      { cwd: dir, overrides: ['rl.reward.yardstick=task'] },
+    );
+    expect(taskConfig.rl.reward.yardstick).toBe('task');
+    const { report } = await runNas({
+      config: taskConfig,
+      configSource: configFile,
+      method: 'exhaustive',
+      proxySteps: 2,
+      outDir: path.join(dir, 'nas-task-yardstick'),
+    });
+    // The NAS objective has its own (features) yardstick: the reward's does not change it.
+    expect(report.oracle!.objectives).toEqual(oracle.oracle!.objectives);
   });
 
   it('takes another yardstick and the inference cost of selection-cost', async () => {

@@ -189,7 +189,16 @@ export async function runNas(
     ...options.settings,
   };
   const setup = await prepareDistillation(config, { ep: options.ep ?? config.run.ep, log });
-  const distiller = await createStudentDistiller(setup, log, {
+  // The objective has its own validation yardstick: the distiller must not measure the RL reward's task
+  // yardstick, which needs labels the proxy batches do not carry.
+  const distillerSetup: DistillSetup =
+    config.rl.reward.yardstick === 'features'
+      ? setup
+      : {
+          ...setup,
+          config: { ...config, rl: { ...config.rl, reward: { ...config.rl.reward, yardstick: 'features' } } },
+        };
+  const distiller = await createStudentDistiller(distillerSetup, log, {
     artifactsRoot: path.join(config.run.output_dir, 'nas-artifacts'),
     ...(checkpoint ? { checkpoint } : {}),
   });
