@@ -30,7 +30,7 @@ async function setup() {
   const train = await first(0);
   const val = await first(1);
   const problem = StudentGatedProblem.create(distiller, [train], featuresYardstick(distiller, [val]));
-  return { distiller, student: s.student, pairs: s.pairs, problem, train };
+  return { distiller, student: s.student, pairs: s.pairs, problem, train, val };
 }
 
 describe('unrolled architecture gradient on a tiny student', () => {
@@ -109,6 +109,33 @@ describe('unrolled architecture gradient on a tiny student', () => {
       const along = central(1e-4 / dNorm, d).reduce((a, x, l) => a + gates[l] * x, 0);
       const dot = g.gradient.reduce((a, x, i) => a + x * d[i], 0);
       expect(Math.abs(dot - along)).toBeLessThan(1e-3 * Math.abs(along));
+    } finally {
+      await distiller.release();
+    }
+  });
+
+  it("a trained student's proxy trainings continue its optimizer moments when asked; reset returns to them", async () => {
+    const { distiller, train, val } = await setup();
+    try {
+      const mask = new Float32Array(train.images.dims[0] * 4).fill(1);
+      const weights = new Float32Array(4).fill(0.25);
+      for (let i = 0; i < 3; i++) await distiller.step(train, mask, weights);
+      const kept = distiller.checkpointState();
+      const problem = StudentGatedProblem.create(distiller, [train], featuresYardstick(distiller, [val]), {
+        freshOptimizer: false,
+      });
+      expect(distiller.session.step).toBe(3);
+      await distiller.step(train, mask, weights);
+      await problem.reset();
+      const back = distiller.checkpointState();
+      expect(back.optimizer.step).toBe(3);
+      for (const k of Object.keys(kept.optimizer.state))
+        expect(Array.from(back.optimizer.state[k].data as Float32Array)).toEqual(
+          Array.from(kept.optimizer.state[k].data as Float32Array),
+        );
+      // The default starts every proxy training from a fresh optimizer.
+      StudentGatedProblem.create(distiller, [train], featuresYardstick(distiller, [val]));
+      expect(distiller.session.step).toBe(0);
     } finally {
       await distiller.release();
     }

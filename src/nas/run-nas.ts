@@ -159,10 +159,13 @@ export async function runNas(
   }
   let checkpoint: CheckpointState | undefined;
   let start = 'initial student';
+  let continueMoments = false;
   if (options.fromRun) {
     const ckpt = readRunCheckpoint(openRunDir(options.fromRun.run), options.fromRun.checkpoint, 'eval');
     checkpoint = ckpt.studentTrain;
-    start = `checkpoint ${ckpt.dir}`;
+    const moments = !ckpt.studentTrain.optimizerStateOmitted && ckpt.studentTrain.optimizer.step > 0;
+    start = `checkpoint ${ckpt.dir}${moments ? " (the run's optimizer moments)" : ''}`;
+    continueMoments = moments;
   }
   const key: NasObjectiveKey = {
     config: options.configSource,
@@ -209,7 +212,9 @@ export async function runNas(
     const yardstick = options.yardstick
       ? options.yardstick.create({ setup, distiller, batches })
       : featuresYardstick(distiller, batches);
-    const problem = StudentGatedProblem.create(distiller, train, yardstick);
+    const problem = StudentGatedProblem.create(distiller, train, yardstick, {
+      freshOptimizer: !continueMoments,
+    });
     const space = searchSpace(setup.levelNames, selectionCostFunction(setup, costKind));
     const objective = await SelectionObjective.create(problem, () => yardstick.loss(), space, {
       proxySteps,

@@ -2,7 +2,9 @@
  * The student as a gated bi-level problem: L_train(w, c) = Σ_l c_l·L_l(w)/L on a training batch, so a 0/1
  * gate vector trains exactly as a fixed selection with uniform weights 1/L does (phase 1), and
  * ∂L_train/∂c_l = L_l/L. Every image distils every level; the gates alone decide what counts. The
- * starting state (parameters; a fresh optimizer) is kept so that every proxy training starts from it.
+ * starting state (parameters, and a fresh optimizer or the run's moments) is kept so that every proxy
+ * training starts from it. A trained student continues with its run's moments: a fresh AdamW's first steps
+ * move every weight by about lr, which on a trained student makes every selection worse.
  */
 import type { StudentDistiller, TaughtBatch } from '../distill/student-distiller';
 import type { TrainingSnapshot } from '../training/training-session';
@@ -11,7 +13,7 @@ import type { ValidationYardstick } from './yardstick';
 
 /** A gated problem that can also go back to where it started (a proxy training's start). */
 export interface ProxyTrainable extends GatedSearchProblem {
-  /** Back to the starting parameters with a fresh optimizer (step 0). */
+  /** Back to the starting parameters and optimizer state. */
   reset(): Promise<void>;
 }
 
@@ -34,8 +36,9 @@ export class StudentGatedProblem implements ProxyTrainable {
     distiller: StudentDistiller,
     trainBatches: readonly TaughtBatch[],
     yardstick: ValidationYardstick,
+    options: { freshOptimizer?: boolean } = {},
   ): StudentGatedProblem {
-    distiller.session.resetOptimizerState();
+    if (options.freshOptimizer ?? true) distiller.session.resetOptimizerState();
     return new StudentGatedProblem(distiller, trainBatches, yardstick, distiller.session.snapshot());
   }
 
