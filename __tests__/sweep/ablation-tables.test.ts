@@ -239,4 +239,15 @@ describe('assembleTables', () => {
     );
     expect(csv[5].startsWith('DARTS-LS,"P4 (seed 0), P4 (seed 1)",31,')).toBe(true);
   });
+
+  it('leaves out a detection column no job measured (APl null: no COCO-large object), saying so', () => {
+    const noLarge = results.map((r) =>
+      'taskValues' in r && r.taskValues ? { ...r, taskValues: { ...r.taskValues, APl: null } } : r,
+    );
+    const u = assembleTables(manifest, noLarge);
+    expect(u.metric.columns).toEqual(['AP', 'AP50', 'AP75', 'APs', 'APm']);
+    const t1 = u.tables.find((x) => x.id === 1)!;
+    expect(t1.columns.map((c) => c.key)).not.toContain('APl');
+    expect(t1.notes[0]).toMatch(/^APl: not measured/);
+  });
 });

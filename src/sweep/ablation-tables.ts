@@ -95,20 +95,27 @@ function metricColumns(results: readonly BranchResult[]): {
   name: string;
   higherIsBetter: boolean;
   keys: string[];
+  /** Detection columns left out because some job has no value for them (null: nothing to measure). */
+  unmeasured: string[];
   read: (r: BranchResult, key: string) => number;
 } {
   const first = results[0].metric;
   const withValues = results.every((r) => r.metric.source === 'task' && r.taskValues);
+  // A COCO column no job could measure (APl on images without a COCO-large object: null) is left out.
+  const measured = (k: string) => results.every((r) => typeof r.taskValues![k] === 'number');
   const keys =
     withValues &&
     first.name === 'AP' &&
     DETECTION_COLUMNS.every((k) => results.every((r) => k in r.taskValues!))
-      ? DETECTION_COLUMNS
+      ? DETECTION_COLUMNS.filter((k) => k === first.name || measured(k))
       : [first.name];
+  const unmeasured =
+    withValues && first.name === 'AP' ? DETECTION_COLUMNS.filter((k) => !keys.includes(k)) : [];
   return {
     name: first.name,
     higherIsBetter: first.higherIsBetter,
     keys,
+    unmeasured,
     read: (r, key) => {
       if (key === first.name) return r.metric.value;
       const v = r.taskValues?.[key];
@@ -194,6 +201,11 @@ export function assembleTables(manifest: AblationManifest, all: readonly JobResu
       t1Row('RL', 'rl', 'policy per image', constant('rl')),
     ],
     notes: [
+      ...(metric.unmeasured.length > 0
+        ? [
+            `${metric.unmeasured.join(', ')}: not measured (the evaluation has no value for them, e.g. no COCO-large object in the held-out images), so left out.`,
+          ]
+        : []),
       `${metric.keys.join(', ')}: ${metric.keys.length > 1 ? 'task metrics' : 'measured'} on the held-out split with the distilled student (${metric.higherIsBetter ? 'higher' : 'lower'} is better); cost share: mean share of the all-level distillation work per image in the kept student updates; speedup: wall time of uniform's kept student updates over the method's (same updates, same images).`,
       ...TABLE_NAS_METHODS.map(
         (m) =>
