@@ -30,7 +30,7 @@ import { evaluateCheckpoint, type CheckpointEvaluation } from '../eval/checkpoin
 import type { BackboneName } from '../eval/backbones';
 import { evaluationTables, tablesAsMarkdown, tablesAsText } from '../eval/evaluation-report';
 import { writeEvaluationFiles } from '../eval/evaluation-files';
-import { recordSizeBin } from '../eval/policy-by-size';
+import { heldOutRecords, recordSizeBin } from '../eval/policy-by-size';
 import { formatRewardLandscape, rewardLandscape, type RewardLandscape } from '../eval/reward-landscape';
 import type { SelectionReport } from './evaluation';
 import type { DistillSetup } from './setup';
@@ -61,11 +61,9 @@ export async function heldOutRewardLandscape(
     };
   const M = setup.heldOut.images.dims[0];
   const count = Math.min(M, options.images ?? M);
-  const records = new Map(setup.splits.val.records.map((r) => [r.file, r]));
-  const bins = setup.heldOut.files.map((f) => {
-    const r = records.get(f);
-    return r ? recordSizeBin(r) : 'unlabelled';
-  });
+  const bins = heldOutRecords(setup.heldOut.files, setup.splits.val).map((r) =>
+    r ? recordSizeBin(r) : 'unlabelled',
+  );
   const L = setup.levelNames.length;
   return rewardLandscape({
     distiller,

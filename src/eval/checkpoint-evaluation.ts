@@ -19,7 +19,7 @@ import { TASK_LABELS } from '../teach/task-feeds';
 import { PRIMARY_METRIC, type TaskScore } from '../teach/task-scorer';
 import { runBackbones, type BackboneName, type EvalBackbone } from './backbones';
 import { inferenceCost, type InferenceCost } from './inference-cost';
-import { policyBySize, type PolicyBySize } from './policy-by-size';
+import { heldOutRecords, policyBySize, type PolicyBySize } from './policy-by-size';
 import { probeBackbone } from './probe';
 import { pyramidFidelity, type FidelityReport } from './pyramid-fidelity';
 import {
@@ -147,12 +147,11 @@ export async function evaluateCheckpoint(input: CheckpointEvaluationInput): Prom
     probeSkip || !head ? { skipped: probeSkip! } : await runProbes(input, backbones, head, scoring);
   const ownHead = await ownHeadScores(input, backbones, noLabels, scoring);
 
-  const records = new Map(val.records.map((r) => [r.file, r]));
-  const heldOutRecords = setup.heldOut.files.map((f) => records.get(f));
-  const policy: CheckpointEvaluation['policy'] = heldOutRecords.every((r) => r !== undefined)
+  const records = heldOutRecords(setup.heldOut.files, val);
+  const policy: CheckpointEvaluation['policy'] = records.every((r) => r !== undefined)
     ? policyBySize(
         input.selection.selections,
-        heldOutRecords as NonNullable<(typeof heldOutRecords)[number]>[],
+        records as NonNullable<(typeof records)[number]>[],
         setup.levelNames,
       )
     : { skipped: 'the held-out images are not all records of the held-out split' };

@@ -56,6 +56,15 @@ export function recordSizeBin(record: ImageRecord): SizeBinName {
   return imageSizeBin(boxes.map((b) => objectSizeBin(b.area, record.width! * record.height!)));
 }
 
+/** The record of each held-out file in `split` (undefined where the split has none). */
+export function heldOutRecords(
+  files: readonly string[],
+  split: { records: readonly ImageRecord[] },
+): (ImageRecord | undefined)[] {
+  const byFile = new Map(split.records.map((r) => [r.file, r]));
+  return files.map((f) => byFile.get(f));
+}
+
 /** Average ranks (1-based) of `v`, ties sharing the mean of their positions. */
 export function averageRanks(v: readonly number[]): number[] {
   const order = v.map((x, i) => [x, i] as const).sort((a, b) => a[0] - b[0]);
