@@ -1,6 +1,9 @@
 import { randomSubsetDistribution } from '../../src/distill/random-selection';
 import { rewardLandscape, summarizeLandscape, formatRewardLandscape } from '../../src/eval/reward-landscape';
 import type { Distiller, ImageBatch } from '../../src/rl/distiller';
+import { heldOutRewardLandscape } from '../../src/distill/evaluate-run';
+import type { DistillSetup } from '../../src/distill/setup';
+import type { StudentDistiller } from '../../src/distill/student-distiller';
 
 // Two levels A (cost 0.8) and B (cost 0.2): subsets in bit-mask order A, B, A+B.
 const subsets = [
@@ -96,4 +99,18 @@ describe('reward landscape', () => {
     ]);
     expect(r.subsets).toEqual(subsets);
   });
+});
+
+describe('heldOutRewardLandscape', () => {
+  it.each(['current', 'preconditioned'] as const)(
+    'is skipped, saying why, when trials need the moments (%s) and the checkpoint has none',
+    async (state) => {
+      const setup = { config: { rl: { environment: { trial_optimizer_state: state } } } } as DistillSetup;
+      const r = await heldOutRewardLandscape(setup, {} as StudentDistiller, {
+        selection: { selections: [], histogram: [], meanUsedCost: 0, source: 'fixed' },
+        optimizerStateOmitted: true,
+      });
+      expect(r).toEqual({ skipped: expect.stringContaining(`trial_optimizer_state is ${state}`) });
+    },
+  );
 });

@@ -40,7 +40,8 @@ import { sequentialImageSource } from './image-stream';
 /** What to evaluate. */
 /**
  * The reward landscape of the held-out images for a run's checkpoint, or why it cannot be measured: a
- * checkpoint saved without its optimizer state cannot reproduce trials from the run's moments.
+ * checkpoint saved without its optimizer state cannot reproduce trials from the run's moments (current) or
+ * second moments (preconditioned).
  */
 export async function heldOutRewardLandscape(
   setup: DistillSetup,
@@ -53,10 +54,11 @@ export async function heldOutRewardLandscape(
   },
 ): Promise<RewardLandscape | { skipped: string }> {
   const config = setup.config;
-  if (config.rl.environment.trial_optimizer_state === 'current' && options.optimizerStateOmitted)
+  const state = config.rl.environment.trial_optimizer_state;
+  if (state !== 'fresh' && options.optimizerStateOmitted)
     return {
       skipped:
-        'the checkpoint has no optimizer state, and rl.environment.trial_optimizer_state is current: ' +
+        `the checkpoint has no optimizer state, and rl.environment.trial_optimizer_state is ${state}: ` +
         'evaluate a checkpoint saved with it (checkpoint.optimizer_state: always)',
     };
   const M = setup.heldOut.images.dims[0];
