@@ -146,6 +146,7 @@ describe('runTraining with fixed selections (uniform KD and a NAS-style subset s
       expect(events.some((e) => e.summary?.value.some((v) => v.tag === 'gradnorm/weight/P3'))).toBe(true);
       expect(fs.existsSync(path.join(r.runDir, 'checkpoints', 'final', 'policy.onnx'))).toBe(false);
       expect(r.summaryText).toMatch(/fixed selection/);
+      expect(fs.existsSync(path.join(r.runDir, 'eval.json'))).toBe(true);
       // The summary's held-out figures against a separate evaluation of the initial and final students.
       const setup = await prepareDistillation(tinyConfig(dir, models), { ep: 'cpu', log: silentLog });
       const before = await separateHeldOutLoss(setup, models.student, models.teacher);
@@ -161,4 +162,19 @@ describe('runTraining with fixed selections (uniform KD and a NAS-style subset s
       after.levels.forEach((v, l) => near(s.levelLossAfter[l], v));
     },
   );
+
+  it('evaluate: false ends with the summary and the final checkpoint, without the held-out evaluation', async () => {
+    const dir = tempDir('noeval');
+    const models = writeTinyModels(dir);
+    const r = await runTraining({
+      config: tinyConfig(dir, models, { distill: { selection: ['P4'] } }),
+      evaluate: false,
+      logger: { stream: quiet(), progress: 'lines' },
+    });
+    expect(r.status).toBe('completed');
+    expect(r.summary!.selection.histogram).toEqual([{ subset: 'P4', images: 8, share: 1 }]);
+    expect(r.summaryText).toMatch(/fixed selection/);
+    expect(fs.existsSync(path.join(r.runDir, 'checkpoints', 'final', 'student.onnx'))).toBe(true);
+    expect(fs.existsSync(path.join(r.runDir, 'eval.json'))).toBe(false);
+  });
 });

@@ -90,6 +90,34 @@ describe('assembleAblation', () => {
     expect(probeStd).toBeCloseTo(Math.SQRT2 / 10, 12);
   });
 
+  it('adds COCO AP by object size beside a detection AP where every branch measured it', () => {
+    const sized = results.map((b) => ({
+      ...b,
+      taskValues: { AP: b.metric.value, APs: b.metric.value / 2, APm: b.metric.value + 1, APl: null },
+    }));
+    const r = assembleAblation(manifest, sized);
+    expect(r.bySize).toEqual(['APs', 'APm']); // APl unmeasured (null) in every branch: left out
+    const p5 = r.rows.find((x) => x.method === 'P5')!;
+    expect(p5.bySize.map((m) => m.name)).toEqual(['APs', 'APm']);
+    expect(p5.bySize[0].mean).toBeCloseTo(5.5, 12); // values 5, 6
+    expect(p5.bySize[0].std).toBeCloseTo(Math.SQRT1_2, 12);
+    expect(p5.bySize[1].mean).toBeCloseTo(12, 12);
+    const md = ablationMarkdown(r);
+    expect(md).toContain('| method | cost | AP | APs | APm | updates |');
+    expect(md).toContain('| P5 | 0.200 | 11.00 ± 1.414 | 5.500 ± 0.7071 | 12.00 ± 1.414 | ');
+    expect(md).toContain('APs, APm: COCO AP over objects of area');
+    const csv = ablationCsv(r).split('\n');
+    expect(csv[0]).toBe(
+      'method,cost,metric,std,probe,probe_std,updates,update_s,trials,total_s,APs,APs_std,APm,APm_std',
+    );
+    const p5Line = csv.find((l) => l.startsWith('P5,'))!.split(',');
+    expect(Number(p5Line[10])).toBeCloseTo(5.5, 12);
+    expect(Number(p5Line[12])).toBeCloseTo(12, 12);
+    // One branch without the values: no size columns at all (a half-measured column would mislead).
+    const partial = sized.map((b, i) => (i === 0 ? { ...b, taskValues: undefined } : b));
+    expect(assembleAblation(manifest, partial).bySize).toEqual([]);
+  });
+
   it('names a cheaper fixed subset that beats the policy, and flags unequal updates', () => {
     const r = assembleAblation(manifest, [
       ...results.filter((x) => x.method !== 'P5'),

@@ -61,6 +61,11 @@ export interface TrainOptions {
    * one fails instead of falling back to a held-out carve of the training split.
    */
   requireValSplit?: boolean;
+  /**
+   * Run the held-out evaluation at the end (default true). `rlpkd ablate` passes false: it evaluates each
+   * branch itself (its own probe selection), and evaluating twice doubled a quick branch's time.
+   */
+  evaluate?: boolean;
   /** Aborting it (Ctrl-C) saves a checkpoint after the current unit and stops. */
   signal?: AbortSignal;
   /** Console logger settings (default: stderr, level and progress from the config). */
@@ -242,6 +247,11 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
     ctx = undefined;
     await distiller.release();
     distiller = undefined;
+    const summaryOnly = formatSummary(summary);
+    if (options.evaluate === false) {
+      log.info(`final checkpoint: ${last}`);
+      return { runDir: run.root, status: 'completed', checkpoint: last, summary, summaryText: summaryOnly };
+    }
     const evaluation = await evaluateCheckpoint({
       setup,
       checkpointDir: last,
@@ -250,7 +260,7 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
     });
     const tables = evaluationTables(evaluation, setup.levelNames);
     const checkpoint = { label: path.basename(last), dir: last, final: true };
-    const distillText = describeEvaluatedCheckpoint(checkpoint, run.root) + formatSummary(summary);
+    const distillText = describeEvaluatedCheckpoint(checkpoint, run.root) + summaryOnly;
     writeEvaluationFiles(
       run,
       { ...summary, checkpoint, ...evaluation },
@@ -260,7 +270,7 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
         tablesMarkdown: tablesAsMarkdown(tables),
       },
     );
-    const summaryText = formatSummary(summary) + tablesAsText(tables);
+    const summaryText = summaryOnly + tablesAsText(tables);
     log.info(`final checkpoint: ${last}`);
     return { runDir: run.root, status: 'completed', checkpoint: last, summary, summaryText };
   } catch (err) {

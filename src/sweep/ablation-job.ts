@@ -224,6 +224,8 @@ async function runBranch(
     await options.onProgress?.({ job: job.id, stage: 'training' });
     const r = await runTraining({
       resume: runDir,
+      // The branch is evaluated below (its own student's probe only), not twice.
+      evaluate: false,
       logger: trainLogger(options),
       ...(options.signal ? { signal: options.signal } : {}),
     });

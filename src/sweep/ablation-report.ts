@@ -5,7 +5,8 @@
  * rolled-back trial updates, and the total wall seconds (phase 1 and policy learning included). The fixed
  * subsets' Pareto frontier (non-dominated subsets, linear in cost: viz/pareto.ts) gives where the RL policy
  * lies relative to them, and the footer says which method wins: the best metric at no more than the RL
- * policy's cost.
+ * policy's cost. For detection, COCO's AP by object size (APs, APm, APl) sits beside AP where every branch
+ * measured it: whether a selection helps small objects is what the per-image choice of levels is about.
  */
 import { RlpkdError } from '../errors';
 import { frontierAt, paretoFrontier, type ParetoPoint } from '../viz/pareto';
@@ -21,6 +22,8 @@ export interface AblationRow {
   metric: { mean: number; std: number | null };
   /** The probe's metric over the seeds that measured one (null when none did). */
   probe: { name: string; mean: number; std: number | null } | null;
+  /** Detection AP by object size (the report's `bySize` keys, in that order); empty otherwise. */
+  bySize: { name: string; mean: number; std: number | null }[];
   /** Kept student updates after phase 1 (per seed; equal for every method) and their wall seconds. */
   updates: number;
   updateSeconds: number;
@@ -37,6 +40,8 @@ export interface AblationReport {
   levels: string[];
   costs: number[];
   rows: AblationRow[];
+  /** The COCO size metrics every branch measured (each row's `bySize`), e.g. ['APs', 'APm']. */
+  bySize: string[];
   /** Every method made the same number of kept student updates on the same images, seed by seed. */
   sameUpdates: boolean;
   sameImages: boolean;
@@ -44,6 +49,9 @@ export interface AblationReport {
   winner: { method: string; metric: number; meanCost: number };
   footer: string;
 }
+
+/** COCO's AP by object area (small < 32², medium < 96², large), as the detection evaluation names them. */
+const SIZE_METRICS = ['APs', 'APm', 'APl'] as const;
 
 function mean(xs: readonly number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -70,6 +78,9 @@ export function assembleAblation(
       );
     }
   }
+  const bySize = SIZE_METRICS.filter((k) =>
+    results.every((r) => r.metric.source === 'task' && typeof r.taskValues?.[k] === 'number'),
+  );
   const methods = [...new Set(results.map((r) => r.method))];
   const rows: AblationRow[] = methods.map((method) => {
     const rs = results.filter((r) => r.method === method);
@@ -81,6 +92,10 @@ export function assembleAblation(
       meanCost: mean(rs.map((r) => r.meanCost)),
       metric: { mean: mean(values), std: sampleStd(values) },
       probe: probeSummary(rs),
+      bySize: bySize.map((name) => {
+        const vs = rs.map((r) => r.taskValues![name] as number);
+        return { name, mean: mean(vs), std: sampleStd(vs) };
+      }),
       updates: mean(rs.map((r) => r.updates)),
       updateSeconds: mean(rs.map((r) => r.updateSeconds)),
       trials: mean(rs.map((r) => r.trials)),
@@ -107,6 +122,7 @@ export function assembleAblation(
     levels: [...manifest.levels],
     costs: [...manifest.costs],
     rows,
+    bySize,
     sameUpdates: bySeed((r) => r.updates),
     sameImages: bySeed((r) => r.digest),
     rl: {
@@ -132,8 +148,12 @@ function num(x: number): string {
   return Math.abs(x) >= 1e4 || (x !== 0 && Math.abs(x) < 1e-3) ? x.toExponential(3) : x.toPrecision(4);
 }
 
+function spreadCell(m: { mean: number; std: number | null }): string {
+  return m.std === null ? num(m.mean) : `${num(m.mean)} ± ${num(m.std)}`;
+}
+
 function metricCell(r: AblationRow): string {
-  return r.metric.std === null ? num(r.metric.mean) : `${num(r.metric.mean)} ± ${num(r.metric.std)}`;
+  return spreadCell(r.metric);
 }
 
 function footerText(r: Omit<AblationReport, 'footer'>): string {
@@ -187,23 +207,33 @@ function probeCell(row: AblationRow): string {
 export function ablationMarkdown(r: AblationReport): string {
   const probe = r.rows.find((row) => row.probe)?.probe;
   const probeHead = probe ? ` probe ${probe.name} |` : '';
-  const head = `| method | cost | ${r.metric.name} |${probeHead} updates | update s | trials | total s |`;
-  const lines = [head, `|---|---:|---:|${probe ? '---:|' : ''}---:|---:|---:|---:|`];
+  const sizeHead = r.bySize.map((k) => ` ${k} |`).join('');
+  const head = `| method | cost | ${r.metric.name} |${sizeHead}${probeHead} updates | update s | trials | total s |`;
+  const rule = `|---|---:|---:|${'---:|'.repeat(r.bySize.length)}${probe ? '---:|' : ''}---:|---:|---:|---:|`;
+  const lines = [head, rule];
   for (const row of r.rows) {
+    const sizes = row.bySize.map((m) => ` ${spreadCell(m)} |`).join('');
     lines.push(
-      `| ${row.method} | ${row.meanCost.toFixed(3)} | ${metricCell(row)} |${probe ? ` ${probeCell(row)} |` : ''} ` +
+      `| ${row.method} | ${row.meanCost.toFixed(3)} | ${metricCell(row)} |${sizes}${probe ? ` ${probeCell(row)} |` : ''} ` +
         `${row.updates} | ${row.updateSeconds.toFixed(1)} | ${row.trials} | ${row.seconds.toFixed(1)} |`,
     );
   }
   const probeNote = probe
     ? "\n\nProbe: a head trained for a few steps on the frozen student (eval.probe), on the branch's student only."
     : '';
-  return `${lines.join('\n')}\n\n${r.footer}${probeNote}\n`;
+  const sizeNote =
+    r.bySize.length > 0
+      ? `\n\n${r.bySize.join(', ')}: COCO AP over objects of area < 32², 32²–96², > 96² pixels of the input.`
+      : '';
+  return `${lines.join('\n')}\n\n${r.footer}${probeNote}${sizeNote}\n`;
 }
 
-/** The table as CSV (one row per method; std empty with one seed, probe empty when not measured). */
+/**
+ * The table as CSV (one row per method; std empty with one seed, probe empty when not measured; the size
+ * metrics, when measured, as `<name>,<name>_std` pairs after total_s).
+ */
 export function ablationCsv(r: AblationReport): string {
-  const lines: string[] = [COLUMNS.join(',')];
+  const lines: string[] = [[...COLUMNS, ...r.bySize.flatMap((k) => [k, `${k}_std`])].join(',')];
   for (const row of r.rows) {
     lines.push(
       [
@@ -217,6 +247,7 @@ export function ablationCsv(r: AblationReport): string {
         row.updateSeconds,
         row.trials,
         row.seconds,
+        ...row.bySize.flatMap((m) => [m.mean, m.std ?? '']),
       ].join(','),
     );
   }
