@@ -116,7 +116,7 @@ describe('validation messages', () => {
     expect(err.message).toBe(
       "bad.yaml:7:5: unknown key 'rl.ppo.lrr'; allowed keys at 'rl.ppo': lr, adam_eps, clip_epsilon, gamma, " +
         'gae_lambda, value_coef, entropy_coef, max_grad_norm, ppo_epochs, minibatch_size, rollout_episodes, ' +
-        'target_kl, normalize_advantage, normalize_reward',
+        'target_kl, normalize_advantage, normalize_reward, group_size',
     );
   });
 
@@ -260,7 +260,7 @@ describe('extends and --set', () => {
     expect(errorOf(() => loadConfig(file, { overrides: ['rl.ppo.lrr=1'] })).message).toBe(
       "--set rl.ppo.lrr=1: unknown key 'rl.ppo.lrr'; allowed keys at 'rl.ppo': lr, adam_eps, clip_epsilon, gamma, " +
         'gae_lambda, value_coef, entropy_coef, max_grad_norm, ppo_epochs, minibatch_size, rollout_episodes, ' +
-        'target_kl, normalize_advantage, normalize_reward',
+        'target_kl, normalize_advantage, normalize_reward, group_size',
     );
     expect(errorOf(() => loadConfig(file, { overrides: ['rl.ppo.lr.x=1'] })).message).toBe(
       "--set rl.ppo.lr.x=1: 'rl.ppo.lr' is a value, not a section",

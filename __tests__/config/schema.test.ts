@@ -61,6 +61,19 @@ describe('cross-field rules', () => {
     ).toEqual([]);
   });
 
+  it('rl.ppo.group_size must divide the episodes each environment runs per rollout', () => {
+    const ppo = (group_size: number, rollout_episodes: number, num_parallel_envs = 1) =>
+      configFromObject({
+        ...base,
+        rl: { ppo: { group_size, rollout_episodes }, environment: { num_parallel_envs } },
+      }).rl.ppo.group_size;
+    expect(ppo(4, 32)).toBe(4);
+    expect(ppo(2, 32, 4)).toBe(2); // 8 per environment
+    expect(() => ppo(3, 32)).toThrow(/rl\.ppo\.group_size: .*does not divide the 32 episodes/);
+    expect(() => ppo(4, 32, 4)).not.toThrow();
+    expect(() => ppo(3, 32, 4)).toThrow(/does not divide the 8 episodes/);
+  });
+
   it('selection accepts rl, all, random or a fixed list', () => {
     expect(configFromObject({ ...base, distill: { selection: 'all' } }).distill.selection).toBe('all');
     const r = configFromObject({ ...base, distill: { selection: 'random', random_cost: 0.2 } }).distill;

@@ -54,6 +54,37 @@ describe('RolloutBuffer', () => {
     expect(ep.budgets[3]).toBe(0.5);
   });
 
+  it('group advantages: each episode against the mean return of the other episodes of its group', () => {
+    // 2 envs, 4 episodes of 2 steps each; the reward comes on an episode's second step: 1 + e + b (block b).
+    const buf = new RolloutBuffer({ numSteps: 8, numEnvs: 2, stateDim: 3, decisions: 1, stepsPerEpisode: 2 });
+    for (let t = 0; t < 8; t++) {
+      const b = Math.floor(t / 2);
+      buf.add({
+        states: new Float32Array(6),
+        actions: new Uint8Array(2),
+        kinds: new Uint8Array(2),
+        logits: new Float32Array(2),
+        logProbs: new Float64Array(2),
+        values: Float64Array.from([0.5, 0.5]),
+        rewards: t % 2 === 1 ? [1 + b, 2 + b * b] : [0, 0],
+        dones: t % 2 === 1 ? [1, 1] : [0, 0],
+        budgets: [1, 1],
+      });
+    }
+    buf.computeReturnsAndAdvantages([0, 0], 1, 1);
+    const gae = buf.episodes();
+    buf.useGroupAdvantages(2);
+    const ep = buf.episodes();
+    // Env 0 returns by block 1, 2, 3, 4; groups {0, 1} and {2, 3}: 1 − 2, 2 − 1, 3 − 4, 4 − 3.
+    // Env 1 returns 2, 3, 6, 11: 2 − 3, 3 − 2, 6 − 11, 11 − 6. Episode m = b · 2 + e.
+    const want = [-1, -1, 1, 1, -1, -5, 1, 5];
+    want.forEach((a, m) => expect(Array.from(ep.advantages.subarray(m * 2, m * 2 + 2))).toEqual([a, a]));
+    // Value targets stay the GAE returns.
+    expect(Array.from(ep.returns)).toEqual(Array.from(gae.returns));
+    const odd = new RolloutBuffer({ numSteps: 6, numEnvs: 1, stateDim: 3, decisions: 1, stepsPerEpisode: 2 });
+    expect(() => odd.useGroupAdvantages(2)).toThrow(/computeReturnsAndAdvantages/);
+  });
+
   it('rejects episodes that do not end in lockstep after stepsPerEpisode steps', () => {
     const buf = new RolloutBuffer({ numSteps: 4, numEnvs: 2, stateDim: 3, decisions: 1, stepsPerEpisode: 2 });
     fill(buf, (t) => (t === 0 ? [1, 0] : t % 2 === 1 ? [1, 1] : [0, 0]));

@@ -156,6 +156,47 @@ describe('ParallelDistillationEnv over the demo teacher/student graphs', () => {
     await distiller.release();
   });
 
+  it('episodesPerImage: each group of episodes repeats its images and budgets, then draws new ones', async () => {
+    const batches: ImageBatch[] = [];
+    const source = arrayImageSource(images(8, 5), 2);
+    const recording = { next: async (n: number) => batches[batches.push(await source.next(n)) - 1] };
+    const { env, distiller } = await createEnv({
+      images: recording,
+      numEnvs: 2,
+      phase: 2,
+      budget: [0.3, 1],
+      episodesPerImage: 3,
+      seed: 5,
+    });
+    const policy = await policyFor(env, 5);
+    let cursor = await env.reset();
+    const firstStates = cursor.states;
+    const lossBefore: number[][] = [];
+    const budgets: number[][] = [];
+    for (let episode = 0; episode < 4; episode++) {
+      budgets.push(Array.from(cursor.budgets));
+      if (episode > 0 && episode < 3) expect(Array.from(cursor.states)).toEqual(Array.from(firstStates));
+      const out = await runEpisodes(env, policy, cursor);
+      checkRewards(env, out.rewards, out.infos);
+      lossBefore.push(out.infos.map((i) => i.episode!.lossBefore));
+      cursor = { states: out.states, budgets: out.budgets };
+    }
+    // Episodes 0-2 on the first two images (drawn at reset), episodes 3-5 on the next two (drawn when
+    // episode 2 ended); episode 3's end starts episode 4 on the same images, so no third draw.
+    expect(batches.length).toBe(2);
+    expect(lossBefore[1]).toEqual(lossBefore[0]);
+    expect(lossBefore[2]).toEqual(lossBefore[0]);
+    expect(lossBefore[3]).not.toEqual(lossBefore[0]);
+    expect(budgets[1]).toEqual(budgets[0]);
+    expect(budgets[2]).toEqual(budgets[0]);
+    expect(budgets[3]).not.toEqual(budgets[0]);
+    await policy.release();
+    await distiller.release();
+    await expect(createEnv({ images: source, numEnvs: 1, phase: 3, episodesPerImage: 2 })).rejects.toThrow(
+      /needs phase 2/,
+    );
+  });
+
   it('phase 3 keeps the update; the independent mode decides every level in one step', async () => {
     const { env, distiller } = await createEnv({
       images: arrayImageSource(images(4, 3), 3),

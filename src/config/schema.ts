@@ -358,6 +358,12 @@ const ppoSchema = z.strictObject({
     .describe('stop the PPO epochs early when the approximate KL exceeds this (null = off)'),
   normalize_advantage: z.boolean().default(true).describe('normalize advantages per minibatch'),
   normalize_reward: z.boolean().default(true).describe('scale rewards by the running std of the return'),
+  group_size: posInt()
+    .default(1)
+    .describe(
+      'phase 2: episodes per image (same budget); > 1 scores each against the mean return of the others on ' +
+        'its image (leave-one-out baseline) instead of GAE; rollout_episodes / num_parallel_envs must be a multiple',
+    ),
 });
 
 const environmentSchema = z.strictObject({
@@ -606,6 +612,16 @@ export const runConfigSchema = z
       names.add(t.name);
     });
     checkTaskKeys(c, ctx);
+    const perEnv = Math.ceil(c.rl.ppo.rollout_episodes / c.rl.environment.num_parallel_envs);
+    if (perEnv % c.rl.ppo.group_size !== 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['rl', 'ppo', 'group_size'],
+        message:
+          `${c.rl.ppo.group_size} does not divide the ${perEnv} episodes each environment runs per rollout ` +
+          '(rl.ppo.rollout_episodes / rl.environment.num_parallel_envs, rounded up): choose a divisor',
+      });
+    }
     for (const [key, list] of [
       ['models.levels', c.models.levels],
       ['distill.selection', c.distill.selection],

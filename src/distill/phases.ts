@@ -133,6 +133,7 @@ async function policyIteration(ctx: RunContext, env: ParallelDistillationEnv) {
     nSteps,
     gamma: p.gamma,
     gaeLambda: p.gae_lambda,
+    groupSize: env.episodesPerImage,
   });
   ctx.timings.recordEpisodes(performance.now() - t0, rollout.summaries.length);
   const stats = await ctx.ppoUpdate(rollout.episodes);
@@ -211,7 +212,11 @@ async function runEnvEpochs(
         while (ctx.progress.unit < iters) {
           const unit = ctx.progress.unit;
           const seed = ctx.seed(phase, epoch, unit);
-          env ??= await ctx.createEnv({ images: stream, seed });
+          env ??= await ctx.createEnv({
+            images: stream,
+            seed,
+            ...(phase === 'policy' ? { episodesPerImage: ctx.config.rl.ppo.group_size } : {}),
+          });
           env.reseed(seed);
           if (phase === 'joint') ctx.refreshEnv(env);
           const shown = await iteration(env);

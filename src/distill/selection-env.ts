@@ -22,6 +22,8 @@ export interface SelectionEnvOptions {
   lambda?: number;
   budget?: number | [number, number];
   numEnvs?: number;
+  /** Consecutive episodes per image (phase 2's rl.ppo.group_size; default 1). */
+  episodesPerImage?: number;
 }
 
 /** Level costs in the decision order. */
@@ -52,5 +54,6 @@ export function createSelectionEnv(
     stateKind: c.rl.policy.state,
     ...(setup.stateSources ? { stateSources: setup.stateSources } : {}),
     seed: options.seed,
+    ...(options.episodesPerImage ? { episodesPerImage: options.episodesPerImage } : {}),
   });
 }

@@ -90,6 +90,12 @@ export interface DistillationEnvOptions {
   stateSources?: readonly StateLevel[];
   /** Seeds the budget draws (see reseed). */
   seed?: Seed;
+  /**
+   * Consecutive episodes on the same images and budgets (default 1): a group of K episodes per image
+   * whose returns give each other a baseline (rl.ppo.group_size, rollout-buffer.ts). Phase 2 only: its
+   * trials are rolled back, so the repeats see the same student.
+   */
+  episodesPerImage?: number;
 }
 
 /** N images distilled in lockstep episodes (see module doc). */
@@ -102,6 +108,8 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
   readonly actionMode: ActionMode;
   readonly phase: 2 | 3;
   readonly lambda: number;
+  /** Consecutive episodes per image (DistillationEnvOptions.episodesPerImage). */
+  readonly episodesPerImage: number;
   private readonly distiller: Distiller;
   private readonly layout: StateLayout;
   /** Distiller level index of each decision. */
@@ -121,6 +129,8 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
   private selected = new Uint8Array(0);
   private used: Float64Array = new Float64Array(0);
   private k = 0;
+  /** Episodes still to run on the current images before new ones are drawn. */
+  private repeatsLeft = 0;
 
   constructor(private readonly options: DistillationEnvOptions) {
     if (!Number.isInteger(options.numEnvs) || options.numEnvs < 1) {
@@ -155,6 +165,17 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
     this.actionMode = options.actionMode ?? 'sequential';
     this.phase = options.phase ?? 2;
     this.lambda = options.lambdaTradeoff ?? 0.5;
+    this.episodesPerImage = options.episodesPerImage ?? 1;
+    if (!Number.isInteger(this.episodesPerImage) || this.episodesPerImage < 1) {
+      throw new RlpkdError(
+        `distillation env: episodesPerImage must be a positive integer, got ${options.episodesPerImage}`,
+      );
+    }
+    if (this.episodesPerImage > 1 && this.phase !== 2) {
+      throw new RlpkdError(
+        'distillation env: episodesPerImage > 1 needs phase 2 (trial updates rolled back)',
+      );
+    }
     this.costs = [...options.costs];
     this.levelNames = [...order];
     this.numLevels = order.length;
@@ -213,7 +234,8 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
     if (this.k >= L) {
       infos = await this.finishEpisodes(rewards);
       dones.fill(1);
-      await this.newEpisodes();
+      if (this.repeatsLeft > 0) this.repeatEpisodes();
+      else await this.newEpisodes();
     }
     return { states: this.allStates(), budgets: Float64Array.from(this.budgets), rewards, dones, infos };
   }
@@ -275,8 +297,17 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
     });
   }
 
+  /** Starts the next episodes of a group on the same images and budgets (trials left no trace). */
+  private repeatEpisodes(): void {
+    this.repeatsLeft--;
+    this.selected.fill(0);
+    this.used.fill(0);
+    this.k = 0;
+  }
+
   /** Loads the next N images, measures them (distances and level features), and starts fresh episodes. */
   private async newEpisodes(): Promise<void> {
+    this.repeatsLeft = this.episodesPerImage - 1;
     const N = this.numEnvs;
     const L = this.numLevels;
     const batch = await this.options.images.next(N);

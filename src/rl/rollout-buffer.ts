@@ -2,6 +2,13 @@
  * On-policy storage for one PPO rollout: `numSteps` lockstep steps of `numEnvs` environments, stored
  * time-major as collected, with GAE computed per environment column and then regrouped into whole
  * episodes (the unit the sequential policy is re-evaluated on, by teacher forcing).
+ *
+ * Group baseline (rl.ppo.group_size K > 1): where the environment runs K consecutive episodes per image
+ * and budget, an episode's advantage, on every one of its steps, is its return minus the mean return of
+ * the other K − 1 episodes of its group (the leave-one-out baseline of Kool et al., "Buy 4 REINFORCE
+ * samples, get a baseline for free", 2019). That removes what the image itself contributes to the reward
+ * (how much any update helps it), which a value function fed the state explains only in part; the value
+ * targets stay the GAE returns.
  */
 import { RlpkdError } from '../errors';
 import { allocateEpisodes, copyStep, type EpisodeBatch, type StepRows } from './episode-batch';
@@ -144,6 +151,39 @@ export class RolloutBuffer {
     });
     this.advantages = r.advantages;
     this.returns = r.returns;
+  }
+
+  /**
+   * Replaces the GAE advantages with group-relative ones (module doc): episodes (block b, env e) with
+   * the same ⌊b / K⌋ form a group. Call after computeReturnsAndAdvantages.
+   */
+  useGroupAdvantages(groupSize: number): void {
+    if (!this.advantages) throw new RlpkdError('RolloutBuffer: call computeReturnsAndAdvantages first');
+    const { numSteps: T, numEnvs: N, stepsPerEpisode: S } = this.options;
+    const blocks = T / S;
+    if (!Number.isInteger(groupSize) || groupSize < 2 || blocks % groupSize !== 0) {
+      throw new RlpkdError(
+        `RolloutBuffer: ${blocks} episodes per environment do not split into groups of ${groupSize}`,
+        { hint: 'rl.ppo.rollout_episodes / num_parallel_envs must be a multiple of rl.ppo.group_size' },
+      );
+    }
+    const K = groupSize;
+    const returns = new Float64Array(K);
+    for (let e = 0; e < N; e++) {
+      for (let g = 0; g < blocks / K; g++) {
+        let total = 0;
+        for (let j = 0; j < K; j++) {
+          let r = 0;
+          for (let s = 0; s < S; s++) r += this.rewards[((g * K + j) * S + s) * N + e];
+          returns[j] = r;
+          total += r;
+        }
+        for (let j = 0; j < K; j++) {
+          const a = returns[j] - (total - returns[j]) / (K - 1);
+          for (let s = 0; s < S; s++) this.advantages[((g * K + j) * S + s) * N + e] = a;
+        }
+      }
+    }
   }
 
   /**

@@ -31,6 +31,11 @@ export interface CollectOptions {
   updateNormalizer?: boolean;
   /** Take the mode of each free decision instead of sampling. */
   deterministic?: boolean;
+  /**
+   * Episodes per group on the same image (the environment must repeat them): > 1 replaces the GAE
+   * advantages with the group's leave-one-out baseline (RolloutBuffer.useGroupAdvantages). Default 1.
+   */
+  groupSize?: number;
 }
 
 /** A collected rollout. */
@@ -135,6 +140,7 @@ export async function collectRollout<I extends StepInfo>(
   // nSteps is a multiple of the episode length, so the rollout ends at an episode boundary and nothing
   // is bootstrapped (every last step is a true termination).
   buffer.computeReturnsAndAdvantages(new Float64Array(env.numEnvs), options.gamma, options.gaeLambda);
+  if ((options.groupSize ?? 1) > 1) buffer.useGroupAdvantages(options.groupSize!);
   return { episodes: buffer.episodes(), next: { states, budgets: memory.budgets }, summaries };
 }
 
