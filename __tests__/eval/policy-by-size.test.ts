@@ -76,4 +76,20 @@ describe('policyBySize', () => {
     expect(same.correlation.value).toBeNull();
     expect(same.correlation.reason).toMatch(/same finest selected level/);
   });
+
+  it('with budgets and costs, gives the share of each bin whose budget covers each level', () => {
+    const smallOnes = [rec('s1', [4], 'small'), rec('s2', [4], 'small'), rec('s3', [9], 'small')];
+    const all = [...smallOnes, rec('l1', [2500])];
+    const costs = [0.75, 0.19, 0.05, 0.01];
+    // Budgets 0.8 (everything), 0.2 (P3 and coarser), 0.05 (P4 exactly: ≥ counts), 0.9 for the large image.
+    const r = policyBySize([['P3'], ['P4'], ['P5'], ['P2']], all, LEVELS, {
+      budgets: [0.8, 0.2, 0.05, 0.9],
+      costs,
+    });
+    const small = r.byBin.find((b) => b.bin === 'small')!;
+    expect(small.affordable).toEqual({ P2: 1 / 3, P3: 2 / 3, P4: 1, P5: 1 });
+    expect(small.levels).toEqual({ P2: 0, P3: 1 / 3, P4: 1 / 3, P5: 1 / 3 });
+    expect(r.byBin.find((b) => b.bin === 'large')!.affordable).toEqual({ P2: 1, P3: 1, P4: 1, P5: 1 });
+    expect(policyBySize([['P3']], [smallOnes[0]], LEVELS).byBin[0].affordable).toBeUndefined();
+  });
 });

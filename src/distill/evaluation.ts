@@ -99,6 +99,8 @@ export interface SelectionReport {
   meanUsedCost: number;
   /** 'policy' (deterministic RL policy), 'fixed' (distill.selection all / a list) or 'random'. */
   source: 'policy' | 'fixed' | 'random';
+  /** The policy's: each held-out image's budget (what it could afford caps what it selected). */
+  budgets?: number[];
 }
 
 /** What heldOutSelection needs: the run setup, the policy (if any) and an environment factory. */
@@ -121,6 +123,7 @@ export async function heldOutSelection(ctx: SelectionEvalContext): Promise<Selec
   const order = (names: readonly string[]) => setup.levelNames.filter((n) => names.includes(n));
   let selections: string[][];
   let source: SelectionReport['source'];
+  let budgets: number[] | undefined;
   if (setup.selection === 'rl' && ctx.policy) {
     const env = await ctx.createEnv({
       images: sequentialImageSource(setup.heldOut.images, setup.heldOut.hashes, setup.heldOut.labels),
@@ -130,6 +133,7 @@ export async function heldOutSelection(ctx: SelectionEvalContext): Promise<Selec
     try {
       const r = await evaluatePolicy(ctx.policy, env, { numEpisodes: M, deterministic: true });
       selections = r.summaries.slice(0, M).map((s) => order(s.selectedLevels));
+      budgets = r.summaries.slice(0, M).map((s) => s.budget);
     } finally {
       await env.close();
     }
@@ -155,7 +159,7 @@ export async function heldOutSelection(ctx: SelectionEvalContext): Promise<Selec
     .sort((a, b) => b.images - a.images || (a.subset < b.subset ? -1 : 1));
   const cost = (s: string[]) => s.reduce((a, n) => a + setup.costs[setup.levelNames.indexOf(n)], 0);
   const meanUsedCost = selections.reduce((a, s) => a + cost(s), 0) / M;
-  return { selections, histogram, meanUsedCost, source };
+  return { selections, histogram, meanUsedCost, source, ...(budgets ? { budgets } : {}) };
 }
 
 /** The end-of-run summary. */

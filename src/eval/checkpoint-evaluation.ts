@@ -153,6 +153,7 @@ export async function evaluateCheckpoint(input: CheckpointEvaluationInput): Prom
         input.selection.selections,
         records as NonNullable<(typeof records)[number]>[],
         setup.levelNames,
+        input.selection.budgets ? { budgets: input.selection.budgets, costs: setup.costs } : undefined,
       )
     : { skipped: 'the held-out images are not all records of the held-out split' };
 

@@ -99,6 +99,19 @@ export function evaluationTables(e: CheckpointEvaluation, levelNames: readonly s
           (c.value === null ? `undefined (${c.reason})` : `${c.value.toFixed(3)} over ${c.images} images`),
       ],
     });
+    if (po.byBin.every((b) => b.affordable)) {
+      tables.push({
+        title:
+          'held-out budgets by object size (share of the bin’s images whose budget covers each level’s cost)',
+        header: ['bin', 'images', ...levelNames],
+        rows: po.byBin.map((b) => [
+          b.bin,
+          String(b.images),
+          ...levelNames.map((l) => pct(b.affordable![l] ?? 0)),
+        ]),
+        notes: ['A level is selected only where the budget covers it (unless min_levels forces it on).'],
+      });
+    }
   }
   const k = e.cost;
   const g = (macs: number) => `${(macs / 1e9).toPrecision(4)} GMAC`;

@@ -8,6 +8,10 @@
  * Finest level selected: the index of the finest selected level in the level order (0 = finest, P2 on a
  * P2..P5 pyramid). Correlation: Spearman's ρ (Pearson correlation of the ranks, ties given their average
  * rank), so a policy that moves to coarser levels as objects grow gives ρ > 0.
+ *
+ * With the images' budgets and the level costs, each bin also reports how many of its images could afford
+ * each level at all (budget ≥ the level's cost): a level's selection share can only exceed that where
+ * `min_levels` forces a level on. Budgets are drawn per image, so a bin's shares partly follow the draws.
  */
 import { imageSizeBin, objectSizeBin } from '../data/synthetic-scales';
 import type { ImageRecord } from '../data/types';
@@ -22,6 +26,8 @@ export interface BinSelection {
   images: number;
   /** Level name → share of the bin's images that selected it. */
   levels: Record<string, number>;
+  /** Level name → share of the bin's images whose budget covers the level's cost (when budgets are known). */
+  affordable?: Record<string, number>;
 }
 
 /** A correlation and, when it is undefined (null), why. */
@@ -111,15 +117,20 @@ export function policyBySize(
   selections: readonly (readonly string[])[],
   records: readonly ImageRecord[],
   levelNames: readonly string[],
+  budgets?: { budgets: readonly number[]; costs: readonly number[] },
 ): PolicyBySize {
   const byBin: BinSelection[] = [];
   for (const bin of SIZE_BINS) {
     const idx = records.map((r, i) => (recordSizeBin(r) === bin ? i : -1)).filter((i) => i >= 0);
     if (idx.length === 0) continue;
-    const levels = Object.fromEntries(
-      levelNames.map((l) => [l, idx.filter((i) => selections[i]!.includes(l)).length / idx.length]),
-    );
-    byBin.push({ bin, images: idx.length, levels });
+    const share = (f: (i: number) => boolean) => idx.filter(f).length / idx.length;
+    const levels = Object.fromEntries(levelNames.map((l) => [l, share((i) => selections[i]!.includes(l))]));
+    const affordable = budgets
+      ? Object.fromEntries(
+          levelNames.map((l, k) => [l, share((i) => budgets.budgets[i]! >= budgets.costs[k]!)]),
+        )
+      : undefined;
+    byBin.push({ bin, images: idx.length, levels, ...(affordable ? { affordable } : {}) });
   }
   const xs: number[] = [];
   const ys: number[] = [];
