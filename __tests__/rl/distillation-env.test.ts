@@ -4,6 +4,7 @@ import {
   arrayImageSource,
   ParallelDistillationEnv,
   type DistillationStepInfo,
+  type ImageBatchSource,
 } from '../../src/rl/distillation-env';
 import type { ImageBatch } from '../../src/rl/distiller';
 import { PolicyNetwork } from '../../src/rl/policy';
@@ -39,6 +40,12 @@ async function runEpisodes(
     }
   }
   throw new Error('unreachable');
+}
+
+/** An image source that keeps every batch it hands out (to compare with what the environment measured). */
+function recordingSource(source: ImageBatchSource): { batches: ImageBatch[]; recording: ImageBatchSource } {
+  const batches: ImageBatch[] = [];
+  return { batches, recording: { next: async (n) => batches[batches.push(await source.next(n)) - 1] } };
 }
 
 /** The reward formula, recomputed from what `info` reports. */
@@ -85,9 +92,7 @@ describe('ParallelDistillationEnv over the demo teacher/student graphs', () => {
   ] as [DistillLossKind, number][])(
     'measures the all-level loss Σ_l d(S_l, T_l) per image with the %s distance (tau %s), as plain inference runs do',
     async (loss, cwdTau) => {
-      const batches: ImageBatch[] = [];
-      const source = arrayImageSource(images(6, 4), 4);
-      const recording = { next: async (n: number) => batches[batches.push(await source.next(n)) - 1] };
+      const { batches, recording } = recordingSource(arrayImageSource(images(6, 4), 4));
       const { env, distiller } = await createEnv({
         images: recording,
         numEnvs: 3,
@@ -157,9 +162,8 @@ describe('ParallelDistillationEnv over the demo teacher/student graphs', () => {
   });
 
   it('episodesPerImage: each group of episodes repeats its images and budgets, then draws new ones', async () => {
-    const batches: ImageBatch[] = [];
     const source = arrayImageSource(images(8, 5), 2);
-    const recording = { next: async (n: number) => batches[batches.push(await source.next(n)) - 1] };
+    const { batches, recording } = recordingSource(source);
     const { env, distiller } = await createEnv({
       images: recording,
       numEnvs: 2,

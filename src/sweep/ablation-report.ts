@@ -57,6 +57,16 @@ function mean(xs: readonly number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
+/** Mean and sample standard deviation of values over seeds. */
+function spread(values: readonly number[]): { mean: number; std: number | null } {
+  return { mean: mean(values), std: sampleStd(values) };
+}
+
+/** Whether every result's evaluation has a number for task value `key` (null: nothing to measure). */
+export function measuredByAll(results: readonly BranchResult[], key: string): boolean {
+  return results.every((r) => typeof r.taskValues?.[key] === 'number');
+}
+
 /** Sample standard deviation (n − 1), null for fewer than two values. */
 export function sampleStd(xs: readonly number[]): number | null {
   if (xs.length < 2) return null;
@@ -78,8 +88,8 @@ export function assembleAblation(
       );
     }
   }
-  const bySize = SIZE_METRICS.filter((k) =>
-    results.every((r) => r.metric.source === 'task' && typeof r.taskValues?.[k] === 'number'),
+  const bySize = SIZE_METRICS.filter(
+    (k) => results.every((r) => r.metric.source === 'task') && measuredByAll(results, k),
   );
   const methods = [...new Set(results.map((r) => r.method))];
   const rows: AblationRow[] = methods.map((method) => {
@@ -90,12 +100,9 @@ export function assembleAblation(
       fixed: method !== 'rl' && method !== 'random',
       seeds: rs.length,
       meanCost: mean(rs.map((r) => r.meanCost)),
-      metric: { mean: mean(values), std: sampleStd(values) },
+      metric: spread(values),
       probe: probeSummary(rs),
-      bySize: bySize.map((name) => {
-        const vs = rs.map((r) => r.taskValues![name] as number);
-        return { name, mean: mean(vs), std: sampleStd(vs) };
-      }),
+      bySize: bySize.map((name) => ({ name, ...spread(rs.map((r) => r.taskValues![name] as number)) })),
       updates: mean(rs.map((r) => r.updates)),
       updateSeconds: mean(rs.map((r) => r.updateSeconds)),
       trials: mean(rs.map((r) => r.trials)),
@@ -140,8 +147,7 @@ export function assembleAblation(
 function probeSummary(rs: readonly BranchResult[]): AblationRow['probe'] {
   const probes = rs.flatMap((r) => (r.probe ? [r.probe] : []));
   if (probes.length === 0) return null;
-  const values = probes.map((p) => p.value);
-  return { name: probes[0].name, mean: mean(values), std: sampleStd(values) };
+  return { name: probes[0].name, ...spread(probes.map((p) => p.value)) };
 }
 
 function num(x: number): string {
@@ -198,9 +204,7 @@ const COLUMNS = [
 ] as const;
 
 function probeCell(row: AblationRow): string {
-  const p = row.probe;
-  if (!p) return '–';
-  return p.std === null ? num(p.mean) : `${num(p.mean)} ± ${num(p.std)}`;
+  return row.probe ? spreadCell(row.probe) : '–';
 }
 
 /** The table as Markdown, footer included (a probe column when any branch measured one). */

@@ -12,7 +12,7 @@
  *   (training-stability.ts).
  */
 import { RlpkdError } from '../errors';
-import { sampleStd } from './ablation-report';
+import { measuredByAll, sampleStd } from './ablation-report';
 import { TABLE_NAS_METHODS, jobId, type TableNasMethod } from './ablation-plan';
 import type { AblationManifest, BranchResult, JobResult, NasJobResult } from './ablation-store';
 import { tableVariantSources, type TableVariantSource } from './table-plan';
@@ -102,7 +102,7 @@ function metricColumns(results: readonly BranchResult[]): {
   const first = results[0].metric;
   const withValues = results.every((r) => r.metric.source === 'task' && r.taskValues);
   // A COCO column no job could measure (APl on images without a COCO-large object: null) is left out.
-  const measured = (k: string) => results.every((r) => typeof r.taskValues![k] === 'number');
+  const measured = (k: string) => measuredByAll(results, k);
   const keys =
     withValues &&
     first.name === 'AP' &&
