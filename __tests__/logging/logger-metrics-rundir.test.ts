@@ -132,7 +132,7 @@ describe('Logger', () => {
 });
 
 describe('MetricsWriter', () => {
-  it('appends JSON lines, keeps records up to a resume step, tolerates a cut-off last line', () => {
+  it('appends JSON lines, keeps a resume point\'s records (by step, or by count), tolerates a cut-off last line', () => {
     const file = path.join(tmp, 'metrics.jsonl');
     const w = new MetricsWriter(file, { now: () => 0 });
     for (let step = 1; step <= 5; step++) w.write({ step, phase: 1, loss: 1 / step });
@@ -154,6 +154,24 @@ describe('MetricsWriter', () => {
       [2, 0.5],
       [3, 1 / 3],
       [4, 0.3],
+    ]);
+    // A checkpoint's record count: records of its own step written after it are dropped too.
+    const w2 = new MetricsWriter(file, { now: () => 0 });
+    expect(w2.records).toBe(4);
+    w2.write({ step: 4, phase: 2, reward: 1 });
+    const atCheckpoint = w2.records;
+    w2.write({ step: 4, phase: 3, loss: 0.2 });
+    w2.write({ step: 5, phase: 3, loss: 0.1 });
+    w2.close();
+    const again = new MetricsWriter(file, { keepRecords: atCheckpoint, keepUpToStep: 99, now: () => 0 });
+    expect(again.records).toBe(5);
+    again.close();
+    expect(readMetrics(file).map((r) => [r.step, r.phase ?? null])).toEqual([
+      [1, 1],
+      [2, 1],
+      [3, 1],
+      [4, null],
+      [4, 2],
     ]);
     fs.writeFileSync(file, '{"step":1}\nnot json\n{"step":2}\n');
     expect(() => readMetrics(file)).toThrow(/line 2 is not a metrics record/);

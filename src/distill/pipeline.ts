@@ -174,7 +174,14 @@ export async function runTraining(options: TrainOptions): Promise<TrainResult> {
   const log = new Logger({ ...loggerBase, file: run.logFile });
   early.replay(log);
   const progress = new RunProgress(resumed?.state);
-  const metrics = new MetricsWriter(run.metricsFile, resumed ? { keepUpToStep: progress.globalStep } : {});
+  const metrics = new MetricsWriter(
+    run.metricsFile,
+    !resumed
+      ? {}
+      : resumed.state.metricsRecords !== undefined
+        ? { keepRecords: resumed.state.metricsRecords }
+        : { keepUpToStep: progress.globalStep },
+  );
   const tb = config.logging.tensorboard
     ? new TensorBoardWriter(
         run.file('tensorboard'),

@@ -88,6 +88,11 @@ export interface RunStateJson {
   updates?: UpdateAccount[];
   /** ISO time of writing. */
   savedAt: string;
+  /**
+   * Records metrics.jsonl held when the checkpoint was taken: a resume keeps those and drops the later ones
+   * (absent in older checkpoints: records up to the cursor's step are kept).
+   */
+  metricsRecords?: number;
 }
 
 /**

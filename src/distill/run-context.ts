@@ -377,6 +377,7 @@ export class RunContext {
       label: label ?? this.progress.label(),
       returnScaler: this.scaler.toJSON(),
       savedAt: new Date().toISOString(),
+      metricsRecords: this.metrics.records,
     });
     return {
       state,

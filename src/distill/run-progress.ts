@@ -174,7 +174,9 @@ export class RunProgress {
   }
 
   /** The state as a checkpoint stores it (a copy), with the given extras. */
-  toState(extra: Partial<Pick<RunStateJson, 'label' | 'returnScaler' | 'savedAt'>> = {}): RunStateJson {
+  toState(
+    extra: Partial<Pick<RunStateJson, 'label' | 'returnScaler' | 'savedAt' | 'metricsRecords'>> = {},
+  ): RunStateJson {
     return { ...structuredClone(this.s), ...structuredClone(extra), version: RUN_STATE_VERSION };
   }
 }

@@ -1,6 +1,8 @@
 /**
  * `metrics.jsonl`: one JSON object per logged step, appended as it happens, so a crashed run keeps its
- * history and any tool (jq, pandas) can read it. Resuming cuts records past the checkpoint's step.
+ * history and any tool (jq, pandas) can read it. Resuming keeps the records the checkpoint had seen (a
+ * checkpoint stores their count: records of the checkpoint's own step can come before or after it) and
+ * drops the rest, which the resumed run writes again.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -15,7 +17,12 @@ export interface MetricsRecord {
 
 /** Options of MetricsWriter. */
 export interface MetricsWriterOptions {
-  /** Resume: keep only the existing records with step <= this, drop the rest (atomically), then append. */
+  /** Resume: keep only the first this many existing records, drop the rest (atomically), then append. */
+  keepRecords?: number;
+  /**
+   * Resume from a checkpoint that stored no record count (older runs): keep the records with step <= this.
+   * Ignored when `keepRecords` is given.
+   */
   keepUpToStep?: number;
   /** Clock in milliseconds (tests). */
   now?: () => number;
@@ -25,6 +32,7 @@ export interface MetricsWriterOptions {
 export class MetricsWriter {
   private fd: number | undefined;
   private readonly now: () => number;
+  private count = 0;
 
   constructor(
     readonly file: string,
@@ -32,9 +40,15 @@ export class MetricsWriter {
   ) {
     this.now = options.now ?? Date.now;
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    if (options.keepUpToStep !== undefined && fs.existsSync(file)) {
-      const kept = readMetrics(file).filter((r) => r.step <= options.keepUpToStep!);
+    const { keepRecords, keepUpToStep } = options;
+    if ((keepRecords !== undefined || keepUpToStep !== undefined) && fs.existsSync(file)) {
+      const all = readMetrics(file);
+      const kept =
+        keepRecords !== undefined ? all.slice(0, keepRecords) : all.filter((r) => r.step <= keepUpToStep!);
       writeFileAtomic(file, kept.map((r) => `${JSON.stringify(r)}\n`).join(''));
+      this.count = kept.length;
+    } else if (fs.existsSync(file)) {
+      this.count = readMetrics(file).length;
     }
     this.fd = fs.openSync(file, 'a');
   }
@@ -43,6 +57,12 @@ export class MetricsWriter {
   write(record: MetricsRecord): void {
     if (this.fd === undefined) throw new RlpkdError(`metrics file '${this.file}' is already closed`);
     fs.writeSync(this.fd, `${JSON.stringify({ time: new Date(this.now()).toISOString(), ...record })}\n`);
+    this.count++;
+  }
+
+  /** Records the file holds (kept on opening plus written since): what a checkpoint stores. */
+  get records(): number {
+    return this.count;
   }
 
   /** Closes the file. */

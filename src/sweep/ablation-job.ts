@@ -173,7 +173,13 @@ function createBranch(
   const run = createRunDirAt(tmp);
   writeResolvedConfig(run.root, config, [...sources, `rlpkd ablate: branch ${id} of ${phaseOne.checkpoint}`]);
   const label = path.basename(phaseOne.checkpoint);
-  fs.cpSync(phaseOne.checkpoint, path.join(run.checkpointsDir, label), { recursive: true });
+  const copy = path.join(run.checkpointsDir, label);
+  fs.cpSync(phaseOne.checkpoint, copy, { recursive: true });
+  // The branch's metrics.jsonl starts empty: a resume from this checkpoint keeps none of its records (a
+  // branch killed before its own first checkpoint must not keep what that attempt logged).
+  const stateFile = path.join(copy, CHECKPOINT_FILES.state);
+  const state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as RunStateJson;
+  writeFileAtomic(stateFile, `${JSON.stringify({ ...state, metricsRecords: 0 }, null, 2)}\n`);
   writeFileAtomic(path.join(run.checkpointsDir, LATEST_POINTER), `${label}\n`);
   // The artifacts are cached by content: the phase-1 run's fit the branch and save building them again.
   const artifacts = path.join(phaseOne.runDir, 'artifacts');
