@@ -132,7 +132,7 @@ describe('Logger', () => {
 });
 
 describe('MetricsWriter', () => {
-  it('appends JSON lines, keeps a resume point\'s records (by step, or by count), tolerates a cut-off last line', () => {
+  it("appends JSON lines, keeps a resume point's records (by step, or by count), tolerates a cut-off last line", () => {
     const file = path.join(tmp, 'metrics.jsonl');
     const w = new MetricsWriter(file, { now: () => 0 });
     for (let step = 1; step <= 5; step++) w.write({ step, phase: 1, loss: 1 / step });
