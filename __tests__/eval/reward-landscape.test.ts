@@ -98,6 +98,32 @@ describe('reward landscape', () => {
       [0.05, 0.05, 0.1],
     ]);
     expect(r.subsets).toEqual(subsets);
+    // The 'share' quality: each subset's gain over the all-level subset's (the last trial).
+    next = 0;
+    const shares = await rewardLandscape({
+      distiller: {
+        ...distiller,
+        trial: async (b, mask) => ({
+          perSample: new Float32Array(2),
+          after: new Float32Array(2),
+          afterYardstick: Float64Array.of(value(b) - 0.1 * mask[0] - 0.3 * mask[1]),
+        }),
+      },
+      images: {
+        next: async () => ({ images: { data: Float32Array.of(pixels[next++]), dims: [1, 1, 1, 1] } }),
+      },
+      count: 2,
+      levelNames: ['A', 'B'],
+      costs: [0.8, 0.2],
+      weights: Float32Array.of(0.5, 0.5),
+      lambda: 0.5,
+      quality: 'share',
+      bins: ['small', 'large'],
+    });
+    expect(shares.images.map((im) => im.quality.map((q) => Number(q.toFixed(12))))).toEqual([
+      [0.25, 0.75, 1],
+      [0.25, 0.75, 1],
+    ]);
   });
 });
 

@@ -416,6 +416,15 @@ const rewardSchema = z.strictObject({
         '(models.teacher_head; needs labels); trial updates train as kept updates do either way (the selected ' +
         'distillation losses, plus the task loss when task_loss_weight > 0)',
     ),
+  quality: z
+    .enum(['relative', 'share'])
+    .default('relative')
+    .describe(
+      "the reward's quality term: relative = (L_before − L_after)/L_before (SPEC.md); share = the update's gain " +
+        'as a share of the gain an all-level trial update of the same image achieves (one more trial per batch ' +
+        'of images): it takes out how much an image can improve at all, so the reward says which levels carry ' +
+        "the image's gain; scores are ~1 rather than ~0.01, so λ is set accordingly (src/rl/reward-quality.ts)",
+    ),
 });
 
 const rlSchema = z.strictObject({

@@ -75,6 +75,7 @@ export async function heldOutRewardLandscape(
     costs: setup.costs,
     weights: Float32Array.from(options.weights ?? new Array<number>(L).fill(1 / L)),
     lambda: config.rl.environment.lambda_tradeoff,
+    quality: config.rl.reward.quality,
     bins,
     ...(options.selection.source === 'policy' ? { policy: options.selection.selections } : {}),
   });

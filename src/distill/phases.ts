@@ -129,6 +129,7 @@ async function policyIteration(ctx: RunContext, env: ParallelDistillationEnv) {
   const p = ctx.config.rl.ppo;
   const { nSteps } = ctx.rolloutSteps(env.numEnvs);
   const t0 = performance.now();
+  const references = env.referenceTrials;
   const rollout = await collectRollout(policy, training, start, {
     nSteps,
     gamma: p.gamma,
@@ -138,8 +139,8 @@ async function policyIteration(ctx: RunContext, env: ParallelDistillationEnv) {
   ctx.timings.recordEpisodes(performance.now() - t0, rollout.summaries.length);
   const stats = await ctx.ppoUpdate(rollout.episodes);
   const eps = rollout.summaries;
-  // One batched trial update (rolled back) per episode batch.
-  ctx.progress.recordTrials(ctx.progress.phase, eps.length / env.numEnvs);
+  // One batched trial update (rolled back) per episode batch, and the 'share' quality's all-level ones.
+  ctx.progress.recordTrials(ctx.progress.phase, eps.length / env.numEnvs + env.referenceTrials - references);
   const subsets = new Set(eps.map((e) => e.selectedLevels.join('+')));
   ctx.logScalars(
     {

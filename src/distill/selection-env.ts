@@ -47,6 +47,7 @@ export function createSelectionEnv(
     phase: 2,
     budget: options.budget ?? c.rl.environment.budget,
     lambdaTradeoff: options.lambda ?? c.rl.environment.lambda_tradeoff,
+    quality: c.rl.reward.quality,
     levelOrder: setup.decisionOrder,
     costs: decisionCosts(setup),
     levelWeights: options.weights ?? new Array<number>(L).fill(1 / L),

@@ -3,7 +3,8 @@
  * non-empty level subset, the reward the environment would pay for that choice — one trial update of the
  * checkpoint's student on that image alone, the yardstick measured before and after, the update rolled back
  * (exactly phase 2's trial) — so
- *   reward(image, S) = (L_before − L_after(S)) / L_before + λ·(1 − cost(S)).
+ *   reward(image, S) = (L_before − L_after(S)) / L_before + λ·(1 − cost(S))
+ * (or, with rl.reward.quality 'share', the first term as a share of the all-level subset's gain).
  * It answers what the policy's own reward says about it, without the noise of training: the deterministic
  * policy's mean reward on its held-out choices beside a random selection at the same mean cost (the exact
  * expectation under the ablation's maximum-entropy distribution, random-selection.ts), the best single fixed
@@ -18,6 +19,7 @@
  */
 import type { Distiller, ImageBatch } from '../rl/distiller';
 import { RlpkdError } from '../errors';
+import { qualityTerm, type RewardQuality } from '../rl/reward-quality';
 import type { ImageBatchSource } from '../rl/distillation-env';
 import { randomSubsetDistribution } from '../distill/random-selection';
 
@@ -60,6 +62,8 @@ export interface RewardLandscapeInput {
   /** Level weights of the distillation loss (the environment's). */
   weights: Float32Array;
   lambda: number;
+  /** The reward's quality term (rl.reward.quality; default 'relative'). */
+  quality?: RewardQuality;
   /** Object-size bin per image. */
   bins: readonly string[];
   /** The deterministic policy's subset per image (level names), when the run has a policy. */
@@ -88,14 +92,17 @@ export async function rewardLandscape(input: RewardLandscapeInput): Promise<Rewa
     const batch: ImageBatch = await input.distiller.prepare(await input.images.next(1));
     const before = await input.distiller.evaluate(batch);
     const lossBefore = before.yardstick ? before.yardstick[0] : before.distances.reduce((a, b) => a + b, 0);
-    const quality: number[] = [];
+    const afters: number[] = [];
     for (const m of masks) {
       const mask = new Float32Array(L);
       for (let l = 0; l < L; l++) if (m & (1 << l)) mask[l] = 1;
       const t = await input.distiller.trial(batch, mask, input.weights);
-      const after = t.afterYardstick ? t.afterYardstick[0] : t.after.reduce((a, b) => a + b, 0);
-      quality.push(lossBefore > 0 ? (lossBefore - after) / lossBefore : 0);
+      afters.push(t.afterYardstick ? t.afterYardstick[0] : t.after.reduce((a, b) => a + b, 0));
     }
+    // The last mask selects every level: the 'share' quality's reference.
+    const quality = afters.map((after) =>
+      qualityTerm(input.quality ?? 'relative', lossBefore, after, afters[afters.length - 1]),
+    );
     images.push({ bin: input.bins[i], lossBefore, quality });
   }
   return summarizeLandscape(images, subsets, input.lambda, input.policy?.slice(0, input.count));

@@ -6,7 +6,9 @@
  * for ONE batched update (mask[n, l] = level l was selected for image n), with each image's all-level
  * distillation loss measured before and after, and pays
  *   reward = (L_before − L_after)/L_before + λ·(1 − used_cost)
- * on the last step (0 before). L is a fixed yardstick: Σ_l d(S_l, T_l) over ALL levels, never the
+ * on the last step (0 before); with the 'share' quality (reward-quality.ts) the first term is the share of
+ * the gain an all-level trial update of the same images achieves, measured once per batch of images (a
+ * group's repeats reuse it). L is a fixed yardstick: Σ_l d(S_l, T_l) over ALL levels, never the
  * selected ones, with d the distance the student trains on; or, when the distiller measures one (the task
  * yardstick), the image's loss on that yardstick. Phase 2 makes it a trial update (the
  * distiller restores the student bit for bit); phase 3 keeps it.
@@ -19,6 +21,7 @@
 import { RlpkdError } from '../errors';
 import type { HostTensor } from '../runtime/tensors';
 import { Rng, type Seed } from '../util/rng';
+import { qualityTerm, type RewardQuality } from './reward-quality';
 import type { Distiller, ImageBatch } from './distiller';
 import {
   pooledStateFeatures,
@@ -51,7 +54,7 @@ export interface DistillationEpisodeSummary extends EpisodeSummary {
   lossAfter: number;
   /** The image's loss over its selected levels, the part of the batched update it contributed. */
   distillLoss: number;
-  /** (lossBefore − lossAfter)/lossBefore. */
+  /** The quality term: (lossBefore − lossAfter)/lossBefore, or its share of the all-level gain. */
   qualityReward: number;
   /** λ·(1 − usedCost). */
   efficiencyReward: number;
@@ -90,6 +93,8 @@ export interface DistillationEnvOptions {
   stateSources?: readonly StateLevel[];
   /** Seeds the budget draws (see reseed). */
   seed?: Seed;
+  /** The reward's quality term (reward-quality.ts; default 'relative'). */
+  quality?: RewardQuality;
   /**
    * Consecutive episodes on the same images and budgets (default 1): a group of K episodes per image
    * whose returns give each other a baseline (rl.ppo.group_size, rollout-buffer.ts). Phase 2 only: its
@@ -108,6 +113,9 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
   readonly actionMode: ActionMode;
   readonly phase: 2 | 3;
   readonly lambda: number;
+  readonly quality: RewardQuality;
+  /** All-level trial updates the 'share' quality has run so far (one per batch of new images). */
+  referenceTrials = 0;
   /** Consecutive episodes per image (DistillationEnvOptions.episodesPerImage). */
   readonly episodesPerImage: number;
   private readonly distiller: Distiller;
@@ -125,6 +133,8 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
   private lossBefore: Float64Array = new Float64Array(0);
   /** The reward's L_before where the distiller measures a yardstick of its own (else lossBefore). */
   private yardstickBefore: Float64Array | undefined;
+  /** The yardstick after an all-level trial update of the current images (the 'share' quality). */
+  private afterAllLevels: Float64Array | undefined;
   private budgets: Float64Array = new Float64Array(0);
   private selected = new Uint8Array(0);
   private used: Float64Array = new Float64Array(0);
@@ -165,6 +175,7 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
     this.actionMode = options.actionMode ?? 'sequential';
     this.phase = options.phase ?? 2;
     this.lambda = options.lambdaTradeoff ?? 0.5;
+    this.quality = options.quality ?? 'relative';
     this.episodesPerImage = options.episodesPerImage ?? 1;
     if (!Number.isInteger(this.episodesPerImage) || this.episodesPerImage < 1) {
       throw new RlpkdError(
@@ -269,7 +280,7 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
     const befores = this.yardstickBefore ?? this.lossBefore;
     return Array.from({ length: N }, (_, e) => {
       const before = befores[e];
-      const quality = before > 0 ? (before - after[e]) / before : 0;
+      const quality = qualityTerm(this.quality, before, after[e], this.afterAllLevels?.[e]);
       const efficiency = this.lambda * (1 - this.used[e]);
       rewards[e] = quality + efficiency;
       let distillLoss = 0;
@@ -325,6 +336,12 @@ export class ParallelDistillationEnv implements VecEnv<DistillationStepInfo> {
     );
     this.lossBefore = allLevelLoss(m.distances, N, L);
     this.yardstickBefore = m.yardstick;
+    if (this.quality === 'share') {
+      // The all-level trial the selections' gains are shares of (rolled back like every trial).
+      const all = await this.distiller.trial(this.batch, new Float32Array(N * L).fill(1), this.levelWeights);
+      this.referenceTrials++;
+      this.afterAllLevels = all.afterYardstick ?? allLevelLoss(all.after, N, L);
+    }
     if (this.lossRef === undefined)
       this.lossRef = Math.max(this.lossBefore.reduce((a, b) => a + b, 0) / N, 1e-12);
     this.features = pooledStateFeatures(this.layout, m.features!, N);
