@@ -72,19 +72,24 @@ describe('reward landscape', () => {
       step: async () => ({ perSample: new Float32Array(2) }),
     };
     const pixels = [1, 2];
-    let next = 0;
-    const r = await rewardLandscape({
-      distiller,
-      images: {
-        next: async () => ({ images: { data: Float32Array.of(pixels[next++]), dims: [1, 1, 1, 1] } }),
-      },
-      count: 2,
-      levelNames: ['A', 'B'],
-      costs: [0.8, 0.2],
-      weights: Float32Array.of(0.5, 0.5),
-      lambda: 0.5,
-      bins: ['small', 'large'],
-    });
+    /** The landscape of the two images (pixel values 1, 2) over `d`. */
+    const landscape = (d: Distiller, quality?: 'share') => {
+      let next = 0;
+      return rewardLandscape({
+        distiller: d,
+        images: {
+          next: async () => ({ images: { data: Float32Array.of(pixels[next++]), dims: [1, 1, 1, 1] } }),
+        },
+        count: 2,
+        levelNames: ['A', 'B'],
+        costs: [0.8, 0.2],
+        weights: Float32Array.of(0.5, 0.5),
+        lambda: 0.5,
+        ...(quality ? { quality } : {}),
+        bins: ['small', 'large'],
+      });
+    };
+    const r = await landscape(distiller);
     expect(seen).toEqual([
       [1, 0],
       [0, 1],
@@ -99,9 +104,8 @@ describe('reward landscape', () => {
     ]);
     expect(r.subsets).toEqual(subsets);
     // The 'share' quality: each subset's gain over the all-level subset's (the last trial).
-    next = 0;
-    const shares = await rewardLandscape({
-      distiller: {
+    const shares = await landscape(
+      {
         ...distiller,
         trial: async (b, mask) => ({
           perSample: new Float32Array(2),
@@ -109,17 +113,8 @@ describe('reward landscape', () => {
           afterYardstick: Float64Array.of(value(b) - 0.1 * mask[0] - 0.3 * mask[1]),
         }),
       },
-      images: {
-        next: async () => ({ images: { data: Float32Array.of(pixels[next++]), dims: [1, 1, 1, 1] } }),
-      },
-      count: 2,
-      levelNames: ['A', 'B'],
-      costs: [0.8, 0.2],
-      weights: Float32Array.of(0.5, 0.5),
-      lambda: 0.5,
-      quality: 'share',
-      bins: ['small', 'large'],
-    });
+      'share',
+    );
     expect(shares.images.map((im) => im.quality.map((q) => Number(q.toFixed(12))))).toEqual([
       [0.25, 0.75, 1],
       [0.25, 0.75, 1],

@@ -54,17 +54,20 @@ describe("the environment's 'share' quality", () => {
     step: async () => ({ perSample: new Float32Array(4) }),
   };
 
-  it('pays the share of the all-level trial gain, one all-level trial per batch of new images', async () => {
-    const env = new ParallelDistillationEnv({
+  /** The two images (pixel values 2 and 4) in one batch, independent decisions, λ 0.5. */
+  const twoImageEnv = (o: { quality?: 'share'; episodesPerImage?: number }) =>
+    new ParallelDistillationEnv({
       distiller,
       images: { next: async () => ({ images: { data: Float32Array.of(2, 4), dims: [2, 1, 1, 1] } }) },
       numEnvs: 2,
       costs: [0.7, 0.3],
       actionMode: 'independent',
       lambdaTradeoff: 0.5,
-      quality: 'share',
-      episodesPerImage: 2,
+      ...o,
     });
+
+  it('pays the share of the all-level trial gain, one all-level trial per batch of new images', async () => {
+    const env = twoImageEnv({ quality: 'share', episodesPerImage: 2 });
     await env.reset();
     expect(trials).toEqual([[1, 1, 1, 1]]);
     // Group repeat 1: image 0 selects A, image 1 selects A; repeat 2: B and B.
@@ -89,14 +92,7 @@ describe("the environment's 'share' quality", () => {
 
   it("leaves the 'relative' term as SPEC.md defines it, with no extra trial", async () => {
     trials.length = 0;
-    const env = new ParallelDistillationEnv({
-      distiller,
-      images: { next: async () => ({ images: { data: Float32Array.of(2, 4), dims: [2, 1, 1, 1] } }) },
-      numEnvs: 2,
-      costs: [0.7, 0.3],
-      actionMode: 'independent',
-      lambdaTradeoff: 0.5,
-    });
+    const env = twoImageEnv({});
     await env.reset();
     const out = await env.step(Uint8Array.of(1, 0, 0, 1));
     expect(trials).toEqual([[1, 0, 0, 1]]);
