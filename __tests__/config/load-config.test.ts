@@ -60,8 +60,7 @@ describe('shipped configs', () => {
     expect(c.rl.ppo.clip_epsilon).toBe(0.2);
     expect(c.rl.ppo.gamma).toBe(0.99);
     expect(c.rl.ppo.gae_lambda).toBe(0.95);
-    // The demo prices a whole pyramid like its typical one-step gain (configs/demo.yaml says why).
-    expect(c.rl.environment.lambda_tradeoff).toBe(name === 'demo.yaml' ? 0.01 : 0.5);
+    expect(c.rl.environment.lambda_tradeoff).toBe(0.5);
     expect(c.gradnorm.alpha).toBe(1.5);
     expect(c.gradnorm.lr_weights).toBe(1e-2);
   });
