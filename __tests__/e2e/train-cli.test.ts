@@ -103,6 +103,8 @@ function tinySets(dir: string, models: { teacher: string; student: string }, ext
     'rl.policy.hidden_dim=16',
     'rl.environment.num_parallel_envs=4',
     'rl.ppo.rollout_episodes=4',
+    // One episode per environment and rollout: the demo's group of 4 episodes per image cannot divide it.
+    'rl.ppo.group_size=1',
     'rl.ppo.minibatch_size=8',
     'rl.ppo.ppo_epochs=1',
     'phases.pretrain.epochs=1',
